@@ -1,0 +1,121 @@
+#pragma once
+/// \file The effective configuration of stampede and its loader.
+/// Knows nothing of Asio: a YAML file plus overrides (flags, environment) in,
+/// a validated `config` out, or a `config_error` naming file, line and key.
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/json/value.hpp>
+
+namespace stampede {
+
+/// The three execution modes. The whole of each mode's policy lives in server/modes/.
+enum class mode_kind { blocking, thread_per_request, bounded };
+inline constexpr int mode_count = 3;
+
+std::string_view to_string(mode_kind m);
+std::optional<mode_kind> parse_mode(std::string_view text);
+
+/// A listen address: an IP literal and a port (0 = pick an ephemeral port).
+struct endpoint {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 0;
+  bool operator==(const endpoint&) const = default;
+};
+std::string to_string(const endpoint& e);
+
+struct config {
+  mode_kind mode = mode_kind::bounded;
+  struct {
+    endpoint listen{"127.0.0.1", 8080};
+    int io_threads = 1;
+    int backlog = 4096;
+  } main;
+  struct {
+    endpoint listen{"127.0.0.1", 8081};
+    std::string token;  ///< required for state-changing admin endpoints; never shown
+  } admin;
+  struct {
+    int max_ms = 60000;
+    int max_fanout = 100;
+  } limits;
+  struct {
+    int header_timeout_ms = 10000;
+    int idle_timeout_ms = 30000;
+    int write_timeout_ms = 10000;
+    int max_header_bytes = 8192;
+    int max_body_bytes = 65536;
+    int max_connections = 10000;
+  } http;
+  struct {
+    int max_threads = 4000;
+    bool cancel_on_disconnect = false;
+  } thread_per_request;
+  struct {
+    int workers = 4;
+    int queue_capacity = 64;
+    int queue_timeout_ms = 1000;
+    bool cancel_on_disconnect = true;
+    int fanout_limit = 8;
+    int retry_after_s = 1;
+  } bounded;
+  struct {
+    int drain_timeout_ms = 5000;
+  } shutdown;
+  struct {
+    std::string level = "info";
+  } log;
+  struct {
+    bool watch = true;
+    int poll_ms = 500;
+  } reload;
+};
+
+/// A config that cannot be used. `where` is "file:line" or the flag / variable that set `key`.
+class config_error : public std::runtime_error {
+ public:
+  config_error(std::string where, std::string key, const std::string& what);
+  const std::string& where() const { return where_; }
+  const std::string& key() const { return key_; }
+
+ private:
+  std::string where_;
+  std::string key_;
+};
+
+/// One value set outside the file: `source` says where ("flag --workers", "env STAMPEDE_...").
+struct override_value {
+  std::string key;
+  std::string value;
+  std::string source;
+};
+
+/// Every settable key, dotted ("bounded.workers"), in file order.
+const std::vector<std::string>& config_keys();
+
+/// The environment variable that sets `key`: STAMPEDE_ + upper-cased key with '.' as '_'.
+std::string env_name(std::string_view key);
+
+/// Reads `STAMPEDE_*` variables for every key from the environment.
+std::vector<override_value> env_overrides();
+
+/// Parses YAML text (named `file_name` in errors), then applies `overrides` in order.
+/// Throws config_error on a syntax error, an unknown key, or a bad value.
+config parse_config(std::string_view yaml_text, const std::string& file_name,
+                    const std::vector<override_value>& overrides = {});
+
+/// Reads and parses a file; a missing or unreadable file is a config_error too.
+config load_config(const std::string& path, const std::vector<override_value>& overrides = {});
+
+/// The effective config as JSON (secrets masked), for the admin port's /config.
+boost::json::value to_json(const config& c);
+
+/// Keys whose change needs a restart (listen addresses, I/O threads): differences between a and b.
+std::vector<std::string> restart_keys_changed(const config& a, const config& b);
+
+}  // namespace stampede

@@ -1,0 +1,29 @@
+#pragma once
+/// \file Maps a request line to a handler and validated parameters. Knows nothing of Asio.
+
+#include <optional>
+#include <string_view>
+
+#include "handlers/work.hpp"
+
+namespace stampede {
+
+/// Bounds on what a request may ask for (config: limits.*).
+struct work_limits {
+  int max_ms = 60000;
+  int max_fanout = 100;
+};
+
+/// A routed request: either a handler with its parameters, or an answer to send at once
+/// (400 bad parameter, 404 unknown path, 405 wrong method).
+struct route_result {
+  handler_id handler = handler_id::other;
+  work_params params;
+  std::optional<response> error;
+};
+
+/// Routes `method` and `target` (origin-form, as on the request line). Strict: unknown,
+/// repeated, empty, negative, overflowing or non-numeric parameters are 400.
+route_result route(std::string_view method, std::string_view target, const work_limits& limits);
+
+}  // namespace stampede

@@ -1,0 +1,123 @@
+#include "handlers/work.hpp"
+
+#include <time.h>
+
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+#include <condition_variable>
+#include <mutex>
+
+namespace stampede {
+
+std::string_view to_string(handler_id h) {
+  switch (h) {
+    case handler_id::io:
+      return "io";
+    case handler_id::cpu:
+      return "cpu";
+    case handler_id::fanout:
+      return "fanout";
+    case handler_id::healthz:
+      return "healthz";
+    case handler_id::other:
+      return "other";
+  }
+  return "other";
+}
+
+bool simulated_io(std::chrono::milliseconds d, const std::stop_token& stop) {
+  if (d.count() <= 0) return !stop.stop_requested();
+  std::mutex m;
+  std::condition_variable_any cv;
+  std::unique_lock lock(m);
+  auto deadline = std::chrono::steady_clock::now() + d;
+  // Returns early, and true, only when stop is requested: the predicate is the stop itself.
+  bool stopped = cv.wait_until(lock, stop, deadline, [] { return false; }) ||
+                 stop.stop_requested();
+  return !stopped;
+}
+
+namespace {
+
+std::chrono::nanoseconds thread_cpu_time() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+}
+
+}  // namespace
+
+bool burn_cpu(std::chrono::milliseconds d, const std::stop_token& stop) {
+  auto target = thread_cpu_time() + d;
+  volatile std::uint64_t sink = 0;
+  std::uint64_t x = 88172645463325252ull;
+  while (true) {
+    if (stop.stop_requested()) return false;
+    // About 20 µs of arithmetic between checks of the clock and the stop token.
+    for (int i = 0; i < 4000; ++i) {
+      x ^= x << 13;
+      x ^= x >> 7;
+      x ^= x << 17;
+    }
+    sink = sink + x;
+    if (thread_cpu_time() >= target) return true;
+  }
+}
+
+response error_response(int status, std::string_view message) {
+  response r;
+  r.status = status;
+  boost::json::object body;
+  body["error"] = message;
+  body["status"] = status;
+  r.body = boost::json::serialize(body);
+  return r;
+}
+
+response run_handler(handler_id h, const work_params& p, const work_context& ctx) {
+  auto start = std::chrono::steady_clock::now();
+  bool finished = true;
+  boost::json::object body;
+  body["mode"] = ctx.mode;
+  body["handler"] = to_string(h);
+  switch (h) {
+    case handler_id::io:
+      finished = simulated_io(std::chrono::milliseconds(p.ms), ctx.stop);
+      body["ms"] = p.ms;
+      break;
+    case handler_id::cpu:
+      finished = burn_cpu(std::chrono::milliseconds(p.ms), ctx.stop);
+      body["ms"] = p.ms;
+      break;
+    case handler_id::fanout: {
+      int done = 0;
+      if (p.parallel && ctx.fanout != nullptr) {
+        done = ctx.fanout->run_parallel(p.n, std::chrono::milliseconds(p.ms), ctx.stop);
+      } else {
+        for (int i = 0; i < p.n && simulated_io(std::chrono::milliseconds(p.ms), ctx.stop); ++i) {
+          ++done;
+        }
+      }
+      finished = done == p.n;
+      body["n"] = p.n;
+      body["ms"] = p.ms;
+      body["parallel"] = p.parallel;
+      body["fetched"] = done;
+      break;
+    }
+    case handler_id::healthz:
+      body["status"] = "ok";
+      break;
+    case handler_id::other:
+      return error_response(404, "not found");
+  }
+  auto elapsed = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start);
+  body["elapsed_us"] = static_cast<std::int64_t>(elapsed.count() * 1000.0);
+  body["outcome"] = finished ? "ok" : "cancelled";
+  response r;
+  r.status = finished ? 200 : 503;
+  r.body = boost::json::serialize(body);
+  return r;
+}
+
+}  // namespace stampede

@@ -1,0 +1,25 @@
+#pragma once
+/// \file The admin port: /metrics, /healthz, /config on a listener of its own, served by its
+/// own thread so it answers in every mode, even while the main port is saturated or blocked.
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <functional>
+#include <string>
+
+#include "server/metrics.hpp"
+
+namespace stampede {
+
+/// \brief What the admin port serves. Thread-safety: called on the admin thread only.
+struct admin_view {
+  metrics& stats;
+  std::function<std::string()> config_json;  ///< effective config, secrets masked
+  std::function<std::string()> token;        ///< empty: no token required
+};
+
+/// Serves one admin connection until it closes.
+boost::asio::awaitable<void> run_admin_session(boost::asio::ip::tcp::socket socket,
+                                               admin_view& view);
+
+}  // namespace stampede

@@ -1,0 +1,104 @@
+#pragma once
+/// \file The execution-policy seam: how a mode runs one request's work. The front end
+/// hands every request to the active policy as a `task`; nothing else branches on the mode.
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <stop_token>
+
+#include "config/config.hpp"
+#include "handlers/work.hpp"
+#include "server/metrics.hpp"
+
+namespace stampede {
+
+using steady = std::chrono::steady_clock;
+
+/// \brief One request's work as a mode sees it: a body to run, a stop token, and a
+/// completion called exactly once. Thread-safety: the state transitions are atomic; a task
+/// may be finished on one thread while the front end cancels it on another.
+class task {
+ public:
+  using body_fn = std::function<response(const work_context&)>;
+
+  task(body_fn body, mode_kind mode, mode_metrics& m)
+      : body_(std::move(body)), mode_(mode), metrics_(m) {}
+
+  /// Set by the front end before submit: called once, on the thread that finishes the task.
+  std::function<void()> on_done;
+
+  // A policy ends every task with exactly one of run, reject or cancel_queued; each of them
+  // calls on_done. A call that loses the race to another returns false and does nothing.
+
+  /// The policy took the task into a queue (counts it as queued).
+  void mark_queued();
+  /// Runs the body on the calling thread with the mode's fan-out; counts running/started;
+  /// then completes.
+  bool run(fanout_runner* fanout);
+  /// Answers 503 without running, counting `why`; then completes.
+  bool reject(reject_reason why);
+  /// The client left while queued: completes without running, counting the cancellation.
+  bool cancel_queued();
+  /// The client left while running: asks the body to stop; counts it once if it was running.
+  void cancel_running();
+  /// Asks a running body to stop without counting a client cancellation (shutdown).
+  void request_stop() { stop_.request_stop(); }
+  bool is_running() const { return state_.load() == state::running; }
+  mode_kind mode() const { return mode_; }
+
+  // What happened, for the front end once on_done has been called.
+  const response& result() const { return result_; }
+  std::optional<reject_reason> rejected() const { return rejected_; }
+  bool cancelled_in_queue() const { return state_.load() == state::cancelled; }
+  steady::time_point admitted() const { return admitted_; }
+  std::optional<steady::time_point> started() const { return started_; }
+  std::optional<steady::time_point> finished() const { return finished_; }
+
+  /// Handler time spent after `client_left`, in seconds (0 if it never ran).
+  double wasted_after(steady::time_point client_left) const;
+
+ private:
+  enum class state { created, queued, running, done, cancelled };
+  /// Moves from created or queued to `to`; true if this call did it.
+  bool leave_waiting(state to);
+  void complete();
+
+  body_fn body_;
+  mode_kind mode_;
+  mode_metrics& metrics_;
+  std::atomic<state> state_{state::created};
+  std::stop_source stop_;
+  response result_;
+  std::optional<reject_reason> rejected_;
+  steady::time_point admitted_ = steady::now();
+  std::optional<steady::time_point> started_;
+  std::optional<steady::time_point> finished_;
+  std::atomic<bool> cancel_counted_{false};
+};
+
+/// \brief The seam. One implementation per mode, each in server/modes/<mode>.{hpp,cpp}.
+/// Thread-safety: submit and client_gone are called from I/O threads concurrently.
+class execution_policy {
+ public:
+  virtual ~execution_policy() = default;
+  virtual mode_kind mode() const = 0;
+  /// Runs `t` now, later, or rejects it; in every case `t->complete()` is called exactly once,
+  /// possibly before submit returns.
+  virtual void submit(std::shared_ptr<task> t) = 0;
+  /// `t`'s client has gone. A policy that cancels on disconnect removes queued work or stops
+  /// running work; one that does not leaves it alone (its time is counted as wasted).
+  virtual void client_gone(const std::shared_ptr<task>& t) = 0;
+  /// Applies the live-changeable settings of a reloaded config.
+  virtual void reconfigure(const config& c) = 0;
+  /// Shutdown after the drain period: queued work is rejected (shutting_down), running work is
+  /// asked to stop. Later submits are rejected.
+  virtual void stop_all() = 0;
+};
+
+/// Builds the policy for `c.mode`.
+std::unique_ptr<execution_policy> make_policy(const config& c, metrics& m);
+
+}  // namespace stampede

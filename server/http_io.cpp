@@ -1,0 +1,118 @@
+#include "server/http_io.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+
+namespace stampede {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+using namespace asio::experimental::awaitable_operators;
+namespace {
+constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+}
+
+asio::awaitable<read_status> read_request(asio::ip::tcp::socket& socket,
+                                          boost::beast::flat_buffer& buffer, http_request& req,
+                                          const read_limits& limits,
+                                          std::chrono::steady_clock::time_point& started) {
+  asio::steady_timer timer(socket.get_executor());
+  if (buffer.size() == 0) {
+    // Between requests: wait for the first byte within the idle timeout.
+    timer.expires_after(limits.idle);
+    auto first = co_await (socket.async_read_some(buffer.prepare(4096), nothrow) ||
+                           timer.async_wait(nothrow));
+    if (first.index() == 1) co_return read_status::closed;
+    auto [ec, n] = std::get<0>(first);
+    if (ec || n == 0) co_return read_status::closed;
+    buffer.commit(n);
+  }
+  started = std::chrono::steady_clock::now();
+  http::request_parser<http::string_body> parser;
+  parser.header_limit(limits.max_header_bytes);
+  parser.body_limit(limits.max_body_bytes);
+  timer.expires_after(limits.header);
+  auto got = co_await (http::async_read(socket, buffer, parser, nothrow) ||
+                       timer.async_wait(nothrow));
+  if (got.index() == 1) co_return read_status::timeout;
+  auto [ec, n] = std::get<0>(got);
+  if (ec == http::error::end_of_stream || ec == asio::error::eof ||
+      ec == asio::error::connection_reset) {
+    co_return read_status::closed;  // gone mid-request: nobody to answer
+  }
+  if (ec == http::error::header_limit) co_return read_status::too_large_header;
+  if (ec == http::error::body_limit) co_return read_status::too_large_body;
+  if (ec) co_return read_status::bad_request;
+  req = parser.release();
+  co_return read_status::ok;
+}
+
+http_response make_response(const response& res, unsigned version, bool keep_alive,
+                            bool head_request) {
+  http_response out{static_cast<http::status>(res.status), version};
+  out.set(http::field::server, "stampede");
+  out.set(http::field::content_type, "application/json");
+  out.set(http::field::cache_control, "no-store");
+  for (const auto& [name, value] : res.headers) out.set(name, value);
+  out.keep_alive(keep_alive);
+  out.body() = res.body;
+  out.prepare_payload();
+  if (head_request) out.body().clear();  // Content-Length stays that of the GET body
+  return out;
+}
+
+asio::awaitable<bool> write_response(asio::ip::tcp::socket& socket, http_response& res,
+                                     std::chrono::milliseconds timeout) {
+  asio::steady_timer timer(socket.get_executor(), timeout);
+  auto wrote = co_await (http::async_write(socket, res, nothrow) || timer.async_wait(nothrow));
+  if (wrote.index() == 1) co_return false;
+  auto [ec, n] = std::get<0>(wrote);
+  co_return !ec;
+}
+
+asio::awaitable<void> lingering_close(asio::ip::tcp::socket& socket) {
+  boost::system::error_code ignored;
+  socket.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+  asio::steady_timer timer(socket.get_executor());
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+  std::array<char, 4096> sink;
+  std::size_t drained = 0;
+  while (drained < 256 * 1024) {
+    timer.expires_at(deadline);
+    auto r = co_await (socket.async_read_some(asio::buffer(sink), nothrow) ||
+                       timer.async_wait(nothrow));
+    if (r.index() == 1) break;
+    auto [ec, n] = std::get<0>(r);
+    if (ec) break;
+    drained += n;
+  }
+  socket.close(ignored);
+}
+
+int status_for(read_status s) {
+  switch (s) {
+    case read_status::timeout:
+      return 408;
+    case read_status::too_large_header:
+      return 431;
+    case read_status::too_large_body:
+      return 413;
+    default:
+      return 400;
+  }
+}
+
+asio::awaitable<void> reject_and_close(asio::ip::tcp::socket& socket, int status,
+                                       std::string_view message,
+                                       std::chrono::milliseconds write_timeout) {
+  auto out = make_response(error_response(status, message), 11, false, false);
+  co_await write_response(socket, out, write_timeout);
+  co_await lingering_close(socket);
+}
+
+}  // namespace stampede

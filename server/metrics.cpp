@@ -1,0 +1,188 @@
+#include "server/metrics.hpp"
+
+#include <prometheus/metric_family.h>
+#include <prometheus/text_serializer.h>
+
+#include <sstream>
+
+#include "server/proc_stats.hpp"
+
+namespace stampede {
+
+std::string_view to_string(reject_reason r) {
+  switch (r) {
+    case reject_reason::queue_full:
+      return "queue_full";
+    case reject_reason::queue_timeout:
+      return "queue_timeout";
+    case reject_reason::thread_ceiling:
+      return "thread_ceiling";
+    case reject_reason::spawn_failed:
+      return "spawn_failed";
+    case reject_reason::shutting_down:
+      return "shutting_down";
+  }
+  return "unknown";
+}
+
+namespace {
+
+prometheus::Histogram::BucketBoundaries duration_buckets() {
+  return {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+          0.5,    1,     2.5,    5,     10,   15,    20,   30};
+}
+
+prometheus::Histogram::BucketBoundaries spawn_buckets() {
+  return {0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005,
+          0.001,    0.0025,  0.005,    0.01,    0.025,  0.05,    0.1};
+}
+
+prometheus::ClientMetric gauge_value(double v) {
+  prometheus::ClientMetric m;
+  m.gauge.value = v;
+  return m;
+}
+
+prometheus::MetricFamily one(const std::string& name, const std::string& help,
+                             prometheus::MetricType type, double v) {
+  prometheus::MetricFamily f;
+  f.name = name;
+  f.help = help;
+  f.type = type;
+  prometheus::ClientMetric m;
+  if (type == prometheus::MetricType::Counter) {
+    m.counter.value = v;
+  } else {
+    m = gauge_value(v);
+  }
+  f.metric.push_back(m);
+  return f;
+}
+
+}  // namespace
+
+metrics::metrics() : registry_(std::make_shared<prometheus::Registry>()) {
+  using namespace prometheus;
+  auto& info = BuildGauge().Name("stampede_mode_info").Help("1 for the active execution mode").Register(*registry_);
+  auto& tasks = BuildGauge()
+                    .Name("stampede_tasks")
+                    .Help("Request work alive now, by state: the goroutine-equivalent count")
+                    .Register(*registry_);
+  auto& started = BuildCounter()
+                      .Name("stampede_tasks_started_total")
+                      .Help("Request work that began running")
+                      .Register(*registry_);
+  auto& rejected = BuildCounter()
+                       .Name("stampede_rejected_total")
+                       .Help("Requests answered 503 without running, by reason")
+                       .Register(*registry_);
+  auto& cancelled = BuildCounter()
+                        .Name("stampede_cancelled_total")
+                        .Help("Work stopped because its client left, by stage")
+                        .Register(*registry_);
+  auto& disconnects = BuildCounter()
+                          .Name("stampede_client_disconnects_total")
+                          .Help("Clients gone before their response was written")
+                          .Register(*registry_);
+  auto& wasted = BuildCounter()
+                     .Name("stampede_wasted_work_seconds_total")
+                     .Help("Handler time spent after its client had left")
+                     .Register(*registry_);
+  auto& duration = BuildHistogram()
+                       .Name("stampede_http_request_duration_seconds")
+                       .Help("Main port: request read to response written")
+                       .Register(*registry_);
+  requests_family_ = &BuildCounter()
+                          .Name("stampede_http_requests_total")
+                          .Help("Main-port requests by status code; 499 = the client left first")
+                          .Register(*registry_);
+
+  for (int mi = 0; mi < mode_count; ++mi) {
+    std::string mode(to_string(static_cast<mode_kind>(mi)));
+    auto& mm = modes_[mi];
+    mm.info = &info.Add({{"mode", mode}});
+    mm.tasks_queued = &tasks.Add({{"mode", mode}, {"state", "queued"}});
+    mm.tasks_running = &tasks.Add({{"mode", mode}, {"state", "running"}});
+    mm.tasks_started = &started.Add({{"mode", mode}});
+    for (int r = 0; r < reject_reason_count; ++r) {
+      mm.rejected[r] =
+          &rejected.Add({{"mode", mode}, {"reason", std::string(to_string(static_cast<reject_reason>(r)))}});
+    }
+    mm.cancelled_queued = &cancelled.Add({{"mode", mode}, {"stage", "queued"}});
+    mm.cancelled_running = &cancelled.Add({{"mode", mode}, {"stage", "running"}});
+    mm.client_disconnects = &disconnects.Add({{"mode", mode}});
+    mm.wasted_seconds = &wasted.Add({{"mode", mode}});
+    for (int h = 0; h < handler_count; ++h) {
+      std::string handler(to_string(static_cast<handler_id>(h)));
+      mm.duration[h] = &duration.Add({{"mode", mode}, {"handler", handler}}, duration_buckets());
+      for (std::size_t c = 0; c + 1 < codes_.size(); ++c) {
+        requests_[mi][h][c] = &requests_family_->Add(
+            {{"mode", mode}, {"handler", handler}, {"code", std::to_string(codes_[c])}});
+      }
+    }
+  }
+  thread_spawn_seconds_ = &BuildHistogram()
+                               .Name("stampede_thread_spawn_seconds")
+                               .Help("Time to create a request thread (thread-per-request mode)")
+                               .Register(*registry_)
+                               .Add({}, spawn_buckets());
+  queue_wait_seconds_ = &BuildHistogram()
+                             .Name("stampede_queue_wait_seconds")
+                             .Help("Bounded mode: admission until a worker takes the work")
+                             .Register(*registry_)
+                             .Add({}, duration_buckets());
+  queue_depth_ = &BuildGauge().Name("stampede_queue_depth").Help("Bounded mode: work waiting in the queue").Register(*registry_).Add({});
+  queue_capacity_ = &BuildGauge().Name("stampede_queue_capacity").Help("Bounded mode: queue capacity").Register(*registry_).Add({});
+  pool_workers_ = &BuildGauge().Name("stampede_pool_workers").Help("Bounded mode: worker threads").Register(*registry_).Add({});
+  connections_active_ = &BuildGauge().Name("stampede_connections_active").Help("Open main-port connections").Register(*registry_).Add({});
+  connections_refused_ = &BuildCounter()
+                              .Name("stampede_connections_refused_total")
+                              .Help("Main-port connections closed at once: http.max_connections reached")
+                              .Register(*registry_)
+                              .Add({});
+  auto& reloads = BuildCounter().Name("stampede_config_reloads_total").Help("Config reloads by result").Register(*registry_);
+  reloads_ok_ = &reloads.Add({{"result", "ok"}});
+  reloads_error_ = &reloads.Add({{"result", "error"}});
+}
+
+void metrics::count_request(mode_kind m, handler_id h, int status, double seconds) {
+  auto mi = static_cast<int>(m);
+  auto hi = static_cast<int>(h);
+  modes_[mi].duration[hi]->Observe(seconds);
+  for (std::size_t c = 0; c + 1 < codes_.size(); ++c) {
+    if (codes_[c] == status) {
+      requests_[mi][hi][c]->Increment();
+      return;
+    }
+  }
+  // A status outside the fixed list: rare, so the slower Add (which locks) is acceptable.
+  requests_family_
+      ->Add({{"mode", std::string(to_string(m))},
+             {"handler", std::string(to_string(h))},
+             {"code", std::to_string(status)}})
+      .Increment();
+}
+
+void metrics::set_active_mode(mode_kind m) {
+  for (int i = 0; i < mode_count; ++i) modes_[i].info->Set(i == static_cast<int>(m) ? 1 : 0);
+}
+
+std::string metrics::serialize() {
+  std::lock_guard lock(serialize_mutex_);
+  auto families = registry_->Collect();
+  if (auto p = read_proc_self()) {
+    using prometheus::MetricType;
+    families.push_back(one("stampede_os_threads", "OS threads of the process now", MetricType::Gauge, p->threads));
+    families.push_back(one("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.", MetricType::Counter, p->cpu_seconds));
+    families.push_back(one("process_resident_memory_bytes", "Resident memory size in bytes.", MetricType::Gauge, p->resident_bytes));
+    families.push_back(one("process_virtual_memory_bytes", "Virtual memory size in bytes.", MetricType::Gauge, p->virtual_bytes));
+    families.push_back(one("process_open_fds", "Number of open file descriptors.", MetricType::Gauge, p->open_fds));
+    families.push_back(one("process_max_fds", "Maximum number of open file descriptors.", MetricType::Gauge, p->max_fds));
+    families.push_back(one("process_start_time_seconds", "Start time of the process since unix epoch in seconds.", MetricType::Gauge, p->start_time_seconds));
+  }
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, families);
+  return out.str();
+}
+
+}  // namespace stampede

@@ -1,0 +1,90 @@
+#pragma once
+/// \file The Prometheus metrics of stampede. Every labelled child is created once, here;
+/// the hot path only touches pointers. Names are a contract (dashboards, load tests).
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <array>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "config/config.hpp"
+#include "handlers/work.hpp"
+
+namespace stampede {
+
+/// Why a request was answered 503 without running.
+enum class reject_reason { queue_full, queue_timeout, thread_ceiling, spawn_failed, shutting_down };
+inline constexpr int reject_reason_count = 5;
+std::string_view to_string(reject_reason r);
+
+/// \brief The metrics one mode writes, all labelled with that mode.
+/// Thread-safety: every member is safe to update from any thread.
+struct mode_metrics {
+  prometheus::Gauge* info = nullptr;            ///< stampede_mode_info
+  prometheus::Gauge* tasks_queued = nullptr;    ///< stampede_tasks{state="queued"}
+  prometheus::Gauge* tasks_running = nullptr;   ///< stampede_tasks{state="running"}
+  prometheus::Counter* tasks_started = nullptr;
+  std::array<prometheus::Counter*, reject_reason_count> rejected{};
+  prometheus::Counter* cancelled_queued = nullptr;
+  prometheus::Counter* cancelled_running = nullptr;
+  prometheus::Counter* client_disconnects = nullptr;
+  prometheus::Counter* wasted_seconds = nullptr;
+  std::array<prometheus::Histogram*, handler_count> duration{};
+};
+
+/// \brief All of stampede's metrics and their registry.
+/// Thread-safety: safe for concurrent use; `serialize` may run while requests update.
+class metrics {
+ public:
+  metrics();
+  metrics(const metrics&) = delete;
+  metrics& operator=(const metrics&) = delete;
+
+  mode_metrics& for_mode(mode_kind m) { return modes_[static_cast<int>(m)]; }
+
+  /// Counts one finished request with its status code and duration.
+  void count_request(mode_kind m, handler_id h, int status, double seconds);
+
+  /// Marks `m` as the active mode in stampede_mode_info.
+  void set_active_mode(mode_kind m);
+
+  /// The Prometheus text exposition of everything, with /proc read now.
+  std::string serialize();
+
+  prometheus::Histogram& thread_spawn_seconds() { return *thread_spawn_seconds_; }
+  prometheus::Histogram& queue_wait_seconds() { return *queue_wait_seconds_; }
+  prometheus::Gauge& queue_depth() { return *queue_depth_; }
+  prometheus::Gauge& queue_capacity() { return *queue_capacity_; }
+  prometheus::Gauge& pool_workers() { return *pool_workers_; }
+  prometheus::Gauge& connections_active() { return *connections_active_; }
+  prometheus::Counter& connections_refused() { return *connections_refused_; }
+  prometheus::Counter& config_reloads(bool ok) { return ok ? *reloads_ok_ : *reloads_error_; }
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::array<mode_metrics, mode_count> modes_{};
+  /// requests_[mode][handler][code index]; codes outside the fixed list are added lazily.
+  static constexpr std::array<int, 14> codes_ = {200, 400, 404, 405, 408, 413, 414,
+                                                 431, 499, 500, 501, 503, 505, 0};
+  std::array<std::array<std::array<prometheus::Counter*, codes_.size()>, handler_count>, mode_count>
+      requests_{};
+  prometheus::Family<prometheus::Counter>* requests_family_ = nullptr;
+  prometheus::Histogram* thread_spawn_seconds_ = nullptr;
+  prometheus::Histogram* queue_wait_seconds_ = nullptr;
+  prometheus::Gauge* queue_depth_ = nullptr;
+  prometheus::Gauge* queue_capacity_ = nullptr;
+  prometheus::Gauge* pool_workers_ = nullptr;
+  prometheus::Gauge* connections_active_ = nullptr;
+  prometheus::Counter* connections_refused_ = nullptr;
+  prometheus::Counter* reloads_ok_ = nullptr;
+  prometheus::Counter* reloads_error_ = nullptr;
+  std::mutex serialize_mutex_;  ///< one scrape at a time (only the admin thread scrapes)
+};
+
+}  // namespace stampede

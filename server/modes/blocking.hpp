@@ -1,0 +1,33 @@
+#pragma once
+/// \file blocking mode: the whole server does one request at a time.
+
+#include <mutex>
+
+#include "handlers/fanout.hpp"
+#include "server/execution_policy.hpp"
+
+namespace stampede {
+
+/// \brief Runs each request's work inline on the I/O thread that read it, under one
+/// server-wide lock. With main.io_threads = 1 (the default) the main port makes no progress
+/// at all — no accept, read or write — while a handler runs. It cannot notice a client leave
+/// while blocked, so it never cancels; the time is counted as wasted work.
+/// Thread-safety: submit may be called from any I/O thread; calls are serialised.
+class blocking_policy final : public execution_policy {
+ public:
+  explicit blocking_policy(metrics& m) : metrics_(m.for_mode(mode_kind::blocking)) {}
+  mode_kind mode() const override { return mode_kind::blocking; }
+  void submit(std::shared_ptr<task> t) override;
+  void client_gone(const std::shared_ptr<task>&) override {}
+  void reconfigure(const config&) override {}
+  void stop_all() override;
+
+ private:
+  mode_metrics& metrics_;
+  std::mutex one_at_a_time_;  ///< held while a handler runs
+  std::atomic<bool> stopping_{false};
+  /// Fan-out in blocking mode waits on all fetches together on the one thread.
+  multiplexed_fanout fanout_{0};
+};
+
+}  // namespace stampede

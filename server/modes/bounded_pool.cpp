@@ -1,0 +1,181 @@
+#include "server/modes/bounded_pool.hpp"
+
+#include <algorithm>
+
+namespace stampede {
+
+bounded_pool_policy::bounded_pool_policy(const config& c, metrics& m)
+    : all_metrics_(m),
+      metrics_(m.for_mode(mode_kind::bounded)),
+      fanout_(c.bounded.fanout_limit) {
+  std::lock_guard lock(mutex_);
+  capacity_ = c.bounded.queue_capacity;
+  queue_timeout_ = std::chrono::milliseconds(c.bounded.queue_timeout_ms);
+  cancel_on_disconnect_ = c.bounded.cancel_on_disconnect;
+  threads_.emplace_back([this] { supervisor_loop(); });
+  resize_locked(c.bounded.workers);
+  all_metrics_.queue_capacity().Set(capacity_);
+  publish_depth_locked();
+}
+
+bounded_pool_policy::~bounded_pool_policy() {
+  std::deque<entry> left;
+  {
+    std::lock_guard lock(mutex_);
+    exiting_ = stopping_ = true;
+    left.swap(queue_);
+    publish_depth_locked();
+    for (auto& t : running_) t->request_stop();
+  }
+  work_cv_.notify_all();
+  supervisor_cv_.notify_all();
+  for (auto& e : left) e.work->reject(reject_reason::shutting_down);
+  for (auto& th : threads_) th.join();
+  all_metrics_.pool_workers().Set(0);
+}
+
+void bounded_pool_policy::resize_locked(int workers) {
+  target_workers_ = workers;
+  while (live_workers_ < target_workers_) {
+    ++live_workers_;
+    threads_.emplace_back([this] { worker_loop(); });
+  }
+  // Surplus workers notice target_workers_ when they next wait for work, and exit.
+  work_cv_.notify_all();
+  all_metrics_.pool_workers().Set(target_workers_);
+}
+
+int bounded_pool_policy::free_workers_locked() const {
+  // Counted from the workers that exist, not those already waiting: one just created is free.
+  int usable = std::min(live_workers_, target_workers_);
+  return std::max(0, usable - static_cast<int>(running_.size()));
+}
+
+void bounded_pool_policy::publish_depth_locked() {
+  all_metrics_.queue_depth().Set(static_cast<double>(queue_.size()));
+}
+
+void bounded_pool_policy::submit(std::shared_ptr<task> t) {
+  std::optional<reject_reason> reject;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) {
+      reject = reject_reason::shutting_down;
+    } else if (static_cast<int>(queue_.size()) >= capacity_ + free_workers_locked()) {
+      // Every free worker already has a task waiting for it, and the queue is full.
+      reject = reject_reason::queue_full;
+    } else {
+      t->mark_queued();
+      queue_.push_back({t, t->admitted() + queue_timeout_});
+      publish_depth_locked();
+    }
+  }
+  if (reject) {
+    t->reject(*reject);
+    return;
+  }
+  work_cv_.notify_one();
+  supervisor_cv_.notify_one();
+}
+
+void bounded_pool_policy::client_gone(const std::shared_ptr<task>& t) {
+  bool was_queued = false;
+  {
+    std::lock_guard lock(mutex_);
+    if (!cancel_on_disconnect_) return;
+    auto it = std::find_if(queue_.begin(), queue_.end(),
+                           [&](const entry& e) { return e.work == t; });
+    if (it != queue_.end()) {
+      queue_.erase(it);
+      publish_depth_locked();
+      was_queued = true;
+    }
+  }
+  if (was_queued) {
+    t->cancel_queued();
+  } else {
+    t->cancel_running();
+  }
+}
+
+void bounded_pool_policy::reconfigure(const config& c) {
+  {
+    std::lock_guard lock(mutex_);
+    capacity_ = c.bounded.queue_capacity;
+    queue_timeout_ = std::chrono::milliseconds(c.bounded.queue_timeout_ms);
+    cancel_on_disconnect_ = c.bounded.cancel_on_disconnect;
+    // Queued entries keep the deadline they were admitted with.
+    if (!stopping_) resize_locked(c.bounded.workers);
+    all_metrics_.queue_capacity().Set(capacity_);
+  }
+  fanout_.set_limit(c.bounded.fanout_limit);
+  supervisor_cv_.notify_all();
+}
+
+void bounded_pool_policy::stop_all() {
+  std::deque<entry> left;
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+    left.swap(queue_);
+    publish_depth_locked();
+    for (auto& t : running_) t->request_stop();
+  }
+  for (auto& e : left) e.work->reject(reject_reason::shutting_down);
+}
+
+void bounded_pool_policy::worker_loop() {
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    work_cv_.wait(lock, [&] {
+      return exiting_ || !queue_.empty() || live_workers_ > target_workers_;
+    });
+    if (exiting_ || live_workers_ > target_workers_) {
+      --live_workers_;
+      return;  // the thread object is joined by the destructor
+    }
+    entry e = std::move(queue_.front());
+    queue_.pop_front();
+    publish_depth_locked();
+    running_.push_back(e.work);
+    lock.unlock();
+
+    all_metrics_.queue_wait_seconds().Observe(
+        std::chrono::duration<double>(steady::now() - e.work->admitted()).count());
+    if (steady::now() >= e.deadline) {
+      e.work->reject(reject_reason::queue_timeout);
+    } else {
+      e.work->run(&fanout_);
+    }
+
+    lock.lock();
+    running_.erase(std::find(running_.begin(), running_.end(), e.work));
+  }
+}
+
+void bounded_pool_policy::supervisor_loop() {
+  std::unique_lock lock(mutex_);
+  while (!exiting_) {
+    // Answer work whose queue timeout has passed, oldest first: the queue is FIFO by admission.
+    std::vector<std::shared_ptr<task>> expired;
+    auto now = steady::now();
+    while (!queue_.empty() && queue_.front().deadline <= now) {
+      expired.push_back(std::move(queue_.front().work));
+      queue_.pop_front();
+    }
+    if (!expired.empty()) {
+      publish_depth_locked();
+      lock.unlock();
+      for (auto& t : expired) t->reject(reject_reason::queue_timeout);
+      lock.lock();
+      continue;
+    }
+    if (queue_.empty()) {
+      supervisor_cv_.wait(lock);
+    } else {
+      supervisor_cv_.wait_until(lock, queue_.front().deadline);
+    }
+  }
+}
+
+}  // namespace stampede

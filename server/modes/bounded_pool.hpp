@@ -1,0 +1,64 @@
+#pragma once
+/// \file bounded mode: a fixed pool of workers, a bounded queue, fast 503s when full, and
+/// cancellation of queued and running work when the client leaves.
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "handlers/fanout.hpp"
+#include "server/execution_policy.hpp"
+
+namespace stampede {
+
+/// \brief A worker pool of bounded.workers threads (created up front; more only if a reload
+/// raises the count) fed by a FIFO queue of bounded.queue_capacity waiting tasks beyond the
+/// idle workers. A full queue answers 503 queue_full at once without touching a worker; work
+/// that waited past bounded.queue_timeout_ms is answered 503 queue_timeout by a supervisor
+/// thread and never runs. With bounded.cancel_on_disconnect, a departed client's queued work
+/// is removed and its running work asked to stop. Fan-out runs at most bounded.fanout_limit
+/// fetches at once, multiplexed on the worker itself, so it can never starve the pool.
+/// Thread-safety: all public members may be called from any thread. The destructor stops and
+/// joins the threads; queued work at that point is rejected (shutting_down).
+class bounded_pool_policy final : public execution_policy {
+ public:
+  bounded_pool_policy(const config& c, metrics& m);
+  ~bounded_pool_policy() override;
+  mode_kind mode() const override { return mode_kind::bounded; }
+  void submit(std::shared_ptr<task> t) override;
+  void client_gone(const std::shared_ptr<task>& t) override;
+  void reconfigure(const config& c) override;
+  void stop_all() override;
+
+ private:
+  struct entry {
+    std::shared_ptr<task> work;
+    steady::time_point deadline;  ///< queue timeout
+  };
+  void worker_loop();
+  void supervisor_loop();
+  void resize_locked(int workers);
+  void publish_depth_locked();
+  int free_workers_locked() const;
+
+  metrics& all_metrics_;
+  mode_metrics& metrics_;
+  std::mutex mutex_;                 ///< guards everything below
+  std::condition_variable work_cv_;  ///< workers wait for work
+  std::condition_variable supervisor_cv_;
+  std::deque<entry> queue_;
+  std::vector<std::shared_ptr<task>> running_;
+  std::vector<std::thread> threads_;
+  int target_workers_ = 0;
+  int live_workers_ = 0;
+  int capacity_ = 0;
+  std::chrono::milliseconds queue_timeout_{0};
+  bool cancel_on_disconnect_ = true;
+  bool stopping_ = false;  ///< no more admissions (stop_all)
+  bool exiting_ = false;   ///< threads should exit (destructor)
+  multiplexed_fanout fanout_;
+};
+
+}  // namespace stampede

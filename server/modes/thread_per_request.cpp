@@ -1,0 +1,62 @@
+#include "server/modes/thread_per_request.hpp"
+
+#include <system_error>
+#include <thread>
+
+namespace stampede {
+
+thread_per_request_policy::thread_per_request_policy(const config& c, metrics& m)
+    : all_metrics_(m),
+      metrics_(m.for_mode(mode_kind::thread_per_request)),
+      max_threads_(c.thread_per_request.max_threads),
+      cancel_on_disconnect_(c.thread_per_request.cancel_on_disconnect) {}
+
+thread_per_request_policy::~thread_per_request_policy() {
+  std::unique_lock lock(live_mutex_);
+  live_cv_.wait(lock, [&] { return live_ == 0; });
+}
+
+void thread_per_request_policy::submit(std::shared_ptr<task> t) {
+  if (stopping_.load()) {
+    t->reject(reject_reason::shutting_down);
+    return;
+  }
+  {
+    std::lock_guard lock(live_mutex_);
+    if (live_ >= max_threads_.load()) {
+      // Checked and counted under one lock so the ceiling is never overshot.
+      t->reject(reject_reason::thread_ceiling);
+      return;
+    }
+    ++live_;
+  }
+  auto begin = steady::now();
+  try {
+    std::thread([this, t] {
+      t->run(&fanout_);
+      std::lock_guard lock(live_mutex_);
+      if (--live_ == 0) live_cv_.notify_all();
+    }).detach();
+    all_metrics_.thread_spawn_seconds().Observe(
+        std::chrono::duration<double>(steady::now() - begin).count());
+  } catch (const std::system_error&) {
+    {
+      std::lock_guard lock(live_mutex_);
+      if (--live_ == 0) live_cv_.notify_all();
+    }
+    t->reject(reject_reason::spawn_failed);
+  }
+}
+
+void thread_per_request_policy::client_gone(const std::shared_ptr<task>& t) {
+  if (cancel_on_disconnect_.load()) t->cancel_running();
+}
+
+void thread_per_request_policy::reconfigure(const config& c) {
+  max_threads_.store(c.thread_per_request.max_threads);
+  cancel_on_disconnect_.store(c.thread_per_request.cancel_on_disconnect);
+}
+
+void thread_per_request_policy::stop_all() { stopping_.store(true); }
+
+}  // namespace stampede

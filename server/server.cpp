@@ -1,0 +1,254 @@
+#include "server/server.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json/serialize.hpp>
+#include <csignal>
+#include <filesystem>
+#include <thread>
+
+#include "server/admin.hpp"
+#include "server/execution_policy.hpp"
+#include "server/session.hpp"
+
+namespace stampede {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+
+/// What identifies a version of the config file on disk.
+struct file_stamp {
+  std::filesystem::file_time_type mtime{};
+  std::uintmax_t size = 0;
+  bool exists = false;
+  bool operator==(const file_stamp&) const = default;
+};
+
+file_stamp stamp_of(const std::string& path) {
+  std::error_code ec;
+  file_stamp s;
+  s.mtime = std::filesystem::last_write_time(path, ec);
+  if (ec) return s;
+  s.size = std::filesystem::file_size(path, ec);
+  s.exists = !ec;
+  return s;
+}
+
+void open_acceptor(tcp::acceptor& a, const endpoint& e, int backlog) {
+  tcp::endpoint ep(asio::ip::make_address(e.host), e.port);
+  a.open(ep.protocol());
+  a.set_option(tcp::acceptor::reuse_address(true));
+  if (ep.protocol() == tcp::v6()) a.set_option(asio::ip::v6_only(true));
+  a.bind(ep);
+  a.listen(backlog);
+}
+
+std::string bound(const tcp::acceptor& a) {
+  auto ep = a.local_endpoint();
+  auto addr = ep.address().to_string();
+  if (ep.address().is_v6()) addr = "[" + addr + "]";
+  return addr + ":" + std::to_string(ep.port());
+}
+
+}  // namespace
+
+struct server::impl {
+  impl(config initial, std::string p, std::vector<override_value> o)
+      : path(std::move(p)),
+        overrides(std::move(o)),
+        cfg(std::make_shared<const config>(std::move(initial))),
+        policy(std::shared_ptr<execution_policy>(make_policy(*cfg.load(), stats))),
+        fe{stats, cfg, policy},
+        main_io(cfg.load()->main.io_threads),
+        admin_io(1),
+        view{stats, [this] { return boost::json::serialize(to_json(*cfg.load())); },
+             [this] { return cfg.load()->admin.token; }} {
+    stats.set_active_mode(cfg.load()->mode);
+  }
+
+  const std::string path;
+  const std::vector<override_value> overrides;
+  metrics stats;
+  std::atomic<std::shared_ptr<const config>> cfg;
+  std::atomic<std::shared_ptr<execution_policy>> policy;
+  front_end fe;
+  asio::io_context main_io;
+  asio::io_context admin_io;  ///< admin port, signals and the config watch: always responsive
+  tcp::acceptor main_acceptor{main_io};
+  tcp::acceptor admin_acceptor{admin_io};
+  admin_view view;
+  int stop_signals = 0;
+
+  asio::awaitable<void> accept_main() {
+    for (;;) {
+      auto [ec, socket] = co_await main_acceptor.async_accept(nothrow);
+      if (ec == asio::error::operation_aborted || !main_acceptor.is_open()) co_return;
+      if (ec) {
+        // Out of descriptors and the like: back off briefly rather than spin.
+        spdlog::warn("accept failed: {}", ec.message());
+        asio::steady_timer pause(main_io, std::chrono::milliseconds(50));
+        co_await pause.async_wait(nothrow);
+        continue;
+      }
+      if (stats.connections_active().Value() >= cfg.load()->http.max_connections) {
+        stats.connections_refused().Increment();
+        boost::system::error_code ignored;
+        socket.close(ignored);
+        continue;
+      }
+      asio::co_spawn(asio::make_strand(main_io), run_session(std::move(socket), fe),
+                     asio::detached);
+    }
+  }
+
+  asio::awaitable<void> accept_admin() {
+    for (;;) {
+      auto [ec, socket] = co_await admin_acceptor.async_accept(nothrow);
+      if (ec == asio::error::operation_aborted || !admin_acceptor.is_open()) co_return;
+      if (ec) continue;
+      asio::co_spawn(admin_io, run_admin_session(std::move(socket), view), asio::detached);
+    }
+  }
+
+  void reload(const std::string& why) {
+    if (path.empty()) return;
+    auto current = cfg.load();
+    config next;
+    try {
+      next = load_config(path, overrides);
+    } catch (const config_error& e) {
+      stats.config_reloads(false).Increment();
+      spdlog::error("config reload ({}) rejected, keeping the running config: {}", why, e.what());
+      return;
+    }
+    for (const auto& key : restart_keys_changed(*current, next)) {
+      spdlog::warn("config reload: {} changes only on restart; keeping the running value", key);
+    }
+    next.main = current->main;
+    next.admin.listen = current->admin.listen;
+    spdlog::set_level(spdlog::level::from_str(next.log.level));
+    auto active = policy.load();
+    if (next.mode != active->mode()) {
+      // New requests go to the new policy; in-flight ones hold the old one until they finish.
+      policy.store(std::shared_ptr<execution_policy>(make_policy(next, stats)));
+      stats.set_active_mode(next.mode);
+    } else {
+      active->reconfigure(next);
+    }
+    cfg.store(std::make_shared<const config>(next));
+    stats.config_reloads(true).Increment();
+    spdlog::info("config reloaded ({}): mode={}", why, to_string(next.mode));
+  }
+
+  asio::awaitable<void> watch_file() {
+    file_stamp last = stamp_of(path);
+    asio::steady_timer timer(admin_io);
+    for (;;) {
+      auto c = cfg.load();
+      timer.expires_after(std::chrono::milliseconds(c->reload.poll_ms));
+      auto [ec] = co_await timer.async_wait(nothrow);
+      if (ec) co_return;
+      if (!c->reload.watch) continue;
+      file_stamp now = stamp_of(path);
+      if (now != last && now.exists) {
+        last = now;
+        reload("file changed");
+      }
+    }
+  }
+
+  asio::awaitable<void> handle_signals() {
+    asio::signal_set signals(admin_io, SIGINT, SIGTERM, SIGHUP);
+    for (;;) {
+      auto [ec, sig] = co_await signals.async_wait(nothrow);
+      if (ec) co_return;
+      if (sig == SIGHUP) {
+        reload("SIGHUP");
+        continue;
+      }
+      if (++stop_signals > 1) {
+        spdlog::warn("second stop signal: exiting now");
+        std::_Exit(1);
+      }
+      asio::co_spawn(admin_io, shutdown(), asio::detached);
+    }
+  }
+
+  /// Stop accepting, let in-flight requests finish within the drain timeout, then answer the
+  /// rest (queued: 503 shutting_down; running: asked to stop) and stop.
+  asio::awaitable<void> shutdown() {
+    auto drain = std::chrono::milliseconds(cfg.load()->shutdown.drain_timeout_ms);
+    spdlog::info("shutting down: draining {} in-flight request(s) for up to {} ms",
+                 fe.in_flight.load(), drain.count());
+    fe.draining.store(true);
+    asio::post(main_io, [this] {
+      boost::system::error_code ignored;
+      main_acceptor.close(ignored);
+    });
+    asio::steady_timer tick(admin_io);
+    auto wait_idle = [&](std::chrono::milliseconds limit) -> asio::awaitable<bool> {
+      auto until = std::chrono::steady_clock::now() + limit;
+      while (fe.in_flight.load() > 0 && std::chrono::steady_clock::now() < until) {
+        tick.expires_after(std::chrono::milliseconds(10));
+        co_await tick.async_wait(nothrow);
+      }
+      co_return fe.in_flight.load() == 0;
+    };
+    if (!co_await wait_idle(drain)) {
+      spdlog::warn("drain timeout: stopping {} request(s)", fe.in_flight.load());
+      policy.load()->stop_all();
+      co_await wait_idle(std::chrono::milliseconds(1000));
+    }
+    main_io.stop();
+    admin_io.stop();
+  }
+};
+
+server::server(config initial, std::string path, std::vector<override_value> overrides)
+    : impl_(std::make_unique<impl>(std::move(initial), std::move(path), std::move(overrides))) {}
+
+server::~server() = default;
+
+int server::run() {
+  auto& s = *impl_;
+  auto c = s.cfg.load();
+  spdlog::set_level(spdlog::level::from_str(c->log.level));
+  try {
+    open_acceptor(s.main_acceptor, c->main.listen, c->main.backlog);
+    open_acceptor(s.admin_acceptor, c->admin.listen, 128);
+  } catch (const boost::system::system_error& e) {
+    spdlog::critical("cannot listen: {}", e.what());
+    return 1;
+  }
+  spdlog::info("stampede listening main={} admin={} mode={} config={}", bound(s.main_acceptor),
+               bound(s.admin_acceptor), to_string(c->mode), s.path.empty() ? "(none)" : s.path);
+
+  asio::co_spawn(s.main_io, s.accept_main(), asio::detached);
+  asio::co_spawn(s.admin_io, s.accept_admin(), asio::detached);
+  asio::co_spawn(s.admin_io, s.handle_signals(), asio::detached);
+  if (!s.path.empty()) asio::co_spawn(s.admin_io, s.watch_file(), asio::detached);
+
+  std::vector<std::thread> io_threads;
+  for (int i = 0; i < c->main.io_threads; ++i) io_threads.emplace_back([&s] { s.main_io.run(); });
+  s.admin_io.run();  // the admin port runs on the thread that called run()
+  for (auto& t : io_threads) t.join();
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace stampede

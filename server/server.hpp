@@ -1,0 +1,31 @@
+#pragma once
+/// \file The server: owns the I/O contexts and their threads, the two listeners, the active
+/// execution policy, signals and live config reload.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+
+namespace stampede {
+
+/// \brief Runs stampede until SIGINT/SIGTERM. Thread-safety: construct and run from one thread.
+class server {
+ public:
+  /// `path` is re-read on SIGHUP and when it changes; `overrides` (environment, flags) are
+  /// re-applied over it on every reload. `path` may be empty: defaults and overrides only.
+  server(config initial, std::string path, std::vector<override_value> overrides);
+  ~server();
+  server(const server&) = delete;
+  server& operator=(const server&) = delete;
+
+  /// Binds, logs the addresses, serves until shutdown; returns the process exit code.
+  int run();
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace stampede

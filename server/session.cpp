@@ -1,0 +1,179 @@
+#include "server/session.hpp"
+
+#include <sys/socket.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+
+#include "handlers/router.hpp"
+#include "server/http_io.hpp"
+#include "server/run_task.hpp"
+
+namespace stampede {
+
+namespace asio = boost::asio;
+using namespace asio::experimental::awaitable_operators;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+
+/// Keeps reading the connection while its request is worked on, into the session's buffer
+/// (so a pipelined next request is data, not a disconnect). Returns when the client has gone:
+/// a 0-byte read (EOF — a half-closed client counts as gone) or an error. If the client
+/// sends more than `max_buffered` bytes meanwhile, it stops reading and waits to be cancelled.
+asio::awaitable<steady::time_point> watch_disconnect(tcp::socket& socket,
+                                                     boost::beast::flat_buffer& buffer,
+                                                     std::size_t max_buffered) {
+  while (buffer.size() < max_buffered) {
+    auto [ec, n] = co_await socket.async_read_some(buffer.prepare(4096), nothrow);
+    if (ec == asio::error::operation_aborted) co_return steady::time_point::max();  // work done
+    if (ec || n == 0) co_return steady::now();
+    buffer.commit(n);
+  }
+  // Not gone, or no longer watched: wait until the work completes and cancels us.
+  asio::steady_timer forever(socket.get_executor(), steady::time_point::max());
+  co_await forever.async_wait(nothrow);
+  co_return steady::time_point::max();
+}
+
+/// True if the peer has closed or reset the connection (checked without blocking or consuming).
+bool peer_gone(tcp::socket& socket) {
+  char c;
+  ssize_t n = ::recv(socket.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n == 0) return true;
+  return n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+}
+
+/// The one place where a typed rejection becomes HTTP.
+response overload_response(reject_reason why, mode_kind mode, int retry_after_s) {
+  response r;
+  r.status = 503;
+  boost::json::object body;
+  body["error"] = why == reject_reason::shutting_down ? "shutting down" : "overloaded";
+  body["reason"] = to_string(why);
+  body["mode"] = to_string(mode);
+  r.body = boost::json::serialize(body);
+  if (why != reject_reason::shutting_down) {
+    r.headers.emplace_back("Retry-After", std::to_string(retry_after_s));
+  }
+  return r;
+}
+
+/// Counts a connection open for the lifetime of the session.
+struct connection_count {
+  explicit connection_count(prometheus::Gauge& g) : gauge(g) { gauge.Increment(); }
+  ~connection_count() { gauge.Decrement(); }
+  prometheus::Gauge& gauge;
+};
+
+struct in_flight_count {
+  explicit in_flight_count(std::atomic<int>& c) : count(c) { ++count; }
+  ~in_flight_count() { --count; }
+  std::atomic<int>& count;
+};
+
+}  // namespace
+
+asio::awaitable<void> run_session(tcp::socket socket, front_end& fe) {
+  connection_count open(fe.stats.connections_active());
+  boost::system::error_code ignored;
+  socket.set_option(tcp::no_delay(true), ignored);
+  boost::beast::flat_buffer buffer;
+
+  while (!fe.draining.load()) {
+    std::shared_ptr<const config> cfg = fe.cfg.load();
+    const auto& h = cfg->http;
+    const auto write_timeout = std::chrono::milliseconds(h.write_timeout_ms);
+
+    http_request req;
+    steady::time_point started;
+    read_status got = co_await read_request(
+        socket, buffer, req,
+        read_limits{std::chrono::milliseconds(h.idle_timeout_ms),
+                    std::chrono::milliseconds(h.header_timeout_ms),
+                    static_cast<std::uint32_t>(h.max_header_bytes),
+                    static_cast<std::uint64_t>(h.max_body_bytes)},
+        started);
+    if (got == read_status::closed) co_return;
+
+    // The mode is read once per request: a live switch applies to the next request, and
+    // this one finishes under the policy it started with (held here until it completes).
+    std::shared_ptr<execution_policy> policy = fe.policy.load();
+    const mode_kind mode = policy->mode();
+    auto seconds_since_start = [&] {
+      return std::chrono::duration<double>(steady::now() - started).count();
+    };
+
+    if (got != read_status::ok) {
+      int status = status_for(got);
+      fe.stats.count_request(mode, handler_id::other, status, seconds_since_start());
+      co_await reject_and_close(socket, status,
+                                got == read_status::timeout ? "request not received in time"
+                                                            : "malformed or oversized request",
+                                write_timeout);
+      co_return;
+    }
+    in_flight_count busy(fe.in_flight);
+
+    route_result routed = route(req.method_string(), req.target(),
+                                work_limits{cfg->limits.max_ms, cfg->limits.max_fanout});
+    response res;
+    if (routed.error) {
+      res = std::move(*routed.error);
+    } else {
+      auto& mm = fe.stats.for_mode(mode);
+      auto t = std::make_shared<task>(
+          [h = routed.handler, p = routed.params](const work_context& ctx) {
+            return run_handler(h, p, ctx);
+          },
+          mode, mm);
+      auto outcome = co_await (run_task(*policy, t) ||
+                               watch_disconnect(socket, buffer,
+                                                static_cast<std::size_t>(h.max_header_bytes) * 4));
+      std::optional<steady::time_point> gone_at;
+      if (outcome.index() == 1) {
+        gone_at = std::get<1>(outcome);
+      } else if (peer_gone(socket)) {
+        // Left while nobody was watching (blocking mode holds the only I/O thread): we cannot
+        // know when, so all of the handler's time counts as wasted.
+        gone_at = t->admitted();
+      }
+      if (gone_at) {
+        mm.client_disconnects->Increment();
+        mm.wasted_seconds->Increment(t->wasted_after(*gone_at));
+        fe.stats.count_request(mode, routed.handler, 499, seconds_since_start());
+        socket.close(ignored);
+        co_return;
+      }
+      if (auto why = t->rejected()) {
+        res = overload_response(*why, mode, cfg->bounded.retry_after_s);
+      } else {
+        res = t->result();
+      }
+    }
+
+    bool keep_alive = req.keep_alive() && !fe.draining.load();
+    auto out = make_response(res, req.version(), keep_alive, req.method() == boost::beast::http::verb::head);
+    out.set("X-Stampede-Mode", to_string(mode));
+    bool wrote = co_await write_response(socket, out, write_timeout);
+    fe.stats.count_request(mode, routed.handler, wrote ? res.status : 499, seconds_since_start());
+    if (!wrote) {
+      fe.stats.for_mode(mode).client_disconnects->Increment();
+      co_return;
+    }
+    if (!keep_alive) {
+      co_await lingering_close(socket);
+      co_return;
+    }
+  }
+}
+
+}  // namespace stampede

@@ -1,0 +1,29 @@
+#pragma once
+/// \file One main-port connection: read a request, route it, hand it to the active mode,
+/// watch for the client leaving meanwhile, write the answer. Keep-alive, pipelining in order.
+
+#include <atomic>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <memory>
+
+#include "config/config.hpp"
+#include "server/execution_policy.hpp"
+#include "server/metrics.hpp"
+
+namespace stampede {
+
+/// \brief What every session shares, owned by the server. Thread-safety: all members are
+/// safe to read from any I/O thread; the server swaps config and policy atomically.
+struct front_end {
+  metrics& stats;
+  std::atomic<std::shared_ptr<const config>>& cfg;
+  std::atomic<std::shared_ptr<execution_policy>>& policy;
+  std::atomic<bool> draining{false};  ///< shutdown: finish the current request, then close
+  std::atomic<int> in_flight{0};      ///< requests read and not yet answered
+};
+
+/// Serves one main-port connection until it closes.
+boost::asio::awaitable<void> run_session(boost::asio::ip::tcp::socket socket, front_end& fe);
+
+}  // namespace stampede

@@ -1,0 +1,149 @@
+#include "config/config.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/json/serialize.hpp>
+#include <cstdlib>
+#include <fstream>
+
+namespace stampede {
+namespace {
+
+config_error error_of(std::string_view yaml, const std::vector<override_value>& o = {}) {
+  try {
+    parse_config(yaml, "test.yaml", o);
+  } catch (const config_error& e) {
+    return e;
+  }
+  ADD_FAILURE() << "no error for: " << yaml;
+  return config_error("", "", "");
+}
+
+TEST(ConfigTest, empty_file_gives_defaults) {
+  config c = parse_config("", "test.yaml");
+  EXPECT_EQ(c.mode, mode_kind::bounded);
+  EXPECT_EQ(c.bounded.workers, 4);
+  EXPECT_EQ(c.main.listen.port, 8080);
+}
+
+TEST(ConfigTest, shipped_config_is_valid_and_sets_every_key) {
+  std::string path = std::string(STAMPEDE_SOURCE_DIR) + "/config/stampede.yaml";
+  config c = load_config(path);
+  EXPECT_EQ(c.mode, mode_kind::bounded);
+  std::ifstream in(path);
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  for (const auto& key : config_keys()) {
+    auto leaf = key.substr(key.rfind('.') + 1);
+    EXPECT_NE(text.find(leaf + ":"), std::string::npos) << key << " is not in the shipped file";
+  }
+}
+
+TEST(ConfigTest, parses_nested_values) {
+  config c = parse_config(
+      "mode: thread_per_request\nbounded:\n  workers: 9\n  cancel_on_disconnect: false\n"
+      "main:\n  listen: '[::1]:0'\n",
+      "t");
+  EXPECT_EQ(c.mode, mode_kind::thread_per_request);
+  EXPECT_EQ(c.bounded.workers, 9);
+  EXPECT_FALSE(c.bounded.cancel_on_disconnect);
+  EXPECT_EQ(c.main.listen.host, "::1");
+  EXPECT_EQ(c.main.listen.port, 0);
+}
+
+TEST(ConfigTest, unknown_key_names_line_and_key) {
+  auto e = error_of("mode: bounded\nbounded:\n  wrokers: 3\n");
+  EXPECT_EQ(e.where(), "test.yaml:3");
+  EXPECT_EQ(e.key(), "bounded.wrokers");
+  EXPECT_NE(std::string(e.what()).find("unknown key"), std::string::npos);
+}
+
+TEST(ConfigTest, unknown_section_is_an_error) {
+  EXPECT_EQ(error_of("nosuch:\n  a: 1\n").key(), "nosuch");
+}
+
+TEST(ConfigTest, bad_value_names_line_and_key) {
+  auto e = error_of("mode: bounded\n\nbounded:\n  workers: -2\n");
+  EXPECT_EQ(e.where(), "test.yaml:4");
+  EXPECT_EQ(e.key(), "bounded.workers");
+}
+
+TEST(ConfigTest, bad_mode_is_an_error) { EXPECT_EQ(error_of("mode: turbo\n").key(), "mode"); }
+
+TEST(ConfigTest, non_numeric_and_overflowing_ints_are_errors) {
+  EXPECT_EQ(error_of("limits:\n  max_ms: 12abc\n").key(), "limits.max_ms");
+  EXPECT_EQ(error_of("limits:\n  max_ms: 99999999999999999999\n").key(), "limits.max_ms");
+}
+
+TEST(ConfigTest, bad_bool_and_endpoint_are_errors) {
+  EXPECT_EQ(error_of("bounded:\n  cancel_on_disconnect: maybe\n").key(),
+            "bounded.cancel_on_disconnect");
+  EXPECT_EQ(error_of("main:\n  listen: example.com:80\n").key(), "main.listen");
+  EXPECT_EQ(error_of("main:\n  listen: 127.0.0.1:70000\n").key(), "main.listen");
+}
+
+TEST(ConfigTest, syntax_error_names_line) {
+  auto e = error_of("mode: bounded\nbounded:\n  workers: [1, 2\n");
+  EXPECT_EQ(e.where().rfind("test.yaml:", 0), 0u) << e.what();
+  EXPECT_NE(std::string(e.what()).find("YAML"), std::string::npos);
+}
+
+TEST(ConfigTest, a_list_where_a_value_belongs_is_an_error) {
+  EXPECT_EQ(error_of("bounded:\n  workers: [1, 2]\n").key(), "bounded.workers");
+}
+
+TEST(ConfigTest, a_section_given_a_value_is_an_error) {
+  EXPECT_EQ(error_of("bounded: 3\n").key(), "bounded");
+}
+
+TEST(ConfigTest, overrides_apply_in_order_after_the_file) {
+  config c = parse_config("bounded:\n  workers: 2\n", "t",
+                          {{"bounded.workers", "5", "env STAMPEDE_BOUNDED_WORKERS"},
+                           {"bounded.workers", "7", "flag --workers"}});
+  EXPECT_EQ(c.bounded.workers, 7);
+}
+
+TEST(ConfigTest, bad_override_names_its_source) {
+  auto e = error_of("", {{"bounded.workers", "zero", "flag --workers"}});
+  EXPECT_EQ(e.where(), "flag --workers");
+  EXPECT_EQ(e.key(), "bounded.workers");
+}
+
+TEST(ConfigTest, env_names_follow_the_keys) {
+  EXPECT_EQ(env_name("bounded.queue_capacity"), "STAMPEDE_BOUNDED_QUEUE_CAPACITY");
+  setenv("STAMPEDE_BOUNDED_QUEUE_CAPACITY", "11", 1);
+  auto o = env_overrides();
+  unsetenv("STAMPEDE_BOUNDED_QUEUE_CAPACITY");
+  ASSERT_EQ(o.size(), 1u);
+  EXPECT_EQ(parse_config("", "t", o).bounded.queue_capacity, 11);
+}
+
+TEST(ConfigTest, json_masks_the_token) {
+  config c = parse_config("admin:\n  token: s3cret\n", "t");
+  auto text = boost::json::serialize(to_json(c));
+  EXPECT_EQ(text.find("s3cret"), std::string::npos);
+  EXPECT_NE(text.find("\"bounded\":{"), std::string::npos);
+}
+
+TEST(ConfigTest, non_loopback_admin_needs_a_token) {
+  EXPECT_EQ(error_of("admin:\n  listen: 0.0.0.0:9000\n").key(), "admin.token");
+  EXPECT_NO_THROW(parse_config("admin:\n  listen: 0.0.0.0:9000\n  token: x\n", "t"));
+}
+
+TEST(ConfigTest, missing_file_is_an_error_naming_it) {
+  try {
+    load_config("/nonexistent/stampede.yaml");
+    FAIL();
+  } catch (const config_error& e) {
+    EXPECT_EQ(e.where(), "/nonexistent/stampede.yaml");
+  }
+}
+
+TEST(ConfigTest, restart_keys_are_reported) {
+  config a, b;
+  b.main.io_threads = 3;
+  b.bounded.workers = 9;
+  EXPECT_EQ(restart_keys_changed(a, b), std::vector<std::string>{"main.io_threads"});
+}
+
+}  // namespace
+}  // namespace stampede

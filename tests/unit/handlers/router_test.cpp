@@ -1,0 +1,69 @@
+#include "handlers/router.hpp"
+
+#include <gtest/gtest.h>
+
+namespace stampede {
+namespace {
+
+const work_limits limits{1000, 20};
+
+int status_of(std::string_view method, std::string_view target) {
+  auto r = route(method, target, limits);
+  return r.error ? r.error->status : 200;
+}
+
+TEST(RouterTest, routes_each_endpoint) {
+  EXPECT_EQ(route("GET", "/work/io?ms=5", limits).handler, handler_id::io);
+  EXPECT_EQ(route("GET", "/work/cpu?ms=5", limits).handler, handler_id::cpu);
+  EXPECT_EQ(route("GET", "/work/fanout?n=3&ms=5&parallel=1", limits).handler, handler_id::fanout);
+  EXPECT_EQ(route("GET", "/healthz", limits).handler, handler_id::healthz);
+}
+
+TEST(RouterTest, parses_parameters) {
+  auto r = route("GET", "/work/fanout?n=3&ms=5&parallel=1", limits);
+  ASSERT_FALSE(r.error);
+  EXPECT_EQ(r.params.n, 3);
+  EXPECT_EQ(r.params.ms, 5);
+  EXPECT_TRUE(r.params.parallel);
+}
+
+TEST(RouterTest, percent_encoded_digits_are_decoded) {
+  EXPECT_EQ(route("GET", "/work/io?ms=%33", limits).params.ms, 3);
+}
+
+TEST(RouterTest, unknown_path_is_404) { EXPECT_EQ(status_of("GET", "/nope"), 404); }
+
+TEST(RouterTest, wrong_method_is_405_with_allow) {
+  auto r = route("POST", "/work/io?ms=1", limits);
+  ASSERT_TRUE(r.error);
+  EXPECT_EQ(r.error->status, 405);
+  EXPECT_EQ(r.error->headers.at(0).first, "Allow");
+}
+
+TEST(RouterTest, bad_numbers_are_400) {
+  for (auto target : {"/work/io?ms=-1", "/work/io?ms=abc", "/work/io?ms=", "/work/io?ms=1.5",
+                      "/work/io?ms=99999999999999999999", "/work/io?ms=+5", "/work/io?ms=5%00",
+                      "/work/io?ms=1001", "/work/fanout?n=0&ms=1", "/work/fanout?n=21&ms=1",
+                      "/work/fanout?n=2&ms=1&parallel=yes"}) {
+    EXPECT_EQ(status_of("GET", target), 400) << target;
+  }
+}
+
+TEST(RouterTest, repeated_and_unknown_parameters_are_400) {
+  EXPECT_EQ(status_of("GET", "/work/io?ms=1&ms=2"), 400);
+  EXPECT_EQ(status_of("GET", "/work/io?ms=1&x=2"), 400);
+  EXPECT_EQ(status_of("GET", "/healthz?ms=1"), 400);
+}
+
+TEST(RouterTest, sequential_fanout_total_is_limited) {
+  EXPECT_EQ(status_of("GET", "/work/fanout?n=20&ms=100"), 400);
+  EXPECT_EQ(status_of("GET", "/work/fanout?n=20&ms=100&parallel=1"), 200);
+}
+
+TEST(RouterTest, malformed_target_is_400) {
+  EXPECT_EQ(status_of("GET", "http://example.com/work/io"), 400);
+  EXPECT_EQ(status_of("GET", "/work/io?ms=%zz"), 400);
+}
+
+}  // namespace
+}  // namespace stampede

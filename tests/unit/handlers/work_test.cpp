@@ -1,0 +1,89 @@
+#include <gtest/gtest.h>
+#include <time.h>
+
+#include <thread>
+
+#include "handlers/fanout.hpp"
+#include "handlers/work.hpp"
+
+namespace stampede {
+namespace {
+
+using namespace std::chrono_literals;
+using clock_type = std::chrono::steady_clock;
+
+std::chrono::nanoseconds thread_cpu() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+}
+
+TEST(WorkTest, simulated_io_waits_its_time) {
+  std::stop_source never;
+  auto start = clock_type::now();
+  EXPECT_TRUE(simulated_io(30ms, never.get_token()));
+  EXPECT_GE(clock_type::now() - start, 30ms);
+}
+
+TEST(WorkTest, simulated_io_returns_when_stopped) {
+  std::stop_source stop;
+  std::jthread stopper([&] {
+    std::this_thread::sleep_for(20ms);
+    stop.request_stop();
+  });
+  auto start = clock_type::now();
+  EXPECT_FALSE(simulated_io(60s, stop.get_token()));
+  EXPECT_LT(clock_type::now() - start, 30s);  // far below the 60 s asked for
+}
+
+TEST(WorkTest, burn_cpu_uses_thread_cpu_time) {
+  std::stop_source never;
+  auto before = thread_cpu();
+  EXPECT_TRUE(burn_cpu(20ms, never.get_token()));
+  EXPECT_GE(thread_cpu() - before, 20ms);
+}
+
+TEST(WorkTest, burn_cpu_stops_when_asked) {
+  std::stop_source stop;
+  stop.request_stop();
+  EXPECT_FALSE(burn_cpu(60s, stop.get_token()));
+}
+
+TEST(WorkTest, multiplexed_fetches_respect_the_limit) {
+  std::stop_source never;
+  auto start = clock_type::now();
+  // 6 fetches of 20 ms, 2 at a time: three rounds, never fewer.
+  EXPECT_EQ(multiplexed_fetches(6, 2, 20ms, never.get_token()), 6);
+  EXPECT_GE(clock_type::now() - start, 60ms);
+}
+
+TEST(WorkTest, multiplexed_fetches_stop_early) {
+  std::stop_source stop;
+  stop.request_stop();
+  EXPECT_EQ(multiplexed_fetches(5, 5, 10s, stop.get_token()), 0);
+}
+
+TEST(WorkTest, thread_per_fetch_completes_all) {
+  std::stop_source never;
+  EXPECT_EQ(thread_per_fetch(8, 5ms, never.get_token()), 8);
+}
+
+TEST(WorkTest, handler_reports_cancellation) {
+  std::stop_source stop;
+  stop.request_stop();
+  auto r = run_handler(handler_id::io, work_params{1000, 1, false},
+                       work_context{stop.get_token(), nullptr, "test"});
+  EXPECT_EQ(r.status, 503);
+  EXPECT_NE(r.body.find("\"outcome\":\"cancelled\""), std::string::npos);
+}
+
+TEST(WorkTest, handler_body_names_mode_and_handler) {
+  std::stop_source never;
+  auto r = run_handler(handler_id::healthz, {}, work_context{never.get_token(), nullptr, "bounded"});
+  EXPECT_EQ(r.status, 200);
+  EXPECT_NE(r.body.find("\"mode\":\"bounded\""), std::string::npos);
+  EXPECT_NE(r.body.find("\"handler\":\"healthz\""), std::string::npos);
+}
+
+}  // namespace
+}  // namespace stampede

@@ -1,0 +1,60 @@
+#include "server/modes/thread_per_request.hpp"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "task_helpers.hpp"
+
+namespace stampede {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::gate;
+using testing::make_probe;
+
+TEST(ThreadPerRequestTest, ceiling_answers_thread_ceiling) {
+  metrics stats;
+  gate g;
+  config c;
+  c.thread_per_request.max_threads = 2;
+  auto& mm = stats.for_mode(mode_kind::thread_per_request);
+  {
+    thread_per_request_policy tpr(c, stats);
+    auto a = make_probe(mode_kind::thread_per_request, stats, g);
+    auto b = make_probe(mode_kind::thread_per_request, stats, g);
+    auto x = make_probe(mode_kind::thread_per_request, stats, g);
+    tpr.submit(a->t);
+    tpr.submit(b->t);
+    tpr.submit(x->t);
+    EXPECT_TRUE(x->completed_within(0ms));
+    EXPECT_EQ(x->t->rejected(), reject_reason::thread_ceiling);
+    EXPECT_EQ(mm.rejected[static_cast<int>(reject_reason::thread_ceiling)]->Value(), 1);
+    g.release();
+    EXPECT_TRUE(a->completed_within(5s));
+    EXPECT_TRUE(b->completed_within(5s));
+  }
+  EXPECT_EQ(mm.tasks_running->Value(), 0);
+  EXPECT_EQ(stats.thread_spawn_seconds().Collect().histogram.sample_count, 2u);
+}
+
+TEST(ThreadPerRequestTest, disconnect_is_ignored_by_default_and_cancels_when_enabled) {
+  for (bool cancel : {false, true}) {
+    metrics stats;
+    gate g;
+    config c;
+    c.thread_per_request.cancel_on_disconnect = cancel;
+    thread_per_request_policy tpr(c, stats);
+    auto a = make_probe(mode_kind::thread_per_request, stats, g);
+    tpr.submit(a->t);
+    for (int i = 0; i < 2000 && !a->started; ++i) std::this_thread::sleep_for(1ms);
+    tpr.client_gone(a->t);
+    EXPECT_EQ(a->completed_within(cancel ? 5000ms : 30ms), cancel) << "cancel=" << cancel;
+    g.release();
+    EXPECT_TRUE(a->completed_within(5s));
+    EXPECT_EQ(a->saw_stop.load(), cancel);
+  }
+}
+
+}  // namespace
+}  // namespace stampede
