@@ -3,14 +3,13 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <boost/json.hpp>
 #include <cctype>
 #include <charconv>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <variant>
-
-#include <boost/json.hpp>
 
 namespace stampede {
 
@@ -189,8 +188,8 @@ std::string apply(const key_spec& s, config& c, const std::string& text) {
           if (!m) return "must be blocking, thread_per_request or bounded (got '" + text + "')";
           c.mode = *m;
         } else if constexpr (std::is_same_v<T, level_spec>) {
-          static const char* levels[] = {"trace", "debug", "info", "warn", "error", "critical",
-                                         "off"};
+          static const char* levels[] = {"trace", "debug",    "info", "warn",
+                                         "error", "critical", "off"};
           if (std::find(std::begin(levels), std::end(levels), text) == std::end(levels)) {
             return "must be one of trace, debug, info, warn, error, critical, off (got '" + text +
                    "')";
@@ -207,12 +206,12 @@ std::string where(const std::string& file, const YAML::Mark& mark) {
   return file + ":" + std::to_string(mark.line + 1);
 }
 
-void walk(const YAML::Node& node, const std::string& prefix, const std::string& file,
-          config& c) {
+void walk(const YAML::Node& node, const std::string& prefix, const std::string& file, config& c) {
   for (auto it = node.begin(); it != node.end(); ++it) {
     const YAML::Node& k = it->first;
     const YAML::Node& v = it->second;
-    if (!k.IsScalar()) throw config_error(where(file, k.Mark()), prefix, "keys must be plain names");
+    if (!k.IsScalar())
+      throw config_error(where(file, k.Mark()), prefix, "keys must be plain names");
     std::string key = prefix.empty() ? k.Scalar() : prefix + "." + k.Scalar();
     if (v.IsMap()) {
       bool is_section = std::any_of(specs().begin(), specs().end(), [&](const key_spec& s) {
@@ -239,7 +238,9 @@ void walk(const YAML::Node& node, const std::string& prefix, const std::string& 
   }
 }
 
-bool is_loopback(const std::string& host) { return host.rfind("127.", 0) == 0 || host == "::1"; }
+bool is_loopback(const std::string& host) {
+  return host.rfind("127.", 0) == 0 || host == "::1";
+}
 
 void cross_check(const config& c, const std::string& file) {
   if (c.main.listen.port != 0 && c.main.listen == c.admin.listen) {

@@ -3,14 +3,13 @@
 /// Knows nothing of Asio: a YAML file plus overrides (flags, environment) in,
 /// a validated `config` out, or a `config_error` naming file, line and key.
 
+#include <boost/json/value.hpp>
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <boost/json/value.hpp>
 
 namespace stampede {
 

@@ -86,8 +86,8 @@ route_result route(std::string_view method, std::string_view target, const work_
       return fail(r.handler, 400, "unknown parameter: " + key);
     }
   }
-  if (r.handler == handler_id::fanout && static_cast<long>(r.params.n) * r.params.ms >
-                                             static_cast<long>(limits.max_ms) &&
+  if (r.handler == handler_id::fanout &&
+      static_cast<long>(r.params.n) * r.params.ms > static_cast<long>(limits.max_ms) &&
       !r.params.parallel) {
     return fail(r.handler, 400, "n*ms exceeds limits.max_ms");
   }

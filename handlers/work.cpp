@@ -32,8 +32,7 @@ bool simulated_io(std::chrono::milliseconds d, const std::stop_token& stop) {
   std::unique_lock lock(m);
   auto deadline = std::chrono::steady_clock::now() + d;
   // Returns early, and true, only when stop is requested: the predicate is the stop itself.
-  bool stopped = cv.wait_until(lock, stop, deadline, [] { return false; }) ||
-                 stop.stop_requested();
+  bool stopped = cv.wait_until(lock, stop, deadline, [] { return false; }) || stop.stop_requested();
   return !stopped;
 }
 
@@ -111,7 +110,8 @@ response run_handler(handler_id h, const work_params& p, const work_context& ctx
     case handler_id::other:
       return error_response(404, "not found");
   }
-  auto elapsed = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start);
+  auto elapsed =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start);
   body["elapsed_us"] = static_cast<std::int64_t>(elapsed.count() * 1000.0);
   body["outcome"] = finished ? "ok" : "cancelled";
   response r;

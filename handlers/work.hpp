@@ -43,9 +43,9 @@ class fanout_runner {
 
 /// What a running handler may use besides its parameters.
 struct work_context {
-  std::stop_token stop;     ///< set when the work should give up (client left, shutdown)
-  fanout_runner* fanout;    ///< the mode's way to run parallel fetches
-  std::string_view mode;    ///< for the response body only
+  std::stop_token stop;   ///< set when the work should give up (client left, shutdown)
+  fanout_runner* fanout;  ///< the mode's way to run parallel fetches
+  std::string_view mode;  ///< for the response body only
 };
 
 /// Simulated blocking I/O: holds the calling thread for `d`, returning early (false) if

@@ -1,6 +1,5 @@
 #include "server/admin.hpp"
 
-
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/field.hpp>
 

@@ -37,8 +37,8 @@ asio::awaitable<read_status> read_request(asio::ip::tcp::socket& socket,
   parser.header_limit(limits.max_header_bytes);
   parser.body_limit(limits.max_body_bytes);
   timer.expires_after(limits.header);
-  auto got = co_await (http::async_read(socket, buffer, parser, nothrow) ||
-                       timer.async_wait(nothrow));
+  auto got =
+      co_await (http::async_read(socket, buffer, parser, nothrow) || timer.async_wait(nothrow));
   if (got.index() == 1) co_return read_status::timeout;
   auto [ec, n] = std::get<0>(got);
   if (ec == http::error::end_of_stream || ec == asio::error::eof ||
@@ -84,8 +84,8 @@ asio::awaitable<void> lingering_close(asio::ip::tcp::socket& socket) {
   std::size_t drained = 0;
   while (drained < 256 * 1024) {
     timer.expires_at(deadline);
-    auto r = co_await (socket.async_read_some(asio::buffer(sink), nothrow) ||
-                       timer.async_wait(nothrow));
+    auto r =
+        co_await (socket.async_read_some(asio::buffer(sink), nothrow) || timer.async_wait(nothrow));
     if (r.index() == 1) break;
     auto [ec, n] = std::get<0>(r);
     if (ec) break;

@@ -27,9 +27,9 @@ struct read_limits {
 /// How reading a request ended.
 enum class read_status {
   ok,
-  closed,       ///< the peer closed, reset, or stayed idle: close quietly
-  timeout,      ///< a request started but did not complete in time: 408
-  bad_request,  ///< malformed: 400
+  closed,            ///< the peer closed, reset, or stayed idle: close quietly
+  timeout,           ///< a request started but did not complete in time: 408
+  bad_request,       ///< malformed: 400
   too_large_header,  ///< 431
   too_large_body,    ///< 413
 };

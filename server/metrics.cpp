@@ -63,7 +63,10 @@ prometheus::MetricFamily one(const std::string& name, const std::string& help,
 
 metrics::metrics() : registry_(std::make_shared<prometheus::Registry>()) {
   using namespace prometheus;
-  auto& info = BuildGauge().Name("stampede_mode_info").Help("1 for the active execution mode").Register(*registry_);
+  auto& info = BuildGauge()
+                   .Name("stampede_mode_info")
+                   .Help("1 for the active execution mode")
+                   .Register(*registry_);
   auto& tasks = BuildGauge()
                     .Name("stampede_tasks")
                     .Help("Request work alive now, by state: the goroutine-equivalent count")
@@ -105,8 +108,8 @@ metrics::metrics() : registry_(std::make_shared<prometheus::Registry>()) {
     mm.tasks_running = &tasks.Add({{"mode", mode}, {"state", "running"}});
     mm.tasks_started = &started.Add({{"mode", mode}});
     for (int r = 0; r < reject_reason_count; ++r) {
-      mm.rejected[r] =
-          &rejected.Add({{"mode", mode}, {"reason", std::string(to_string(static_cast<reject_reason>(r)))}});
+      mm.rejected[r] = &rejected.Add(
+          {{"mode", mode}, {"reason", std::string(to_string(static_cast<reject_reason>(r)))}});
     }
     mm.cancelled_queued = &cancelled.Add({{"mode", mode}, {"stage", "queued"}});
     mm.cancelled_running = &cancelled.Add({{"mode", mode}, {"stage", "running"}});
@@ -131,16 +134,36 @@ metrics::metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                              .Help("Bounded mode: admission until a worker takes the work")
                              .Register(*registry_)
                              .Add({}, duration_buckets());
-  queue_depth_ = &BuildGauge().Name("stampede_queue_depth").Help("Bounded mode: work waiting in the queue").Register(*registry_).Add({});
-  queue_capacity_ = &BuildGauge().Name("stampede_queue_capacity").Help("Bounded mode: queue capacity").Register(*registry_).Add({});
-  pool_workers_ = &BuildGauge().Name("stampede_pool_workers").Help("Bounded mode: worker threads").Register(*registry_).Add({});
-  connections_active_ = &BuildGauge().Name("stampede_connections_active").Help("Open main-port connections").Register(*registry_).Add({});
-  connections_refused_ = &BuildCounter()
-                              .Name("stampede_connections_refused_total")
-                              .Help("Main-port connections closed at once: http.max_connections reached")
-                              .Register(*registry_)
-                              .Add({});
-  auto& reloads = BuildCounter().Name("stampede_config_reloads_total").Help("Config reloads by result").Register(*registry_);
+  queue_depth_ = &BuildGauge()
+                      .Name("stampede_queue_depth")
+                      .Help("Bounded mode: work waiting in the queue")
+                      .Register(*registry_)
+                      .Add({});
+  queue_capacity_ = &BuildGauge()
+                         .Name("stampede_queue_capacity")
+                         .Help("Bounded mode: queue capacity")
+                         .Register(*registry_)
+                         .Add({});
+  pool_workers_ = &BuildGauge()
+                       .Name("stampede_pool_workers")
+                       .Help("Bounded mode: worker threads")
+                       .Register(*registry_)
+                       .Add({});
+  connections_active_ = &BuildGauge()
+                             .Name("stampede_connections_active")
+                             .Help("Open main-port connections")
+                             .Register(*registry_)
+                             .Add({});
+  connections_refused_ =
+      &BuildCounter()
+           .Name("stampede_connections_refused_total")
+           .Help("Main-port connections closed at once: http.max_connections reached")
+           .Register(*registry_)
+           .Add({});
+  auto& reloads = BuildCounter()
+                      .Name("stampede_config_reloads_total")
+                      .Help("Config reloads by result")
+                      .Register(*registry_);
   reloads_ok_ = &reloads.Add({{"result", "ok"}});
   reloads_error_ = &reloads.Add({{"result", "error"}});
 }
@@ -172,13 +195,22 @@ std::string metrics::serialize() {
   auto families = registry_->Collect();
   if (auto p = read_proc_self()) {
     using prometheus::MetricType;
-    families.push_back(one("stampede_os_threads", "OS threads of the process now", MetricType::Gauge, p->threads));
-    families.push_back(one("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.", MetricType::Counter, p->cpu_seconds));
-    families.push_back(one("process_resident_memory_bytes", "Resident memory size in bytes.", MetricType::Gauge, p->resident_bytes));
-    families.push_back(one("process_virtual_memory_bytes", "Virtual memory size in bytes.", MetricType::Gauge, p->virtual_bytes));
-    families.push_back(one("process_open_fds", "Number of open file descriptors.", MetricType::Gauge, p->open_fds));
-    families.push_back(one("process_max_fds", "Maximum number of open file descriptors.", MetricType::Gauge, p->max_fds));
-    families.push_back(one("process_start_time_seconds", "Start time of the process since unix epoch in seconds.", MetricType::Gauge, p->start_time_seconds));
+    families.push_back(
+        one("stampede_os_threads", "OS threads of the process now", MetricType::Gauge, p->threads));
+    families.push_back(one("process_cpu_seconds_total",
+                           "Total user and system CPU time spent in seconds.", MetricType::Counter,
+                           p->cpu_seconds));
+    families.push_back(one("process_resident_memory_bytes", "Resident memory size in bytes.",
+                           MetricType::Gauge, p->resident_bytes));
+    families.push_back(one("process_virtual_memory_bytes", "Virtual memory size in bytes.",
+                           MetricType::Gauge, p->virtual_bytes));
+    families.push_back(one("process_open_fds", "Number of open file descriptors.",
+                           MetricType::Gauge, p->open_fds));
+    families.push_back(one("process_max_fds", "Maximum number of open file descriptors.",
+                           MetricType::Gauge, p->max_fds));
+    families.push_back(one("process_start_time_seconds",
+                           "Start time of the process since unix epoch in seconds.",
+                           MetricType::Gauge, p->start_time_seconds));
   }
   std::ostringstream out;
   prometheus::TextSerializer().Serialize(out, families);

@@ -26,9 +26,9 @@ std::string_view to_string(reject_reason r);
 /// \brief The metrics one mode writes, all labelled with that mode.
 /// Thread-safety: every member is safe to update from any thread.
 struct mode_metrics {
-  prometheus::Gauge* info = nullptr;            ///< stampede_mode_info
-  prometheus::Gauge* tasks_queued = nullptr;    ///< stampede_tasks{state="queued"}
-  prometheus::Gauge* tasks_running = nullptr;   ///< stampede_tasks{state="running"}
+  prometheus::Gauge* info = nullptr;           ///< stampede_mode_info
+  prometheus::Gauge* tasks_queued = nullptr;   ///< stampede_tasks{state="queued"}
+  prometheus::Gauge* tasks_running = nullptr;  ///< stampede_tasks{state="running"}
   prometheus::Counter* tasks_started = nullptr;
   std::array<prometheus::Counter*, reject_reason_count> rejected{};
   prometheus::Counter* cancelled_queued = nullptr;

@@ -2,8 +2,8 @@
 /// \file Command-line options (CLI11). Precedence: flag > environment > file > default.
 
 #include <optional>
-#include <variant>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "config/config.hpp"

@@ -13,7 +13,6 @@ namespace stampede {
 
 namespace asio = boost::asio;
 
-
 asio::awaitable<void> run_task(execution_policy& p, std::shared_ptr<task> t) {
   auto initiation = [&p, t](auto handler) {
     using handler_type = decltype(handler);

@@ -172,8 +172,10 @@ struct server::impl {
     }
   }
 
+  /// Installed before the "listening" line, so a signal sent once that line is seen is handled.
+  asio::signal_set signals{admin_io, SIGINT, SIGTERM, SIGHUP};
+
   asio::awaitable<void> handle_signals() {
-    asio::signal_set signals(admin_io, SIGINT, SIGTERM, SIGHUP);
     for (;;) {
       auto [ec, sig] = co_await signals.async_wait(nothrow);
       if (ec) co_return;

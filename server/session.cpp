@@ -95,13 +95,13 @@ asio::awaitable<void> run_session(tcp::socket socket, front_end& fe) {
 
     http_request req;
     steady::time_point started;
-    read_status got = co_await read_request(
-        socket, buffer, req,
-        read_limits{std::chrono::milliseconds(h.idle_timeout_ms),
-                    std::chrono::milliseconds(h.header_timeout_ms),
-                    static_cast<std::uint32_t>(h.max_header_bytes),
-                    static_cast<std::uint64_t>(h.max_body_bytes)},
-        started);
+    read_status got =
+        co_await read_request(socket, buffer, req,
+                              read_limits{std::chrono::milliseconds(h.idle_timeout_ms),
+                                          std::chrono::milliseconds(h.header_timeout_ms),
+                                          static_cast<std::uint32_t>(h.max_header_bytes),
+                                          static_cast<std::uint64_t>(h.max_body_bytes)},
+                              started);
     if (got == read_status::closed) co_return;
 
     // The mode is read once per request: a live switch applies to the next request, and
@@ -130,14 +130,13 @@ asio::awaitable<void> run_session(tcp::socket socket, front_end& fe) {
       res = std::move(*routed.error);
     } else {
       auto& mm = fe.stats.for_mode(mode);
-      auto t = std::make_shared<task>(
-          [h = routed.handler, p = routed.params](const work_context& ctx) {
-            return run_handler(h, p, ctx);
-          },
-          mode, mm);
-      auto outcome = co_await (run_task(*policy, t) ||
-                               watch_disconnect(socket, buffer,
-                                                static_cast<std::size_t>(h.max_header_bytes) * 4));
+      auto t =
+          std::make_shared<task>([h = routed.handler, p = routed.params](
+                                     const work_context& ctx) { return run_handler(h, p, ctx); },
+                                 mode, mm);
+      auto outcome = co_await (
+          run_task(*policy, t) ||
+          watch_disconnect(socket, buffer, static_cast<std::size_t>(h.max_header_bytes) * 4));
       std::optional<steady::time_point> gone_at;
       if (outcome.index() == 1) {
         gone_at = std::get<1>(outcome);
@@ -161,7 +160,8 @@ asio::awaitable<void> run_session(tcp::socket socket, front_end& fe) {
     }
 
     bool keep_alive = req.keep_alive() && !fe.draining.load();
-    auto out = make_response(res, req.version(), keep_alive, req.method() == boost::beast::http::verb::head);
+    auto out = make_response(res, req.version(), keep_alive,
+                             req.method() == boost::beast::http::verb::head);
     out.set("X-Stampede-Mode", to_string(mode));
     bool wrote = co_await write_response(socket, out, write_timeout);
     fe.stats.count_request(mode, routed.handler, wrote ? res.status : 499, seconds_since_start());

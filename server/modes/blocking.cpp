@@ -13,6 +13,8 @@ void blocking_policy::submit(std::shared_ptr<task> t) {
   t->run(&fanout_);
 }
 
-void blocking_policy::stop_all() { stopping_.store(true); }
+void blocking_policy::stop_all() {
+  stopping_.store(true);
+}
 
 }  // namespace stampede

@@ -5,9 +5,7 @@
 namespace stampede {
 
 bounded_pool_policy::bounded_pool_policy(const config& c, metrics& m)
-    : all_metrics_(m),
-      metrics_(m.for_mode(mode_kind::bounded)),
-      fanout_(c.bounded.fanout_limit) {
+    : all_metrics_(m), metrics_(m.for_mode(mode_kind::bounded)), fanout_(c.bounded.fanout_limit) {
   std::lock_guard lock(mutex_);
   capacity_ = c.bounded.queue_capacity;
   queue_timeout_ = std::chrono::milliseconds(c.bounded.queue_timeout_ms);
@@ -83,8 +81,8 @@ void bounded_pool_policy::client_gone(const std::shared_ptr<task>& t) {
   {
     std::lock_guard lock(mutex_);
     if (!cancel_on_disconnect_) return;
-    auto it = std::find_if(queue_.begin(), queue_.end(),
-                           [&](const entry& e) { return e.work == t; });
+    auto it =
+        std::find_if(queue_.begin(), queue_.end(), [&](const entry& e) { return e.work == t; });
     if (it != queue_.end()) {
       queue_.erase(it);
       publish_depth_locked();
@@ -127,9 +125,8 @@ void bounded_pool_policy::stop_all() {
 void bounded_pool_policy::worker_loop() {
   std::unique_lock lock(mutex_);
   for (;;) {
-    work_cv_.wait(lock, [&] {
-      return exiting_ || !queue_.empty() || live_workers_ > target_workers_;
-    });
+    work_cv_.wait(lock,
+                  [&] { return exiting_ || !queue_.empty() || live_workers_ > target_workers_; });
     if (exiting_ || live_workers_ > target_workers_) {
       --live_workers_;
       return;  // the thread object is joined by the destructor

@@ -57,6 +57,8 @@ void thread_per_request_policy::reconfigure(const config& c) {
   cancel_on_disconnect_.store(c.thread_per_request.cancel_on_disconnect);
 }
 
-void thread_per_request_policy::stop_all() { stopping_.store(true); }
+void thread_per_request_policy::stop_all() {
+  stopping_.store(true);
+}
 
 }  // namespace stampede

@@ -67,7 +67,9 @@ TEST(ConfigTest, bad_value_names_line_and_key) {
   EXPECT_EQ(e.key(), "bounded.workers");
 }
 
-TEST(ConfigTest, bad_mode_is_an_error) { EXPECT_EQ(error_of("mode: turbo\n").key(), "mode"); }
+TEST(ConfigTest, bad_mode_is_an_error) {
+  EXPECT_EQ(error_of("mode: turbo\n").key(), "mode");
+}
 
 TEST(ConfigTest, non_numeric_and_overflowing_ints_are_errors) {
   EXPECT_EQ(error_of("limits:\n  max_ms: 12abc\n").key(), "limits.max_ms");

@@ -31,7 +31,9 @@ TEST(RouterTest, percent_encoded_digits_are_decoded) {
   EXPECT_EQ(route("GET", "/work/io?ms=%33", limits).params.ms, 3);
 }
 
-TEST(RouterTest, unknown_path_is_404) { EXPECT_EQ(status_of("GET", "/nope"), 404); }
+TEST(RouterTest, unknown_path_is_404) {
+  EXPECT_EQ(status_of("GET", "/nope"), 404);
+}
 
 TEST(RouterTest, wrong_method_is_405_with_allow) {
   auto r = route("POST", "/work/io?ms=1", limits);

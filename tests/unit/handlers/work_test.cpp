@@ -1,10 +1,11 @@
+#include "handlers/work.hpp"
+
 #include <gtest/gtest.h>
 #include <time.h>
 
 #include <thread>
 
 #include "handlers/fanout.hpp"
-#include "handlers/work.hpp"
 
 namespace stampede {
 namespace {
@@ -79,7 +80,8 @@ TEST(WorkTest, handler_reports_cancellation) {
 
 TEST(WorkTest, handler_body_names_mode_and_handler) {
   std::stop_source never;
-  auto r = run_handler(handler_id::healthz, {}, work_context{never.get_token(), nullptr, "bounded"});
+  auto r =
+      run_handler(handler_id::healthz, {}, work_context{never.get_token(), nullptr, "bounded"});
   EXPECT_EQ(r.status, 200);
   EXPECT_NE(r.body.find("\"mode\":\"bounded\""), std::string::npos);
   EXPECT_NE(r.body.find("\"handler\":\"healthz\""), std::string::npos);

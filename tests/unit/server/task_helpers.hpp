@@ -61,6 +61,8 @@ inline std::shared_ptr<probe> make_probe(mode_kind mode, metrics& m, gate& g) {
   return p;
 }
 
-inline double value(prometheus::Counter* c) { return c->Value(); }
+inline double value(prometheus::Counter* c) {
+  return c->Value();
+}
 
 }  // namespace stampede::testing

@@ -1,0 +1,47 @@
+"""The /metrics contract: names dashboards and load tests read, and format validity."""
+
+import shutil
+import subprocess
+import unittest
+
+from harness import Server
+
+CONTRACT = [
+    'stampede_mode_info', 'stampede_tasks', 'stampede_tasks_started_total', 'stampede_os_threads',
+    'stampede_thread_spawn_seconds_bucket', 'stampede_http_requests_total',
+    'stampede_http_request_duration_seconds_bucket', 'stampede_queue_depth',
+    'stampede_queue_capacity', 'stampede_pool_workers', 'stampede_queue_wait_seconds_bucket',
+    'stampede_rejected_total', 'stampede_cancelled_total', 'stampede_client_disconnects_total',
+    'stampede_wasted_work_seconds_total', 'stampede_connections_active',
+    'stampede_config_reloads_total', 'process_cpu_seconds_total', 'process_resident_memory_bytes',
+    'process_virtual_memory_bytes', 'process_open_fds', 'process_max_fds',
+    'process_start_time_seconds',
+]
+
+
+class MetricsTest(unittest.TestCase):
+    def test_contract_names_are_exported(self):
+        with Server('mode: bounded\n') as server:
+            server.get('/healthz')
+            m = server.metrics()
+            for name in CONTRACT:
+                self.assertTrue(m.has(name), name)
+            self.assertEqual(m.value('stampede_mode_info', mode='bounded'), 1)
+            self.assertEqual(m.value('stampede_http_requests_total', mode='bounded',
+                                     handler='healthz', code='200'), 1)
+            buckets = [l['le'] for l, _ in m.matching(
+                'stampede_http_request_duration_seconds_bucket', mode='bounded', handler='io')]
+            self.assertIn('30', [b.rstrip('0').rstrip('.') if '.' in b else b for b in buckets])
+
+    @unittest.skipUnless(shutil.which('promtool'), 'promtool (Debian package prometheus) missing')
+    def test_promtool_accepts_the_exposition(self):
+        with Server('mode: thread_per_request\n') as server:
+            server.get('/work/io?ms=1')
+            text = server.admin_get('/metrics').body
+            out = subprocess.run(['promtool', 'check', 'metrics'], input=text,
+                                 capture_output=True, text=True, timeout=30)
+            self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+
+
+if __name__ == '__main__':
+    unittest.main()
