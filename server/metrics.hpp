@@ -36,6 +36,7 @@ struct mode_metrics {
   prometheus::Counter* client_disconnects = nullptr;
   prometheus::Counter* wasted_seconds = nullptr;
   std::array<prometheus::Histogram*, handler_count> duration{};
+  std::array<prometheus::Histogram*, handler_count> success_duration{};  ///< 2xx only
 };
 
 /// \brief All of stampede's metrics and their registry.

@@ -94,7 +94,22 @@ struct server::impl {
   admin_view view;
   int stop_signals = 0;
 
+  /// Starts a session for `socket`, or closes it at once past http.max_connections.
+  void admit(tcp::socket socket) {
+    if (stats.connections_active().Value() >= cfg.load()->http.max_connections) {
+      stats.connections_refused().Increment();
+      boost::system::error_code ignored;
+      socket.close(ignored);
+      return;
+    }
+    asio::co_spawn(asio::make_strand(main_io), run_session(std::move(socket), fe), asio::detached);
+  }
+
   asio::awaitable<void> accept_main() {
+    // The acceptor is non-blocking: after each asynchronous accept, the backlog is drained
+    // with synchronous accepts, so a burst of connections is taken in one turn of the I/O
+    // loop rather than one per turn behind every other ready handler.
+    main_acceptor.non_blocking(true);
     for (;;) {
       auto [ec, socket] = co_await main_acceptor.async_accept(nothrow);
       if (ec == asio::error::operation_aborted || !main_acceptor.is_open()) co_return;
@@ -105,14 +120,14 @@ struct server::impl {
         co_await pause.async_wait(nothrow);
         continue;
       }
-      if (stats.connections_active().Value() >= cfg.load()->http.max_connections) {
-        stats.connections_refused().Increment();
-        boost::system::error_code ignored;
-        socket.close(ignored);
-        continue;
+      admit(std::move(socket));
+      for (int i = 0; i < 256; ++i) {
+        tcp::socket more(main_io);
+        boost::system::error_code again;
+        main_acceptor.accept(more, again);
+        if (again) break;  // would_block: the backlog is empty (or a real error: next turn)
+        admit(std::move(more));
       }
-      asio::co_spawn(asio::make_strand(main_io), run_session(std::move(socket), fe),
-                     asio::detached);
     }
   }
 

@@ -2,6 +2,7 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -10,6 +11,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
+#include <cctype>
 
 #include "handlers/router.hpp"
 #include "server/http_io.hpp"
@@ -65,6 +67,13 @@ response overload_response(reject_reason why, mode_kind mode, int retry_after_s)
     r.headers.emplace_back("Retry-After", std::to_string(retry_after_s));
   }
   return r;
+}
+
+/// A request id worth echoing: short, and only characters safe in a header.
+bool is_request_id(std::string_view id) {
+  return !id.empty() && id.size() <= 64 && std::all_of(id.begin(), id.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+  });
 }
 
 /// Counts a connection open for the lifetime of the session.
@@ -163,6 +172,7 @@ asio::awaitable<void> run_session(tcp::socket socket, front_end& fe) {
     auto out = make_response(res, req.version(), keep_alive,
                              req.method() == boost::beast::http::verb::head);
     out.set("X-Stampede-Mode", to_string(mode));
+    if (auto id = req["X-Request-Id"]; is_request_id(id)) out.set("X-Request-Id", id);
     bool wrote = co_await write_response(socket, out, write_timeout);
     fe.stats.count_request(mode, routed.handler, wrote ? res.status : 499, seconds_since_start());
     if (!wrote) {

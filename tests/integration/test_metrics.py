@@ -9,7 +9,8 @@ from harness import Server
 CONTRACT = [
     'stampede_mode_info', 'stampede_tasks', 'stampede_tasks_started_total', 'stampede_os_threads',
     'stampede_thread_spawn_seconds_bucket', 'stampede_http_requests_total',
-    'stampede_http_request_duration_seconds_bucket', 'stampede_queue_depth',
+    'stampede_http_request_duration_seconds_bucket',
+    'stampede_http_success_duration_seconds_bucket', 'stampede_queue_depth',
     'stampede_queue_capacity', 'stampede_pool_workers', 'stampede_queue_wait_seconds_bucket',
     'stampede_rejected_total', 'stampede_cancelled_total', 'stampede_client_disconnects_total',
     'stampede_wasted_work_seconds_total', 'stampede_connections_active',

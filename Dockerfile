@@ -1,0 +1,40 @@
+# syntax=docker/dockerfile:1
+# stampede on Debian 12 with the same Debian packages as a developer machine.
+FROM debian:12 AS build
+RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      build-essential cmake libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev \
+      prometheus-cpp-dev libyaml-cpp-dev libcli11-dev libspdlog-dev \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY CMakeLists.txt ./
+COPY config config
+COPY handlers handlers
+COPY server server
+RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DSTAMPEDE_TESTS=OFF \
+    && cmake --build build -j2 --target stampede
+
+FROM debian:12-slim AS runtime
+RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      libboost-json1.81.0 libboost-url1.81.0 libprometheus-cpp-core1.0 libyaml-cpp0.7 \
+      libspdlog1.10 libfmt9 \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 --no-create-home stampede
+COPY --from=build /src/build/stampede /usr/local/bin/stampede
+COPY config/stampede.yaml /etc/stampede/stampede.yaml
+USER stampede
+EXPOSE 8080 8081
+# The config folder is meant to be mounted from the host: editing the file there toggles the
+# mode live (mount the folder, not the file, so an editor's save-by-rename is seen).
+ENTRYPOINT ["stampede", "--config", "/etc/stampede/stampede.yaml"]
+CMD ["--listen", "0.0.0.0:8080", "--admin-listen", "0.0.0.0:8081"]
+
+# The load generator: wrk and the scenario scripts, for the compose profile "load".
+FROM debian:12-slim AS loadgen
+RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      wrk ca-certificates \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10002 --no-create-home loadgen
+COPY loadtest/wrk /loadtest/wrk
+COPY loadtest/compose-spike.sh /loadtest/compose-spike.sh
+USER loadgen
+ENTRYPOINT ["/bin/sh", "/loadtest/compose-spike.sh"]

@@ -1,0 +1,176 @@
+#!/usr/bin/env python3
+"""Writes dashboards/stampede.json, the main Grafana dashboard, top to bottom in the order
+the story is told. Edit here and re-run (python3 dashboards/generate.py); the JSON is
+checked in so that Grafana provisioning needs no build step."""
+
+import json
+import os
+
+DS = {'type': 'prometheus', 'uid': 'prometheus'}
+M = '{mode=~"$mode"}'
+M_AND = 'mode=~"$mode"'
+RATE = '$__rate_interval'
+
+panels = []
+_next_id = [1]
+_y = [0]
+
+
+def row(title):
+    panels.append({'type': 'row', 'title': title, 'id': _next_id[0], 'collapsed': False,
+                   'gridPos': {'h': 1, 'w': 24, 'x': 0, 'y': _y[0]}, 'panels': []})
+    _next_id[0] += 1
+    _y[0] += 1
+
+
+def panel(title, description, targets, unit, x, w, h=8, kind='timeseries', extra=None,
+          new_row=False):
+    p = {
+        'type': kind, 'title': title, 'description': description, 'id': _next_id[0],
+        'datasource': DS,
+        'gridPos': {'h': h, 'w': w, 'x': x, 'y': _y[0]},
+        'fieldConfig': {'defaults': {'unit': unit, 'custom': {}}, 'overrides': []},
+        'options': {'legend': {'displayMode': 'list', 'placement': 'bottom', 'showLegend': True},
+                    'tooltip': {'mode': 'multi', 'sort': 'desc'}},
+        'targets': [{'datasource': DS, 'refId': chr(ord('A') + i), 'expr': e, 'legendFormat': l,
+                     'range': True}
+                    for i, (e, l) in enumerate(targets)],
+    }
+    if kind == 'timeseries':
+        p['fieldConfig']['defaults']['custom'] = {'lineWidth': 2, 'fillOpacity': 10,
+                                                  'showPoints': 'never', 'spanNulls': True}
+    if extra:
+        for k, v in extra.items():
+            if isinstance(v, dict) and isinstance(p.get(k), dict):
+                p[k].update(v)
+            else:
+                p[k] = v
+    panels.append(p)
+    _next_id[0] += 1
+    if x + w >= 24:
+        _y[0] += h
+
+
+row('Which mode, and how much work is alive')
+panel('Active mode',
+      'The execution mode in force (stampede_mode_info). Edit mode: in the config file and '
+      'watch it change here; requests already running finish under the old mode.',
+      [('stampede_mode_info == 1', '{{mode}}')], 'none', 0, 6, kind='state-timeline',
+      extra={'options': {'showValue': 'never', 'mergeValues': True, 'rowHeight': 0.8,
+                         'legend': {'showLegend': False, 'displayMode': 'list',
+                                    'placement': 'bottom'}}})
+panel('Request work alive vs OS threads',
+      'The goroutine-equivalent view. Tasks = requests queued or running; OS threads = what '
+      'the kernel schedules. thread_per_request: threads rise with tasks (the runaway). '
+      'bounded: threads stay flat while tasks are capped at workers + queue. blocking: one.',
+      [('sum by (state) (stampede_tasks%s)' % M, 'tasks {{state}}'),
+       ('stampede_os_threads', 'OS threads')], 'short', 6, 18)
+
+row('Traffic and latency')
+panel('Requests per second by status',
+      '2xx = served; 503 = shed (bounded: queue_full, queue_timeout; thread_per_request: '
+      'thread_ceiling, spawn_failed); 499 = the client left before its answer.',
+      [('sum by (code) (rate(stampede_http_requests_total%s[%s]))' % (M, RATE), '{{code}}')],
+      'reqps', 0, 12)
+panel('Latency p50 / p90 / p99 (server-side)',
+      'From the first byte of a request to its response written. Excludes time waiting in the '
+      "kernel's accept queue, which is where blocking mode's queue lives. Success-only p99 "
+      'leaves out fast 503s.',
+      [('histogram_quantile(0.5, sum by (le) (rate(stampede_http_request_duration_seconds_bucket%s[%s])))' % (M, RATE), 'p50'),
+       ('histogram_quantile(0.9, sum by (le) (rate(stampede_http_request_duration_seconds_bucket%s[%s])))' % (M, RATE), 'p90'),
+       ('histogram_quantile(0.99, sum by (le) (rate(stampede_http_request_duration_seconds_bucket%s[%s])))' % (M, RATE), 'p99'),
+       ('histogram_quantile(0.99, sum by (le) (rate(stampede_http_success_duration_seconds_bucket%s[%s])))' % (M, RATE), 'p99 of 2xx')],
+      's', 12, 12)
+
+row('The bounded pool')
+panel('Queue depth vs capacity',
+      'bounded mode: work waiting for a worker, against the queue capacity and the number of '
+      'workers. A queue pinned at capacity means the excess is being answered 503 queue_full.',
+      [('stampede_queue_depth', 'queued'), ('stampede_queue_capacity', 'capacity'),
+       ('stampede_pool_workers', 'workers')], 'short', 0, 12)
+panel('Queue wait p50 / p99',
+      'Time from admission until a worker takes the work. Keep it short: a long queue only '
+      'adds latency (see the Google SRE book, Addressing Cascading Failures).',
+      [('histogram_quantile(0.5, sum by (le) (rate(stampede_queue_wait_seconds_bucket[%s])))' % RATE, 'p50'),
+       ('histogram_quantile(0.99, sum by (le) (rate(stampede_queue_wait_seconds_bucket[%s])))' % RATE, 'p99')],
+      's', 12, 12)
+
+row('Shedding, cancellation, waste')
+panel('Rejections by reason',
+      '503s answered without running the work. Fast rejections are the point of bounding: '
+      'they cost microseconds instead of a thread.',
+      [('sum by (reason) (rate(stampede_rejected_total%s[%s]))' % (M, RATE), '{{reason}}')],
+      'reqps', 0, 8)
+panel('Cancellations by stage',
+      'Work stopped because its client left: queued (removed, never ran) or running (asked '
+      'to stop). Only modes with cancel_on_disconnect cancel.',
+      [('sum by (stage) (rate(stampede_cancelled_total%s[%s]))' % (M, RATE), '{{stage}}'),
+       ('sum(rate(stampede_client_disconnects_total%s[%s]))' % (M, RATE), 'clients gone')],
+      'ops', 8, 8)
+panel('Wasted work',
+      'Handler seconds per second spent after the client had left: CPU and threads burnt for '
+      'nobody. High in thread_per_request and blocking under impatient clients.',
+      [('sum by (mode) (rate(stampede_wasted_work_seconds_total%s[%s]))' % (M, RATE), '{{mode}}')],
+      's', 16, 8)
+
+row('What it costs the process')
+panel('Resident memory',
+      'RSS of the server. Each OS thread costs its stack pages and kernel structures.',
+      [('process_resident_memory_bytes', 'RSS')], 'bytes', 0, 8)
+panel('CPU used',
+      'Cores busy in the server. With thousands of runnable threads, part of it goes to '
+      'scheduling rather than work.',
+      [('rate(process_cpu_seconds_total[%s])' % RATE, 'cores')], 'short', 8, 8)
+panel('Thread creation time p99',
+      'thread_per_request: time to create a request thread. It grows as the process has '
+      'more threads.',
+      [('histogram_quantile(0.99, sum by (le) (rate(stampede_thread_spawn_seconds_bucket[%s])))' % RATE, 'p99')],
+      's', 16, 8)
+panel('Open connections',
+      'Main-port connections open now, and connections refused at http.max_connections.',
+      [('stampede_connections_active', 'open'),
+       ('rate(stampede_connections_refused_total[%s])' % RATE, 'refused/s')], 'short', 0, 12)
+panel('Config reloads',
+      'Reloads that applied (ok) and that were rejected (error: the running config stayed).',
+      [('sum by (result) (increase(stampede_config_reloads_total[5m]))', '{{result}}')],
+      'short', 12, 12)
+
+dashboard = {
+    'uid': 'stampede-main',
+    'title': 'stampede: unbounded vs bounded concurrency',
+    'description': 'What each execution mode does under load: tasks vs threads, traffic, '
+                   'latency, shedding, cancellation, waste and cost.',
+    'tags': ['stampede'],
+    'timezone': 'browser',
+    'schemaVersion': 39,
+    'version': 1,
+    'editable': True,
+    'graphTooltip': 1,
+    'refresh': '2s',
+    'time': {'from': 'now-5m', 'to': 'now'},
+    'timepicker': {'refresh_intervals': ['1s', '2s', '5s', '10s', '30s']},
+    'templating': {'list': [{
+        'name': 'mode', 'label': 'mode', 'type': 'query', 'datasource': DS,
+        'query': {'query': 'label_values(stampede_mode_info, mode)', 'refId': 'modes'},
+        'definition': 'label_values(stampede_mode_info, mode)',
+        'includeAll': True, 'multi': True, 'allValue': '.*',
+        'current': {'selected': True, 'text': ['All'], 'value': ['$__all']},
+        'refresh': 1, 'sort': 1,
+    }]},
+    'annotations': {'list': [
+        {'builtIn': 1, 'datasource': {'type': 'grafana', 'uid': '-- Grafana --'},
+         'enable': True, 'hide': True, 'iconColor': 'rgba(0, 211, 255, 1)',
+         'name': 'Annotations & Alerts', 'type': 'dashboard'},
+        {'name': 'Mode changes', 'datasource': DS, 'enable': True, 'iconColor': 'orange',
+         'expr': 'changes(stampede_mode_info[1m]) > 0 and stampede_mode_info == 1',
+         'titleFormat': 'mode: {{mode}}', 'textFormat': 'execution mode switched to {{mode}}',
+         'step': '5s'},
+    ]},
+    'panels': panels,
+}
+
+if __name__ == '__main__':
+    here = os.path.dirname(os.path.abspath(__file__))
+    with open(os.path.join(here, 'stampede.json'), 'w') as f:
+        json.dump(dashboard, f, indent=2)
+        f.write('\n')
