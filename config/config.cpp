@@ -89,6 +89,7 @@ const std::vector<key_spec>& specs() {
       {"http.idle_timeout_ms", int_spec{STAMPEDE_REF(int, http.idle_timeout_ms), 10, 3600000}},
       {"http.write_timeout_ms", int_spec{STAMPEDE_REF(int, http.write_timeout_ms), 10, 600000}},
       {"http.max_header_bytes", int_spec{STAMPEDE_REF(int, http.max_header_bytes), 256, 1048576}},
+      {"http.max_target_bytes", int_spec{STAMPEDE_REF(int, http.max_target_bytes), 16, 65536}},
       {"http.max_body_bytes", int_spec{STAMPEDE_REF(int, http.max_body_bytes), 0, 67108864}},
       {"http.max_connections", int_spec{STAMPEDE_REF(int, http.max_connections), 1, 1000000}},
       {"thread_per_request.max_threads",

@@ -48,6 +48,7 @@ struct config {
     int idle_timeout_ms = 30000;
     int write_timeout_ms = 10000;
     int max_header_bytes = 8192;
+    int max_target_bytes = 2048;
     int max_body_bytes = 65536;
     int max_connections = 10000;
   } http;

@@ -60,7 +60,7 @@ response serve(const http_request& req, admin_view& view) {
 
 asio::awaitable<void> run_admin_session(asio::ip::tcp::socket socket, admin_view& view) {
   boost::beast::flat_buffer buffer;
-  const read_limits limits{std::chrono::seconds(30), std::chrono::seconds(10), 8192, 0};
+  const read_limits limits{std::chrono::seconds(30), std::chrono::seconds(10), 8192, 0, 2048};
   for (;;) {
     http_request req;
     std::chrono::steady_clock::time_point started;

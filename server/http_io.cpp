@@ -8,6 +8,8 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include "server/header_scan.hpp"
+
 namespace stampede {
 
 namespace asio = boost::asio;
@@ -33,23 +35,63 @@ asio::awaitable<read_status> read_request(asio::ip::tcp::socket& socket,
     buffer.commit(n);
   }
   started = std::chrono::steady_clock::now();
+  // One deadline for the whole request, header and body.
+  timer.expires_at(started + limits.header);
+
+  // Collect the header and look at its raw bytes first: Beast unfolds obsolete line folding
+  // silently, and a request smuggled through folding is exactly what must not pass.
+  for (;;) {
+    auto bytes = static_cast<const char*>(buffer.data().data());
+    auto scan = scan_header(std::string_view(bytes, buffer.size()));
+    if (scan.verdict == header_scan::state::bad) co_return read_status::bad_request;
+    if (scan.verdict == header_scan::state::complete) {
+      if (scan.length > limits.max_header_bytes) co_return read_status::too_large_header;
+      break;
+    }
+    if (buffer.size() > limits.max_header_bytes) co_return read_status::too_large_header;
+    auto more = co_await (socket.async_read_some(buffer.prepare(4096), nothrow) ||
+                          timer.async_wait(nothrow));
+    if (more.index() == 1) co_return read_status::timeout;
+    auto [ec, n] = std::get<0>(more);
+    if (ec || n == 0) co_return read_status::closed;  // gone mid-request: nobody to answer
+    buffer.commit(n);
+  }
+
   http::request_parser<http::string_body> parser;
   parser.header_limit(limits.max_header_bytes);
   parser.body_limit(limits.max_body_bytes);
-  timer.expires_after(limits.header);
   auto got =
       co_await (http::async_read(socket, buffer, parser, nothrow) || timer.async_wait(nothrow));
   if (got.index() == 1) co_return read_status::timeout;
   auto [ec, n] = std::get<0>(got);
   if (ec == http::error::end_of_stream || ec == asio::error::eof ||
       ec == asio::error::connection_reset) {
-    co_return read_status::closed;  // gone mid-request: nobody to answer
+    co_return read_status::closed;
   }
   if (ec == http::error::header_limit) co_return read_status::too_large_header;
   if (ec == http::error::body_limit) co_return read_status::too_large_body;
   if (ec) co_return read_status::bad_request;
   req = parser.release();
+  if (auto status = framing_problem(req, limits.max_target_bytes)) co_return *status;
   co_return read_status::ok;
+}
+
+std::optional<read_status> framing_problem(const http_request& req, std::size_t max_target) {
+  if (req.target().size() > max_target) return read_status::too_long_target;
+  // Ambiguous framing is refused outright, not interpreted: no second request may hide in it.
+  if (req.count(http::field::content_length) > 1) return read_status::bad_request;
+  if (req.find(http::field::content_length) != req.end() &&
+      req[http::field::content_length].find(',') != std::string_view::npos) {
+    return read_status::bad_request;
+  }
+  if (auto n = req.count(http::field::transfer_encoding); n > 0) {
+    if (n > 1 || req.version() < 11 || req[http::field::transfer_encoding] != "chunked") {
+      return read_status::bad_request;
+    }
+  }
+  auto hosts = req.count(http::field::host);
+  if (hosts > 1 || (req.version() >= 11 && hosts == 0)) return read_status::bad_request;
+  return std::nullopt;
 }
 
 http_response make_response(const response& res, unsigned version, bool keep_alive,
@@ -98,6 +140,8 @@ int status_for(read_status s) {
   switch (s) {
     case read_status::timeout:
       return 408;
+    case read_status::too_long_target:
+      return 414;
     case read_status::too_large_header:
       return 431;
     case read_status::too_large_body:

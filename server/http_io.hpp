@@ -8,6 +8,7 @@
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <chrono>
+#include <optional>
 
 #include "handlers/work.hpp"
 
@@ -22,6 +23,7 @@ struct read_limits {
   std::chrono::milliseconds header;  ///< first byte to complete request
   std::uint32_t max_header_bytes;
   std::uint64_t max_body_bytes;
+  std::size_t max_target_bytes;
 };
 
 /// How reading a request ended.
@@ -32,6 +34,7 @@ enum class read_status {
   bad_request,       ///< malformed: 400
   too_large_header,  ///< 431
   too_large_body,    ///< 413
+  too_long_target,   ///< 414
 };
 
 /// Reads one request into `req`, keeping any bytes past it (a pipelined next request) in
@@ -40,6 +43,11 @@ boost::asio::awaitable<read_status> read_request(boost::asio::ip::tcp::socket& s
                                                  boost::beast::flat_buffer& buffer,
                                                  http_request& req, const read_limits& limits,
                                                  std::chrono::steady_clock::time_point& started);
+
+/// What is wrong with the framing of a parsed request, if anything: a target longer than
+/// `max_target`, repeated or listed Content-Length, any Transfer-Encoding but a lone
+/// "chunked" on HTTP/1.1, a missing (HTTP/1.1) or repeated Host.
+std::optional<read_status> framing_problem(const http_request& req, std::size_t max_target);
 
 /// Builds the HTTP response for `res` answering `req` (version, keep-alive, HEAD).
 http_response make_response(const response& res, unsigned version, bool keep_alive,

@@ -109,7 +109,8 @@ asio::awaitable<void> run_session(tcp::socket socket, front_end& fe) {
                               read_limits{std::chrono::milliseconds(h.idle_timeout_ms),
                                           std::chrono::milliseconds(h.header_timeout_ms),
                                           static_cast<std::uint32_t>(h.max_header_bytes),
-                                          static_cast<std::uint64_t>(h.max_body_bytes)},
+                                          static_cast<std::uint64_t>(h.max_body_bytes),
+                                          static_cast<std::size_t>(h.max_target_bytes)},
                               started);
     if (got == read_status::closed) co_return;
 
@@ -168,7 +169,10 @@ asio::awaitable<void> run_session(tcp::socket socket, front_end& fe) {
       }
     }
 
-    bool keep_alive = req.keep_alive() && !fe.draining.load();
+    // Any 4xx closes the connection: a client that sent something wrong gets its answer and
+    // no chance to have a next request read out of what it sent.
+    bool keep_alive =
+        req.keep_alive() && !fe.draining.load() && (res.status < 400 || res.status >= 500);
     auto out = make_response(res, req.version(), keep_alive,
                              req.method() == boost::beast::http::verb::head);
     out.set("X-Stampede-Mode", to_string(mode));
@@ -180,6 +184,7 @@ asio::awaitable<void> run_session(tcp::socket socket, front_end& fe) {
       co_return;
     }
     if (!keep_alive) {
+      buffer.clear();
       co_await lingering_close(socket);
       co_return;
     }
