@@ -10,11 +10,19 @@ void blocking_policy::submit(std::shared_ptr<task> t) {
     t->reject(reject_reason::shutting_down);
     return;
   }
+  {
+    std::lock_guard current(current_mutex_);
+    current_ = t;
+  }
   t->run(&fanout_);
+  std::lock_guard current(current_mutex_);
+  current_.reset();
 }
 
 void blocking_policy::stop_all() {
   stopping_.store(true);
+  std::lock_guard current(current_mutex_);
+  if (current_) current_->request_stop();
 }
 
 }  // namespace stampede

@@ -1,5 +1,6 @@
 #include "server/modes/thread_per_request.hpp"
 
+#include <algorithm>
 #include <system_error>
 #include <thread>
 
@@ -29,12 +30,14 @@ void thread_per_request_policy::submit(std::shared_ptr<task> t) {
       return;
     }
     ++live_;
+    running_.push_back(t);
   }
   auto begin = steady::now();
   try {
     std::thread([this, t] {
       t->run(&fanout_);
       std::lock_guard lock(live_mutex_);
+      running_.erase(std::find(running_.begin(), running_.end(), t));
       if (--live_ == 0) live_cv_.notify_all();
     }).detach();
     all_metrics_.thread_spawn_seconds().Observe(
@@ -42,6 +45,7 @@ void thread_per_request_policy::submit(std::shared_ptr<task> t) {
   } catch (const std::system_error&) {
     {
       std::lock_guard lock(live_mutex_);
+      running_.erase(std::find(running_.begin(), running_.end(), t));
       if (--live_ == 0) live_cv_.notify_all();
     }
     t->reject(reject_reason::spawn_failed);
@@ -59,6 +63,8 @@ void thread_per_request_policy::reconfigure(const config& c) {
 
 void thread_per_request_policy::stop_all() {
   stopping_.store(true);
+  std::lock_guard lock(live_mutex_);
+  for (auto& t : running_) t->request_stop();
 }
 
 }  // namespace stampede

@@ -47,6 +47,7 @@ class Server:
 
     def __init__(self, config='', args=(), env=None, preexec_fn=None):
         self.dir = tempfile.mkdtemp(prefix='stampede-test-')
+        os.chmod(self.dir, 0o755)  # readable by a server started as another user
         self.config_path = os.path.join(self.dir, 'stampede.yaml')
         self.write_config(config)
         self.args = list(args)
