@@ -208,9 +208,10 @@ std::string where(const std::string& file, const YAML::Mark& mark) {
 }
 
 void walk(const YAML::Node& node, const std::string& prefix, const std::string& file, config& c) {
-  for (auto it = node.begin(); it != node.end(); ++it) {
-    const YAML::Node& k = it->first;
-    const YAML::Node& v = it->second;
+  // Copies, not references: a yaml-cpp iterator yields a temporary pair.
+  for (const auto& entry : node) {
+    const YAML::Node k = entry.first;
+    const YAML::Node v = entry.second;
     if (!k.IsScalar())
       throw config_error(where(file, k.Mark()), prefix, "keys must be plain names");
     std::string key = prefix.empty() ? k.Scalar() : prefix + "." + k.Scalar();

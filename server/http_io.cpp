@@ -4,9 +4,11 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/http/error.hpp>
-#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/write.hpp>
+#include <sstream>
 
 #include "server/header_scan.hpp"
 
@@ -38,17 +40,43 @@ asio::awaitable<read_status> read_request(asio::ip::tcp::socket& socket,
   // One deadline for the whole request, header and body.
   timer.expires_at(started + limits.header);
 
-  // Collect the header and look at its raw bytes first: Beast unfolds obsolete line folding
-  // silently, and a request smuggled through folding is exactly what must not pass.
+  // Every read below is a single socket operation raced against the timer. (Beast's composed
+  // http::async_read hops through the executor between its inner reads; a cancellation
+  // emitted in such a hop is lost, and the read would then wait forever.)
+  http::request_parser<http::string_body> parser;
+  parser.header_limit(limits.max_header_bytes);
+  parser.body_limit(limits.max_body_bytes);
+  bool header_seen = false;
   for (;;) {
-    auto bytes = static_cast<const char*>(buffer.data().data());
-    auto scan = scan_header(std::string_view(bytes, buffer.size()));
-    if (scan.verdict == header_scan::state::bad) co_return read_status::bad_request;
-    if (scan.verdict == header_scan::state::complete) {
-      if (scan.length > limits.max_header_bytes) co_return read_status::too_large_header;
-      break;
+    if (!header_seen) {
+      // Look at the header's raw bytes before Beast does: Beast unfolds obsolete line
+      // folding silently, and a request smuggled through folding must not pass.
+      auto bytes = static_cast<const char*>(buffer.data().data());
+      auto scan = scan_header(std::string_view(bytes, buffer.size()));
+      if (scan.verdict == header_scan::state::bad) co_return read_status::bad_request;
+      if (scan.verdict == header_scan::state::complete) {
+        if (scan.length > limits.max_header_bytes) co_return read_status::too_large_header;
+        header_seen = true;
+      } else if (buffer.size() > limits.max_header_bytes) {
+        co_return read_status::too_large_header;
+      }
     }
-    if (buffer.size() > limits.max_header_bytes) co_return read_status::too_large_header;
+    if (header_seen) {
+      boost::beast::error_code ec;
+      while (buffer.size() > 0 && !parser.is_done()) {
+        auto used = parser.put(buffer.data(), ec);
+        buffer.consume(used);
+        if (ec == http::error::need_more) {
+          ec = {};
+          break;
+        }
+        if (ec == http::error::header_limit) co_return read_status::too_large_header;
+        if (ec == http::error::body_limit) co_return read_status::too_large_body;
+        if (ec) co_return read_status::bad_request;
+        if (used == 0) break;
+      }
+      if (parser.is_done()) break;
+    }
     auto more = co_await (socket.async_read_some(buffer.prepare(4096), nothrow) ||
                           timer.async_wait(nothrow));
     if (more.index() == 1) co_return read_status::timeout;
@@ -56,42 +84,9 @@ asio::awaitable<read_status> read_request(asio::ip::tcp::socket& socket,
     if (ec || n == 0) co_return read_status::closed;  // gone mid-request: nobody to answer
     buffer.commit(n);
   }
-
-  http::request_parser<http::string_body> parser;
-  parser.header_limit(limits.max_header_bytes);
-  parser.body_limit(limits.max_body_bytes);
-  auto got =
-      co_await (http::async_read(socket, buffer, parser, nothrow) || timer.async_wait(nothrow));
-  if (got.index() == 1) co_return read_status::timeout;
-  auto [ec, n] = std::get<0>(got);
-  if (ec == http::error::end_of_stream || ec == asio::error::eof ||
-      ec == asio::error::connection_reset) {
-    co_return read_status::closed;
-  }
-  if (ec == http::error::header_limit) co_return read_status::too_large_header;
-  if (ec == http::error::body_limit) co_return read_status::too_large_body;
-  if (ec) co_return read_status::bad_request;
   req = parser.release();
   if (auto status = framing_problem(req, limits.max_target_bytes)) co_return *status;
   co_return read_status::ok;
-}
-
-std::optional<read_status> framing_problem(const http_request& req, std::size_t max_target) {
-  if (req.target().size() > max_target) return read_status::too_long_target;
-  // Ambiguous framing is refused outright, not interpreted: no second request may hide in it.
-  if (req.count(http::field::content_length) > 1) return read_status::bad_request;
-  if (req.find(http::field::content_length) != req.end() &&
-      req[http::field::content_length].find(',') != std::string_view::npos) {
-    return read_status::bad_request;
-  }
-  if (auto n = req.count(http::field::transfer_encoding); n > 0) {
-    if (n > 1 || req.version() < 11 || req[http::field::transfer_encoding] != "chunked") {
-      return read_status::bad_request;
-    }
-  }
-  auto hosts = req.count(http::field::host);
-  if (hosts > 1 || (req.version() >= 11 && hosts == 0)) return read_status::bad_request;
-  return std::nullopt;
 }
 
 http_response make_response(const response& res, unsigned version, bool keep_alive,
@@ -110,8 +105,14 @@ http_response make_response(const response& res, unsigned version, bool keep_ali
 
 asio::awaitable<bool> write_response(asio::ip::tcp::socket& socket, http_response& res,
                                      std::chrono::milliseconds timeout) {
+  // Serialised first, then written with Asio's async_write, whose inner writes follow each
+  // other without an executor hop, so the timer's cancellation always reaches a pending one.
+  std::ostringstream wire;
+  wire << res;
+  std::string bytes = std::move(wire).str();
   asio::steady_timer timer(socket.get_executor(), timeout);
-  auto wrote = co_await (http::async_write(socket, res, nothrow) || timer.async_wait(nothrow));
+  auto wrote = co_await (asio::async_write(socket, asio::buffer(bytes), nothrow) ||
+                         timer.async_wait(nothrow));
   if (wrote.index() == 1) co_return false;
   auto [ec, n] = std::get<0>(wrote);
   co_return !ec;
@@ -134,21 +135,6 @@ asio::awaitable<void> lingering_close(asio::ip::tcp::socket& socket) {
     drained += n;
   }
   socket.close(ignored);
-}
-
-int status_for(read_status s) {
-  switch (s) {
-    case read_status::timeout:
-      return 408;
-    case read_status::too_long_target:
-      return 414;
-    case read_status::too_large_header:
-      return 431;
-    case read_status::too_large_body:
-      return 413;
-    default:
-      return 400;
-  }
 }
 
 asio::awaitable<void> reject_and_close(asio::ip::tcp::socket& socket, int status,

@@ -11,10 +11,10 @@
 #include <optional>
 
 #include "handlers/work.hpp"
+#include "server/request_checks.hpp"
 
 namespace stampede {
 
-using http_request = boost::beast::http::request<boost::beast::http::string_body>;
 using http_response = boost::beast::http::response<boost::beast::http::string_body>;
 
 /// Limits for reading one request.
@@ -26,28 +26,12 @@ struct read_limits {
   std::size_t max_target_bytes;
 };
 
-/// How reading a request ended.
-enum class read_status {
-  ok,
-  closed,            ///< the peer closed, reset, or stayed idle: close quietly
-  timeout,           ///< a request started but did not complete in time: 408
-  bad_request,       ///< malformed: 400
-  too_large_header,  ///< 431
-  too_large_body,    ///< 413
-  too_long_target,   ///< 414
-};
-
 /// Reads one request into `req`, keeping any bytes past it (a pipelined next request) in
 /// `buffer`. `started` is set when its first byte is in hand.
 boost::asio::awaitable<read_status> read_request(boost::asio::ip::tcp::socket& socket,
                                                  boost::beast::flat_buffer& buffer,
                                                  http_request& req, const read_limits& limits,
                                                  std::chrono::steady_clock::time_point& started);
-
-/// What is wrong with the framing of a parsed request, if anything: a target longer than
-/// `max_target`, repeated or listed Content-Length, any Transfer-Encoding but a lone
-/// "chunked" on HTTP/1.1, a missing (HTTP/1.1) or repeated Host.
-std::optional<read_status> framing_problem(const http_request& req, std::size_t max_target);
 
 /// Builds the HTTP response for `res` answering `req` (version, keep-alive, HEAD).
 http_response make_response(const response& res, unsigned version, bool keep_alive,
@@ -65,8 +49,5 @@ boost::asio::awaitable<void> reject_and_close(boost::asio::ip::tcp::socket& sock
 /// Half-closes, discards what the peer still sends for a short while, then closes: a close
 /// with unread input would reset the connection and could destroy the answer in flight.
 boost::asio::awaitable<void> lingering_close(boost::asio::ip::tcp::socket& socket);
-
-/// Status for a read_status that is an error.
-int status_for(read_status s);
 
 }  // namespace stampede

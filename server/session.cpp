@@ -156,9 +156,9 @@ asio::awaitable<void> run_session(tcp::socket socket, front_end& fe) {
         gone_at = t->admitted();
       }
       if (gone_at) {
-        mm.client_disconnects->Increment();
         mm.wasted_seconds->Increment(t->wasted_after(*gone_at));
         fe.stats.count_request(mode, routed.handler, 499, seconds_since_start());
+        mm.client_disconnects->Increment();  // last: tests wait on it, then read the others
         socket.close(ignored);
         co_return;
       }

@@ -24,8 +24,8 @@ class blocking_policy final : public execution_policy {
 
  private:
   mode_metrics& metrics_;
-  std::mutex one_at_a_time_;  ///< held while a handler runs
-  std::mutex current_mutex_;  ///< guards current_
+  std::mutex one_at_a_time_;       ///< held while a handler runs
+  std::mutex current_mutex_;       ///< guards current_
   std::shared_ptr<task> current_;  ///< the task running now, for stop_all
   std::atomic<bool> stopping_{false};
   /// Fan-out in blocking mode waits on all fetches together on the one thread.

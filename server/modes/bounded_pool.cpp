@@ -170,7 +170,9 @@ void bounded_pool_policy::supervisor_loop() {
     if (queue_.empty()) {
       supervisor_cv_.wait(lock);
     } else {
-      supervisor_cv_.wait_until(lock, queue_.front().deadline);
+      // A copy: the entry may leave the queue while we wait (the lock is released).
+      const steady::time_point next = queue_.front().deadline;
+      supervisor_cv_.wait_until(lock, next);
     }
   }
 }

@@ -42,7 +42,7 @@ class thread_per_request_policy final : public execution_policy {
   std::atomic<bool> stopping_{false};
   std::mutex live_mutex_;
   std::condition_variable live_cv_;
-  int live_ = 0;  ///< request threads alive; guarded by live_mutex_
+  int live_ = 0;                                ///< request threads alive; guarded by live_mutex_
   std::vector<std::shared_ptr<task>> running_;  ///< for stop_all; guarded by live_mutex_
   thread_fanout fanout_;
 };

@@ -42,6 +42,18 @@ def wait_for(predicate, timeout=10.0, interval=0.02):
         time.sleep(interval)
 
 
+SANITIZER_MARKS = ('ERROR: AddressSanitizer', 'ERROR: LeakSanitizer', 'runtime error:',
+                   'WARNING: ThreadSanitizer', 'ERROR: ThreadSanitizer')
+
+
+def check_sanitizers(log_lines):
+    """Fails the test if the server printed a sanitizer report (sanitizer builds)."""
+    text = ''.join(log_lines)
+    for mark in SANITIZER_MARKS:
+        if mark in text:
+            raise AssertionError('sanitizer report from stampede:\n' + text[-6000:])
+
+
 class Server:
     """One stampede process. Use as a context manager."""
 
@@ -105,12 +117,16 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self.proc:
+            self.pump.join(5)
+            check_sanitizers(self.log)
         return self.proc.returncode if self.proc else None
 
     def wait_exit(self, timeout=10):
         """Waits for the process to exit; returns its status with the whole log read."""
         code = self.proc.wait(timeout)
         self.pump.join(timeout)
+        check_sanitizers(self.log)
         return code
 
     def signal(self, sig):

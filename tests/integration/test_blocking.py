@@ -51,7 +51,8 @@ class BlockingTest(unittest.TestCase):
             self.server.metrics()), timeout=5)
         self.assertIsNotNone(m)
         self.assertGreaterEqual(m.value('stampede_wasted_work_seconds_total', mode='blocking'), 0.3)
-        self.assertEqual(m.value('stampede_http_requests_total', mode='blocking', code='499'), 1)
+        self.assertTrue(wait_for(lambda: self.server.metrics().value(
+            'stampede_http_requests_total', mode='blocking', code='499') == 1))
         self.assertEqual(m.value('stampede_cancelled_total', mode='blocking'), 0)
 
 

@@ -89,7 +89,8 @@ class BoundedTest(unittest.TestCase):
             m = server.metrics()
             self.assertEqual(m.value('stampede_tasks_started_total', mode='bounded'), 1,
                              'cancelled queued work must never run')
-            self.assertEqual(m.value('stampede_http_requests_total', mode='bounded', code='499'), 1)
+            self.assertTrue(wait_for(lambda: server.metrics().value(
+                'stampede_http_requests_total', mode='bounded', code='499') == 1))
 
     def test_disconnect_stops_running_work_and_frees_the_worker(self):
         with Server(pool(1, 5)) as server:

@@ -4,7 +4,7 @@ import shutil
 import subprocess
 import unittest
 
-from harness import Server
+from harness import Server, wait_for
 
 CONTRACT = [
     'stampede_mode_info', 'stampede_tasks', 'stampede_tasks_started_total', 'stampede_os_threads',
@@ -24,6 +24,10 @@ class MetricsTest(unittest.TestCase):
     def test_contract_names_are_exported(self):
         with Server('mode: bounded\n') as server:
             server.get('/healthz')
+            # A request is counted once its answer is written: the client may see it first.
+            self.assertTrue(wait_for(lambda: server.metrics().value(
+                'stampede_http_requests_total', mode='bounded', handler='healthz',
+                code='200') == 1))
             m = server.metrics()
             for name in CONTRACT:
                 self.assertTrue(m.has(name), name)
