@@ -235,3 +235,29 @@ def impatient_clients(port, path, clients, seconds, give_up_s):
     for t in threads:
         t.join(seconds + give_up_s + 10)
     return counts
+
+
+class Run:
+    """One mode's run: a fresh server with its sampler going, and the wrk processes started
+    through `wrk()`. On exit, however it is left (Ctrl-C included), the wrk processes are
+    killed, the sampler takes a last sample and the server is stopped."""
+
+    def __init__(self, binary, config_text, workdir, name):
+        self.server = Server(binary, config_text, workdir, name)
+        self.sampler = Sampler(self.server)
+        self.procs = []
+
+    def __enter__(self):
+        self.sampler.start()
+        return self
+
+    def wrk(self, path, connections, seconds, **kw):
+        w = Wrk(self.server.url, path, connections, seconds, **kw)
+        self.procs.append(w)
+        return w
+
+    def __exit__(self, *exc):
+        for w in self.procs:
+            w.kill()
+        self.sampler.stop()
+        self.server.stop()

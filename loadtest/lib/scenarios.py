@@ -88,35 +88,24 @@ def spike(args, out, progress):
         for mode in args.modes:
             label = 'spike %s %s' % (endpoint, mode)
             progress.show('[%s] starting' % label, force=True)
-            server = lab.Server(args.binary, server_config(mode, endpoint), out,
-                                'spike-%s-%s' % (endpoint, mode))
-            sampler = lab.Sampler(server)
-            procs = []
-            try:
-                sampler.start()
+            with lab.Run(args.binary, server_config(mode, endpoint), out,
+                         'spike-%s-%s' % (endpoint, mode)) as run:
+                sampler = run.sampler
                 total = p.pre_s + p.spike_s + p.recovery_s
                 started = time.monotonic()
                 # Three phases: steady load, steady plus a burst, steady again (recovery).
-                pre = lab.Wrk(server.url, path, p.steady_c, p.pre_s, polite=args.polite)
-                procs.append(pre)
+                pre = run.wrk(path, p.steady_c, p.pre_s, polite=args.polite)
                 _wait([pre], progress, label, started, total, sampler)
                 pre_result = pre.result()
                 spike_start = time.monotonic() - sampler.t0
-                steady = lab.Wrk(server.url, path, p.steady_c, p.spike_s, polite=args.polite)
-                burst = lab.Wrk(server.url, path, p.burst_c, p.spike_s, polite=args.polite)
-                procs += [steady, burst]
+                steady = run.wrk(path, p.steady_c, p.spike_s, polite=args.polite)
+                burst = run.wrk(path, p.burst_c, p.spike_s, polite=args.polite)
                 _wait([steady, burst], progress, label, started, total, sampler)
                 steady_result, burst_result = steady.result(), burst.result()
                 spike_end = time.monotonic() - sampler.t0
-                post = lab.Wrk(server.url, path, p.steady_c, p.recovery_s, polite=args.polite)
-                procs.append(post)
+                post = run.wrk(path, p.steady_c, p.recovery_s, polite=args.polite)
                 _wait([post], progress, label, started, total, sampler)
                 post_result = post.result()
-            finally:
-                for w in procs:
-                    w.kill()
-                sampler.stop()
-                server.stop()
             rows = report.derive(sampler.rows, sampler.buckets)
             csv_path = os.path.join(out, 'series-%s-%s.csv' % (endpoint, mode))
             report.write_csv(csv_path, rows)
@@ -186,20 +175,11 @@ def baseline(args, out, progress):
     results = []
     for mode in args.modes:
         label = 'baseline %s' % mode
-        server = lab.Server(args.binary, server_config(mode), out, 'baseline-%s' % mode)
-        sampler = lab.Sampler(server)
-        w = None
-        try:
-            sampler.start()
-            started = time.monotonic()
-            w = lab.Wrk(server.url, path, p.steady_c, p.baseline_s)
-            _wait([w], progress, label, started, p.baseline_s, sampler)
+        with lab.Run(args.binary, server_config(mode), out, 'baseline-%s' % mode) as run:
+            sampler = run.sampler
+            w = run.wrk(path, p.steady_c, p.baseline_s)
+            _wait([w], progress, label, time.monotonic(), p.baseline_s, sampler)
             r = w.result()
-        finally:
-            if w:
-                w.kill()
-            sampler.stop()
-            server.stop()
         progress.done()
         results.append({
             'scenario': 'baseline', 'mode': mode, 'path': path, 'connections': p.steady_c,
@@ -227,16 +207,11 @@ def disconnect(args, out, progress):
         label = 'disconnect %s' % mode
         progress.show('[%s] %d clients give up after %.1fs on %s for %ds' % (
             label, p.impatient_clients, give_up, path, p.disconnect_s), force=True)
-        server = lab.Server(args.binary, server_config(mode), out, 'disconnect-%s' % mode)
-        sampler = lab.Sampler(server)
-        try:
-            sampler.start()
-            counts = lab.impatient_clients(server.main_port, path, p.impatient_clients,
+        with lab.Run(args.binary, server_config(mode), out, 'disconnect-%s' % mode) as run:
+            sampler = run.sampler
+            counts = lab.impatient_clients(run.server.main_port, path, p.impatient_clients,
                                            p.disconnect_s, give_up)
             time.sleep(1.5)  # let work that runs on finish, so its waste is counted
-        finally:
-            sampler.stop()
-            server.stop()
         m = sampler.rows[-1] if sampler.rows else {}
         results.append({
             'scenario': 'disconnect', 'mode': mode, 'path': path,
@@ -266,26 +241,20 @@ def fanout(args, out, progress):
     p = Params(args.quick)
     results = []
     for mode in args.modes:
-        server = lab.Server(args.binary, server_config(mode), out, 'fanout-%s' % mode)
-        sampler = lab.Sampler(server)
-        try:
-            sampler.start()
+        with lab.Run(args.binary, server_config(mode), out, 'fanout-%s' % mode) as run:
+            sampler = run.sampler
             for parallel in (0, 1):
                 path = '/work/fanout?n=8&ms=50&parallel=%d' % parallel
                 label = 'fanout %s parallel=%d' % (mode, parallel)
-                before = sampler.peak('os_threads')
-                w = lab.Wrk(server.url, path, 2, p.fanout_s)
+                w = run.wrk(path, 2, p.fanout_s)
                 _wait([w], progress, label, time.monotonic(), p.fanout_s, sampler)
                 r = w.result()
                 results.append({
                     'scenario': 'fanout', 'mode': mode, 'path': path,
                     'parallel': parallel, 'ok_p50_us': r.ok_percentile(0.5),
                     'ok_p99_us': r.ok_percentile(0.99), 'goodput': r.count_class(2) / p.fanout_s,
-                    'threads_peak': max(before, sampler.peak('os_threads')), 'wrk': r,
+                    'threads_peak': sampler.peak('os_threads'), 'wrk': r,
                 })
-        finally:
-            sampler.stop()
-            server.stop()
         progress.done()
     return results
 
