@@ -12,6 +12,7 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 #include <cctype>
+#include <cerrno>
 
 #include "handlers/router.hpp"
 #include "server/http_io.hpp"

@@ -199,6 +199,22 @@ class Wrk:
             self.proc.wait()
 
 
+class OpenLoop(Wrk):
+    """stampede-openloop at a fixed `rate` for `seconds`: latency from intended send times.
+    Same interface as Wrk."""
+
+    def __init__(self, binary, url, path, rate, seconds, connections, timeout_s=2):
+        if not url.startswith('http://%s:' % LOOPBACK):
+            raise ValueError('load goes to loopback only: ' + url)
+        self.cmd = [binary, '--target', url[len('http://'):], '--path', path,
+                    '--rate', '%g' % rate, '--duration', str(int(seconds)),
+                    '--connections', str(min(int(connections), MAX_CONNECTIONS)),
+                    '--timeout', str(int(timeout_s * 1000))]
+        self.seconds = seconds
+        self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True, start_new_session=True)
+
+
 def impatient_clients(port, path, clients, seconds, give_up_s):
     """`clients` threads that each send a request, wait `give_up_s`, and close without reading
     the answer, over and over for `seconds`. Returns how many requests were abandoned and
@@ -255,6 +271,11 @@ class Run:
         w = Wrk(self.server.url, path, connections, seconds, **kw)
         self.procs.append(w)
         return w
+
+    def open_loop(self, binary, path, rate, seconds, connections):
+        g = OpenLoop(binary, self.server.url, path, rate, seconds, connections)
+        self.procs.append(g)
+        return g
 
     def __exit__(self, *exc):
         for w in self.procs:

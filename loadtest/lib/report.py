@@ -10,6 +10,12 @@ import subprocess
 
 import wrkparse
 
+OPEN_LOOP_NOTE = (
+    'Open loop (--open-loop): requests were sent at fixed rates by stampede-openloop and each '
+    'latency is measured from the request\'s intended send time, so a stall is counted in full '
+    '(no coordinated omission). Requests still unanswered 2 s after their intended time are '
+    'timeouts.')
+
 WRK_CAVEAT = (
     'Latency figures come from wrk, a closed-loop generator: each connection sends its next '
     'request only after the previous answer, so while the server stalls, fewer requests are '

@@ -49,6 +49,14 @@ def server_config(mode, workload='io'):
     ])
 
 
+# --open-loop rates (requests/s): (steady, burst at the full 2,000-connection budget). The burst
+# is scaled with the connection budget, so --quick offers proportionally less.
+OPEN_LOOP = {
+    'io': (8, 2000),  # capacity: blocking 10/s, bounded 160/s
+    'cpu': (100, 1000),  # capacity: about 200/s per core
+}
+
+
 class Params:
     """Durations (s) and connection counts; --quick shrinks them to a smoke run."""
 
@@ -94,16 +102,24 @@ def spike(args, out, progress):
                 total = p.pre_s + p.spike_s + p.recovery_s
                 started = time.monotonic()
                 # Three phases: steady load, steady plus a burst, steady again (recovery).
-                pre = run.wrk(path, p.steady_c, p.pre_s, polite=args.polite)
+                def load(steady_phase, seconds):
+                    if args.open_loop:
+                        rate, conns = (OPEN_LOOP[endpoint][0], p.steady_c * 8) if steady_phase \
+                            else (OPEN_LOOP[endpoint][1] * p.burst_c / 2000, p.burst_c)
+                        return run.open_loop(args.openloop_binary, path, rate, seconds, conns)
+                    conns = p.steady_c if steady_phase else p.burst_c
+                    return run.wrk(path, conns, seconds, polite=args.polite)
+
+                pre = load(True, p.pre_s)
                 _wait([pre], progress, label, started, total, sampler)
                 pre_result = pre.result()
                 spike_start = time.monotonic() - sampler.t0
-                steady = run.wrk(path, p.steady_c, p.spike_s, polite=args.polite)
-                burst = run.wrk(path, p.burst_c, p.spike_s, polite=args.polite)
+                steady = load(True, p.spike_s)
+                burst = load(False, p.spike_s)
                 _wait([steady, burst], progress, label, started, total, sampler)
                 steady_result, burst_result = steady.result(), burst.result()
                 spike_end = time.monotonic() - sampler.t0
-                post = run.wrk(path, p.steady_c, p.recovery_s, polite=args.polite)
+                post = load(True, p.recovery_s)
                 _wait([post], progress, label, started, total, sampler)
                 post_result = post.result()
             rows = report.derive(sampler.rows, sampler.buckets)
@@ -141,8 +157,13 @@ def spike(args, out, progress):
             progress.done()
         ends = [r for r in results if r['endpoint'] == endpoint]
         marks = (min(r['spike_start_s'] for r in ends), max(r['spike_end_s'] for r in ends))
-        subtitle = 'spike on %s: %d → %d connections for %ds' % (
-            path, p.steady_c, p.steady_c + p.burst_c, p.spike_s)
+        if args.open_loop:
+            subtitle = 'open-loop spike on %s: %d → %d requests/s for %ds' % (
+                path, OPEN_LOOP[endpoint][0],
+                OPEN_LOOP[endpoint][0] + OPEN_LOOP[endpoint][1] * p.burst_c / 2000, p.spike_s)
+        else:
+            subtitle = 'spike on %s: %d → %d connections for %ds' % (
+                path, p.steady_c, p.steady_c + p.burst_c, p.spike_s)
         pngs = report.plot(out, 'spike-%s' % endpoint, files, marks, subtitle)
         for r in ends:
             r['plots'] = pngs
