@@ -214,6 +214,15 @@ struct server::impl {
                  fe.in_flight.load(), drain.count());
     fe.draining.store(true);
     asio::post(main_io, [this] {
+      // Connections already in the backlog are taken and answered (503, or a graceful close)
+      // rather than reset by the kernel when the listener closes.
+      for (;;) {
+        tcp::socket waiting(main_io);
+        boost::system::error_code none_left;
+        main_acceptor.accept(waiting, none_left);
+        if (none_left) break;
+        admit(std::move(waiting));
+      }
       boost::system::error_code ignored;
       main_acceptor.close(ignored);
     });

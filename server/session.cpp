@@ -190,6 +190,16 @@ asio::awaitable<void> run_session(tcp::socket socket, front_end& fe) {
       co_return;
     }
   }
+  // Draining for shutdown: a request already sent on this connection gets a clear answer;
+  // otherwise the connection is closed gracefully (not reset).
+  boost::system::error_code ec;
+  if (buffer.size() > 0 || socket.available(ec) > 0) {
+    auto write_timeout = std::chrono::milliseconds(fe.cfg.load()->http.write_timeout_ms);
+    fe.stats.count_request(fe.policy.load()->mode(), handler_id::other, 503, 0);
+    co_await reject_and_close(socket, 503, "shutting down", write_timeout);
+  } else {
+    co_await lingering_close(socket);
+  }
 }
 
 }  // namespace stampede

@@ -72,6 +72,10 @@ class Params:
         self.impatient_clients = 20 if quick else 50
         self.fanout_s = 2 if quick else 4
 
+    def steady_for(self, endpoint):
+        """Steady connections below capacity: CPU work gets one per core."""
+        return (os.cpu_count() or 2) if endpoint == 'cpu' else self.steady_c
+
 
 def _wait(procs, progress, label, started, total, sampler):
     while any(p.proc.poll() is None for p in procs):
@@ -93,6 +97,7 @@ def spike(args, out, progress):
     for endpoint in args.endpoints:
         path = ENDPOINTS[endpoint]
         files = []
+        steady_c = p.steady_for(endpoint)
         for mode in args.modes:
             label = 'spike %s %s' % (endpoint, mode)
             progress.show('[%s] starting' % label, force=True)
@@ -104,10 +109,10 @@ def spike(args, out, progress):
                 # Three phases: steady load, steady plus a burst, steady again (recovery).
                 def load(steady_phase, seconds):
                     if args.open_loop:
-                        rate, conns = (OPEN_LOOP[endpoint][0], p.steady_c * 8) if steady_phase \
+                        rate, conns = (OPEN_LOOP[endpoint][0], steady_c * 8) if steady_phase \
                             else (OPEN_LOOP[endpoint][1] * p.burst_c / 2000, p.burst_c)
                         return run.open_loop(args.openloop_binary, path, rate, seconds, conns)
-                    conns = p.steady_c if steady_phase else p.burst_c
+                    conns = steady_c if steady_phase else p.burst_c
                     return run.wrk(path, conns, seconds, polite=args.polite)
 
                 pre = load(True, p.pre_s)
@@ -140,6 +145,7 @@ def spike(args, out, progress):
                 'burst_ok_p99_us': burst_result.ok_percentile(0.99),
                 'rejected_503': during.count(503),
                 'timeouts_errors': during.timeouts + during.socket_errors,
+                'unanswered': during.unanswered,
                 'threads_peak': sampler.peak('os_threads'),
                 'threads_final': sampler.rows[-1]['os_threads'] if sampler.rows else None,
                 'threads_min': min((r['os_threads'] for r in sampler.rows), default=None),
@@ -163,7 +169,7 @@ def spike(args, out, progress):
                 OPEN_LOOP[endpoint][0] + OPEN_LOOP[endpoint][1] * p.burst_c / 2000, p.spike_s)
         else:
             subtitle = 'spike on %s: %d → %d connections for %ds' % (
-                path, p.steady_c, p.steady_c + p.burst_c, p.spike_s)
+                path, steady_c, steady_c + p.burst_c, p.spike_s)
         pngs = report.plot(out, 'spike-%s' % endpoint, files, marks, subtitle)
         for r in ends:
             r['plots'] = pngs
@@ -180,6 +186,7 @@ SPIKE_COLUMNS = [
     ('max ok', 'ok_max_us', report.ms),
     ('503s', 'rejected_503', report.n0),
     ('timeouts+err', 'timeouts_errors', report.n0),
+    ('no answer', 'unanswered', report.n0),
     ('threads peak', 'threads_peak', report.n0),
     ('final', 'threads_final', report.n0),
     ('RSS peak', 'rss_peak', report.mib),

@@ -12,9 +12,11 @@ class WrkResult:
     """One wrk run: counts per status, errors, and a histogram of 2xx latencies (µs)."""
 
     def __init__(self, duration_us=0, requests=0, codes=None, errors=None, ok_count=0,
-                 ok_sum_us=0.0, ok_max_us=0.0, growth=1.02, buckets=None, all_latency=None):
+                 ok_sum_us=0.0, ok_max_us=0.0, growth=1.02, buckets=None, all_latency=None,
+                 sent=None):
         self.duration_us = duration_us
-        self.requests = requests
+        self.requests = requests  # answered
+        self.sent = sent          # sent (or scheduled), when the generator says
         self.codes = dict(codes or {})
         self.errors = dict(errors or {})
         self.ok_count = ok_count
@@ -23,6 +25,11 @@ class WrkResult:
         self.growth = growth
         self.buckets = dict(buckets or {})
         self.all_latency = dict(all_latency or {})
+
+    @property
+    def unanswered(self):
+        """Requests sent that got no answer before the run ended (None if unknown)."""
+        return None if self.sent is None else max(0, self.sent - self.requests)
 
     @property
     def timeouts(self):
@@ -54,7 +61,8 @@ class WrkResult:
 
     def to_dict(self):
         return {
-            'duration_us': self.duration_us, 'requests': self.requests, 'codes': self.codes,
+            'duration_us': self.duration_us, 'requests': self.requests, 'sent': self.sent,
+            'codes': self.codes,
             'errors': self.errors, 'ok': {'count': self.ok_count, 'sum_us': self.ok_sum_us,
                                           'max_us': self.ok_max_us, 'growth': self.growth,
                                           'buckets': {str(k): v for k, v in self.buckets.items()}},
@@ -73,7 +81,8 @@ def parse(output):
                 errors=data['errors'], ok_count=ok['count'], ok_sum_us=ok['sum_us'],
                 ok_max_us=ok['max_us'], growth=ok.get('growth', 1.02),
                 buckets={int(k): v for k, v in ok['buckets'].items()},
-                all_latency=data.get('all', {}))
+                all_latency=data.get('all', {}),
+                sent=data.get('sent', data.get('scheduled')))
     raise ValueError('no %r line in wrk output:\n%s' % (MARK.strip(), output[-2000:]))
 
 
@@ -89,6 +98,8 @@ def merge(results):
     for r in results:
         out.duration_us = max(out.duration_us, r.duration_us)
         out.requests += r.requests
+        if r.sent is not None:
+            out.sent = (out.sent or 0) + r.sent
         for k, v in r.codes.items():
             out.codes[k] = out.codes.get(k, 0) + v
         for k, v in r.errors.items():

@@ -45,7 +45,7 @@ end
 
 -- The rest runs in each thread's own Lua state.
 local path = "/"
-local sequence = 0
+sequence = 0
 local sent = {}
 codes = {}
 ok_buckets = {}
@@ -105,8 +105,9 @@ end
 
 function done(summary, latency, requests)
   local all_codes, all_buckets = {}, {}
-  local count, sum, max = 0, 0, 0
+  local count, sum, max, sent = 0, 0, 0, 0
   for _, t in ipairs(threads) do
+    sent = sent + t:get("sequence")
     for k, v in pairs(t:get("codes")) do all_codes[k] = (all_codes[k] or 0) + v end
     for k, v in pairs(t:get("ok_buckets")) do all_buckets[k] = (all_buckets[k] or 0) + v end
     count = count + t:get("ok_count")
@@ -115,11 +116,11 @@ function done(summary, latency, requests)
   end
   local e = summary.errors
   io.write(string.format(
-    'STAMPEDE_WRK {"duration_us":%d,"requests":%d,"bytes":%d,' ..
+    'STAMPEDE_WRK {"duration_us":%d,"requests":%d,"sent":%d,"bytes":%d,' ..
     '"errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d},' ..
     '"codes":%s,"ok":{"count":%d,"sum_us":%.0f,"max_us":%.0f,"growth":1.02,"buckets":%s},' ..
     '"all":{"p50_us":%d,"p99_us":%d,"max_us":%d}}\n',
-    summary.duration, summary.requests, summary.bytes,
+    summary.duration, summary.requests, sent, summary.bytes,
     e.connect, e.read, e.write, e.status, e.timeout,
     json_map(all_codes), count, sum, max, json_map(all_buckets),
     latency:percentile(50), latency:percentile(99), latency.max))

@@ -48,9 +48,12 @@ class ShutdownTest(unittest.TestCase):
         ok = results.count(200)
         self.assertGreaterEqual(ok, running, 'requests running at SIGTERM finish: %s' % results)
         for r in results:
-            self.assertIn(r, (200, 503, 'RemoteDisconnected', 'ConnectionResetError'), results)
+            # An answer, or a clean close; never a reset.
+            self.assertIn(r, (200, 503, 'RemoteDisconnected'), results)
         log = ''.join(server.log)
         self.assertIn('shutting down', log)
+        print('\n%s: %d running at SIGTERM; exit 0 after %.2f s; answers %s' % (
+            mode, running, took, sorted(results, key=str)))
         return results
 
     def test_drain_blocking(self):

@@ -47,6 +47,13 @@ class ParsersTest(unittest.TestCase):
         self.assertEqual(m.count(503), 2 * r.count(503))
         self.assertEqual(m.ok_percentile(0.5), r.ok_percentile(0.5))
 
+    def test_unanswered_counts_what_was_sent_without_an_answer(self):
+        r = wrkparse.parse('STAMPEDE_WRK {"duration_us":1,"requests":5,"sent":8,"bytes":0,'
+                           '"errors":{},"codes":{"200":5},"ok":{"count":5,"sum_us":5,'
+                           '"max_us":1,"buckets":{"0":5}}}')
+        self.assertEqual(r.unanswered, 3)
+        self.assertIsNone(wrkparse.parse(sample('wrk-bounded-io.txt')).unanswered)
+
     def test_wrk_without_the_line_is_an_error(self):
         with self.assertRaises(ValueError):
             wrkparse.parse('Running 1s test @ http://127.0.0.1:1\n')
