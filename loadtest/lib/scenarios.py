@@ -186,7 +186,6 @@ SPIKE_COLUMNS = [
     ('max ok', 'ok_max_us', report.ms),
     ('503s', 'rejected_503', report.n0),
     ('timeouts+err', 'timeouts_errors', report.n0),
-    ('no answer', 'unanswered', report.n0),
     ('threads peak', 'threads_peak', report.n0),
     ('final', 'threads_final', report.n0),
     ('RSS peak', 'rss_peak', report.mib),
