@@ -46,7 +46,6 @@ class task {
   void cancel_running();
   /// Asks a running body to stop without counting a client cancellation (shutdown).
   void request_stop() { stop_.request_stop(); }
-  bool is_running() const { return state_.load() == state::running; }
   mode_kind mode() const { return mode_; }
 
   // What happened, for the front end once on_done has been called.
