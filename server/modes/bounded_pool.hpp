@@ -15,7 +15,7 @@ namespace stampede {
 
 /// \brief A worker pool of bounded.workers threads (created up front; more only if a reload
 /// raises the count) fed by a FIFO queue of bounded.queue_capacity waiting tasks beyond the
-/// idle workers. A full queue answers 503 queue_full at once without touching a worker; work
+/// free workers. A full queue answers 503 queue_full at once without touching a worker; work
 /// that waited past bounded.queue_timeout_ms is answered 503 queue_timeout by a supervisor
 /// thread and never runs. With bounded.cancel_on_disconnect, a departed client's queued work
 /// is removed and its running work asked to stop. Fan-out runs at most bounded.fanout_limit

@@ -1,6 +1,5 @@
 #include "server/modes/thread_per_request.hpp"
 
-#include <algorithm>
 #include <system_error>
 #include <thread>
 
@@ -30,14 +29,14 @@ void thread_per_request_policy::submit(std::shared_ptr<task> t) {
       return;
     }
     ++live_;
-    running_.push_back(t);
+    running_.insert(t);
   }
   auto begin = steady::now();
   try {
     std::thread([this, t] {
       t->run(&fanout_);
       std::lock_guard lock(live_mutex_);
-      running_.erase(std::find(running_.begin(), running_.end(), t));
+      running_.erase(t);
       if (--live_ == 0) live_cv_.notify_all();
     }).detach();
     all_metrics_.thread_spawn_seconds().Observe(
@@ -45,7 +44,7 @@ void thread_per_request_policy::submit(std::shared_ptr<task> t) {
   } catch (const std::system_error&) {
     {
       std::lock_guard lock(live_mutex_);
-      running_.erase(std::find(running_.begin(), running_.end(), t));
+      running_.erase(t);
       if (--live_ == 0) live_cv_.notify_all();
     }
     t->reject(reject_reason::spawn_failed);

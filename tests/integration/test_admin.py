@@ -22,10 +22,6 @@ class AdminTest(unittest.TestCase):
             self.assertNotIn('s3cret', ok.body, '/config never shows the token')
             self.assertEqual(ok.json()['admin']['token'], '(set)')
 
-    def test_admin_binds_loopback_by_default(self):
-        with Server('mode: bounded\n') as server:
-            self.assertEqual(server.config()['admin']['listen'], '127.0.0.1:0')
-
     def test_non_loopback_admin_without_token_refuses_to_start(self):
         server = Server('admin:\n  listen: 0.0.0.0:0\n')
         out = subprocess.run([BINARY, '--config', server.config_path, '--listen', '127.0.0.1:0'],

@@ -126,6 +126,12 @@ TEST(ConfigTest, json_masks_the_token) {
   EXPECT_NE(text.find("\"bounded\":{"), std::string::npos);
 }
 
+TEST(ConfigTest, admin_binds_loopback_by_default) {
+  config c = parse_config("", "t");
+  EXPECT_EQ(c.admin.listen.host, "127.0.0.1");
+  EXPECT_TRUE(c.admin.token.empty());
+}
+
 TEST(ConfigTest, non_loopback_admin_needs_a_token) {
   EXPECT_EQ(error_of("admin:\n  listen: 0.0.0.0:9000\n").key(), "admin.token");
   EXPECT_NO_THROW(parse_config("admin:\n  listen: 0.0.0.0:9000\n  token: x\n", "t"));
