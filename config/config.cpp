@@ -85,6 +85,9 @@ const std::vector<key_spec>& specs() {
       {"admin.token", string_spec{STAMPEDE_REF(std::string, admin.token), true}},
       {"limits.max_ms", int_spec{STAMPEDE_REF(int, limits.max_ms), 1, 3600000}},
       {"limits.max_fanout", int_spec{STAMPEDE_REF(int, limits.max_fanout), 1, 10000}},
+      {"limits.max_kb", int_spec{STAMPEDE_REF(int, limits.max_kb), 0, 1048576}},
+      {"work.request_kb", int_spec{STAMPEDE_REF(int, work.request_kb), 0, 1048576}},
+      {"downstream.capacity", int_spec{STAMPEDE_REF(int, downstream.capacity), 0, 1000000}},
       {"http.header_timeout_ms", int_spec{STAMPEDE_REF(int, http.header_timeout_ms), 10, 600000}},
       {"http.idle_timeout_ms", int_spec{STAMPEDE_REF(int, http.idle_timeout_ms), 10, 3600000}},
       {"http.write_timeout_ms", int_spec{STAMPEDE_REF(int, http.write_timeout_ms), 10, 600000}},
@@ -245,6 +248,11 @@ bool is_loopback(const std::string& host) {
 }
 
 void cross_check(const config& c, const std::string& file) {
+  if (c.work.request_kb > c.limits.max_kb) {
+    throw config_error(file, "work.request_kb",
+                       "must not exceed limits.max_kb (" + std::to_string(c.work.request_kb) +
+                           " > " + std::to_string(c.limits.max_kb) + ")");
+  }
   if (c.main.listen.port != 0 && c.main.listen == c.admin.listen) {
     throw config_error(file, "admin.listen", "must differ from main.listen");
   }

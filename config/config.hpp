@@ -37,12 +37,19 @@ struct config {
   } main;
   struct {
     endpoint listen{"127.0.0.1", 8081};
-    std::string token;  ///< required for state-changing admin endpoints; never shown
+    std::string token;  ///< bearer token every admin request must carry when set; never shown
   } admin;
   struct {
     int max_ms = 60000;
     int max_fanout = 100;
+    int max_kb = 4096;
   } limits;
+  struct {
+    int request_kb = 64;  ///< working set every /work/* request holds while it runs
+  } work;
+  struct {
+    int capacity = 32;  ///< calls the simulated dependency serves at once; 0 = unlimited
+  } downstream;
   struct {
     int header_timeout_ms = 10000;
     int idle_timeout_ms = 30000;

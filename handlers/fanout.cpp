@@ -8,50 +8,67 @@
 #include <thread>
 #include <vector>
 
+#include "handlers/downstream.hpp"
+
 namespace stampede {
 
-int multiplexed_fetches(int count, int limit, std::chrono::milliseconds each,
+int multiplexed_fetches(int count, int limit, std::chrono::milliseconds each, downstream* ds,
                         const std::stop_token& stop) {
   using clock = std::chrono::steady_clock;
-  std::vector<clock::time_point> in_flight;  // deadlines of fetches under way
+  std::vector<clock::time_point> in_flight;  // deadlines of fetches under way, each a slot
   int started = 0, completed = 0;
+  auto release = [&](std::size_t n) {
+    if (ds != nullptr) {
+      for (std::size_t i = 0; i < n; ++i) ds->release();
+    }
+  };
   std::mutex m;
   std::condition_variable_any cv;
-  std::unique_lock lock(m);
   while (completed < count) {
-    auto now = clock::now();
     while (started < count && static_cast<int>(in_flight.size()) < limit) {
-      in_flight.push_back(now + each);
+      // With nothing under way, wait in line for a slot; otherwise take free ones only, and
+      // finish what is under way first.
+      bool got = ds == nullptr || (in_flight.empty() ? ds->acquire(stop) : ds->try_acquire());
+      if (!got) break;
+      in_flight.push_back(clock::now() + each);
       ++started;
     }
+    if (in_flight.empty()) break;  // stopped while waiting for a slot
     auto next = *std::min_element(in_flight.begin(), in_flight.end());
-    if (cv.wait_until(lock, stop, next, [] { return false; }); stop.stop_requested()) break;
-    now = clock::now();
+    std::unique_lock lock(m);
+    if (cv.wait_until(lock, stop, next, [] { return false; }); stop.stop_requested()) {
+      release(in_flight.size());
+      break;
+    }
+    auto now = clock::now();
     auto done = std::partition(in_flight.begin(), in_flight.end(),
                                [&](clock::time_point t) { return t > now; });
-    completed += static_cast<int>(in_flight.end() - done);
+    auto finished = static_cast<std::size_t>(in_flight.end() - done);
+    completed += static_cast<int>(finished);
     in_flight.erase(done, in_flight.end());
+    release(finished);
   }
   return completed;
 }
 
-int thread_per_fetch(int count, std::chrono::milliseconds each, const std::stop_token& stop) {
+int thread_per_fetch(int count, std::chrono::milliseconds each, downstream* ds,
+                     const std::stop_token& stop) {
   std::atomic<int> completed = 0;
+  auto fetch = [&] {
+    bool ok = ds != nullptr ? ds->call(each, stop) : simulated_io(each, stop);
+    if (ok) completed.fetch_add(1);
+  };
   std::vector<std::jthread> threads;
   threads.reserve(count);
   int inline_runs = 0;
   for (int i = 0; i < count; ++i) {
     try {
-      threads.emplace_back([&] {
-        if (simulated_io(each, stop)) completed.fetch_add(1);
-      });
+      threads.emplace_back(fetch);
     } catch (const std::system_error&) {
       ++inline_runs;  // the OS refused a thread: do this fetch ourselves after the others
     }
   }
-  for (int i = 0; i < inline_runs; ++i) {
-    if (simulated_io(each, stop)) completed.fetch_add(1);
-  }
+  for (int i = 0; i < inline_runs; ++i) fetch();
   threads.clear();  // joins
   return completed.load();
 }

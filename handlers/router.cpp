@@ -51,7 +51,7 @@ route_result route(std::string_view method, std::string_view target, const work_
     return f;
   }
 
-  bool seen_ms = false, seen_n = false, seen_parallel = false;
+  bool seen_ms = false, seen_n = false, seen_parallel = false, seen_kb = false;
   for (auto param : url.params()) {
     const std::string& key = param.key;
     const std::string& value = param.value;
@@ -69,6 +69,15 @@ route_result route(std::string_view method, std::string_view target, const work_
                         " (limits.max_ms)");
       }
       r.params.ms = *v;
+    } else if (key == "kb" && r.handler != handler_id::healthz) {
+      if (!once(seen_kb)) return fail(r.handler, 400, "parameter kb given twice");
+      auto v = parse_int(value, 0, limits.max_kb);
+      if (!v) {
+        return fail(r.handler, 400,
+                    "kb must be a whole number from 0 to " + std::to_string(limits.max_kb) +
+                        " (limits.max_kb)");
+      }
+      r.params.kb = *v;
     } else if (key == "n" && r.handler == handler_id::fanout) {
       if (!once(seen_n)) return fail(r.handler, 400, "parameter n given twice");
       auto v = parse_int(value, 1, limits.max_fanout);

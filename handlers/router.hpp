@@ -12,6 +12,7 @@ namespace stampede {
 struct work_limits {
   int max_ms = 60000;
   int max_fanout = 100;
+  int max_kb = 4096;
 };
 
 /// A routed request: either a handler with its parameters, or an answer to send at once

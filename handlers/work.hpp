@@ -4,6 +4,7 @@
 /// them only through `fanout_runner` (how parallel fetches are had) and the stop token.
 
 #include <chrono>
+#include <cstdint>
 #include <stop_token>
 #include <string>
 #include <string_view>
@@ -22,6 +23,8 @@ struct work_params {
   int ms = 0;             ///< /work/io, /work/cpu, /work/fanout: milliseconds per unit of work
   int n = 1;              ///< /work/fanout: number of fetches
   bool parallel = false;  ///< /work/fanout: fetch in parallel
+  int kb = -1;            ///< /work/*: working set in KiB held while the request runs;
+                          ///< -1 until the front end applies work.request_kb
 };
 
 /// What a handler answers. The front end turns it into HTTP.
@@ -31,22 +34,46 @@ struct response {
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
+class downstream;
+
 /// \brief How a mode runs K simulated fetches at once for /work/fanout.
 /// Thread-safety: run_parallel may be called from many threads at once.
 class fanout_runner {
  public:
   virtual ~fanout_runner() = default;
-  /// Performs `count` fetches of `each`, in parallel as the mode allows; returns how many
-  /// completed before `stop` was requested.
-  virtual int run_parallel(int count, std::chrono::milliseconds each, std::stop_token stop) = 0;
+  /// Performs `count` calls of `each` to `ds` (null: a dependency without limit), in
+  /// parallel as the mode allows; returns how many completed before `stop` was requested.
+  virtual int run_parallel(int count, std::chrono::milliseconds each, downstream* ds,
+                           std::stop_token stop) = 0;
 };
 
 /// What a running handler may use besides its parameters.
 struct work_context {
-  std::stop_token stop;   ///< set when the work should give up (client left, shutdown)
-  fanout_runner* fanout;  ///< the mode's way to run parallel fetches
-  std::string_view mode;  ///< for the response body only
+  std::stop_token stop;              ///< set when the work should give up (client left, shutdown)
+  fanout_runner* fanout;             ///< the mode's way to run parallel fetches
+  std::string_view mode;             ///< for the response body only
+  downstream* dependency = nullptr;  ///< what /work/io and fetches call; null: unlimited
 };
+
+/// \brief Memory a request holds while it runs: `kb` KiB, every page written, as a real
+/// request holds its buffers and decoded payload. Counted in request_memory_bytes() while
+/// alive. Throws std::bad_alloc if the memory cannot be had.
+class working_set {
+ public:
+  explicit working_set(int kb);
+  ~working_set();
+  working_set(const working_set&) = delete;
+  working_set& operator=(const working_set&) = delete;
+
+ private:
+  char* data_;
+  std::size_t bytes_;
+};
+
+/// Bytes held by live working sets in this process.
+std::int64_t request_memory_bytes();
+/// Requests answered 503 no_memory because their working set could not be allocated.
+std::int64_t request_memory_failures();
 
 /// Simulated blocking I/O: holds the calling thread for `d`, returning early (false) if
 /// `stop` is requested.

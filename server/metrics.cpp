@@ -141,6 +141,12 @@ metrics::metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                              .Help("Bounded mode: admission until a worker takes the work")
                              .Register(*registry_)
                              .Add({}, duration_buckets());
+  downstream_wait_seconds_ =
+      &BuildHistogram()
+           .Name("stampede_downstream_wait_seconds")
+           .Help("Time a call waited for a slot of the downstream (0 when one was free)")
+           .Register(*registry_)
+           .Add({}, duration_buckets());
   queue_depth_ = &BuildGauge()
                       .Name("stampede_queue_depth")
                       .Help("Bounded mode: work waiting in the queue")
@@ -201,8 +207,8 @@ void metrics::set_active_mode(mode_kind m) {
 std::string metrics::serialize() {
   std::lock_guard lock(serialize_mutex_);
   auto families = registry_->Collect();
+  using prometheus::MetricType;
   if (auto p = read_proc_self()) {
-    using prometheus::MetricType;
     families.push_back(
         one("stampede_os_threads", "OS threads of the process now", MetricType::Gauge, p->threads));
     families.push_back(one("process_cpu_seconds_total",
@@ -220,6 +226,23 @@ std::string metrics::serialize() {
                            "Start time of the process since unix epoch in seconds.",
                            MetricType::Gauge, p->start_time_seconds));
   }
+  if (downstream_ != nullptr) {
+    auto d = downstream_->stats();
+    families.push_back(one("stampede_downstream_capacity",
+                           "Calls the simulated downstream serves at once (0 = unlimited)",
+                           MetricType::Gauge, d.capacity));
+    families.push_back(one("stampede_downstream_in_use", "Downstream calls holding a slot now",
+                           MetricType::Gauge, d.in_use));
+    families.push_back(one("stampede_downstream_waiting",
+                           "Downstream calls waiting in line for a slot now", MetricType::Gauge,
+                           d.waiting));
+  }
+  families.push_back(one("stampede_request_memory_bytes",
+                         "Working-set memory held by requests running now", MetricType::Gauge,
+                         static_cast<double>(request_memory_bytes())));
+  families.push_back(one("stampede_request_memory_failures_total",
+                         "Requests answered 503 no_memory: their working set could not be had",
+                         MetricType::Counter, static_cast<double>(request_memory_failures())));
   std::ostringstream out;
   prometheus::TextSerializer().Serialize(out, families);
   return out.str();

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "config/config.hpp"
+#include "handlers/downstream.hpp"
 #include "handlers/work.hpp"
 
 namespace stampede {
@@ -55,11 +56,17 @@ class metrics {
   /// Marks `m` as the active mode in stampede_mode_info.
   void set_active_mode(mode_kind m);
 
-  /// The Prometheus text exposition of everything, with /proc read now.
+  /// The Prometheus text exposition of everything, with /proc, the downstream's gauges and
+  /// the requests' memory read now.
   std::string serialize();
+
+  /// The downstream whose capacity, in_use and waiting gauges are exported (read at scrape
+  /// time). Set once, before serving.
+  void watch_downstream(const downstream* d) { downstream_ = d; }
 
   prometheus::Histogram& thread_spawn_seconds() { return *thread_spawn_seconds_; }
   prometheus::Histogram& queue_wait_seconds() { return *queue_wait_seconds_; }
+  prometheus::Histogram& downstream_wait_seconds() { return *downstream_wait_seconds_; }
   prometheus::Gauge& queue_depth() { return *queue_depth_; }
   prometheus::Gauge& queue_capacity() { return *queue_capacity_; }
   prometheus::Gauge& pool_workers() { return *pool_workers_; }
@@ -78,6 +85,8 @@ class metrics {
   prometheus::Family<prometheus::Counter>* requests_family_ = nullptr;
   prometheus::Histogram* thread_spawn_seconds_ = nullptr;
   prometheus::Histogram* queue_wait_seconds_ = nullptr;
+  prometheus::Histogram* downstream_wait_seconds_ = nullptr;
+  const downstream* downstream_ = nullptr;
   prometheus::Gauge* queue_depth_ = nullptr;
   prometheus::Gauge* queue_capacity_ = nullptr;
   prometheus::Gauge* pool_workers_ = nullptr;

@@ -73,12 +73,17 @@ struct server::impl {
         overrides(std::move(o)),
         cfg(std::make_shared<const config>(std::move(initial))),
         policy(std::shared_ptr<execution_policy>(make_policy(*cfg.load(), stats))),
-        fe{stats, cfg, policy},
+        dependency(cfg.load()->downstream.capacity),
+        fe{stats, cfg, policy, dependency},
         main_io(cfg.load()->main.io_threads),
         admin_io(1),
         view{stats, [this] { return boost::json::serialize(to_json(*cfg.load())); },
              [this] { return cfg.load()->admin.token; }} {
     stats.set_active_mode(cfg.load()->mode);
+    dependency.on_wait = [this](double seconds) {
+      stats.downstream_wait_seconds().Observe(seconds);
+    };
+    stats.watch_downstream(&dependency);
   }
 
   const std::string path;
@@ -86,6 +91,7 @@ struct server::impl {
   metrics stats;
   std::atomic<std::shared_ptr<const config>> cfg;
   std::atomic<std::shared_ptr<execution_policy>> policy;
+  downstream dependency;  ///< shared by every mode: a mode switch does not reset its line
   front_end fe;
   asio::io_context main_io;
   asio::io_context admin_io;  ///< admin port, signals and the config watch: always responsive
@@ -157,6 +163,7 @@ struct server::impl {
     next.main = current->main;
     next.admin.listen = current->admin.listen;
     spdlog::set_level(spdlog::level::from_str(next.log.level));
+    dependency.set_capacity(next.downstream.capacity);
     auto active = policy.load();
     if (next.mode != active->mode()) {
       // New requests go to the new policy; in-flight ones hold the old one until they finish.

@@ -134,17 +134,22 @@ asio::awaitable<void> run_session(tcp::socket socket, front_end& fe) {
     }
     in_flight_count busy(fe.in_flight);
 
-    route_result routed = route(req.method_string(), req.target(),
-                                work_limits{cfg->limits.max_ms, cfg->limits.max_fanout});
+    route_result routed =
+        route(req.method_string(), req.target(),
+              work_limits{cfg->limits.max_ms, cfg->limits.max_fanout, cfg->limits.max_kb});
     response res;
     if (routed.error) {
       res = std::move(*routed.error);
     } else {
       auto& mm = fe.stats.for_mode(mode);
-      auto t =
-          std::make_shared<task>([h = routed.handler, p = routed.params](
-                                     const work_context& ctx) { return run_handler(h, p, ctx); },
-                                 mode, mm);
+      if (routed.params.kb < 0) routed.params.kb = cfg->work.request_kb;
+      auto t = std::make_shared<task>(
+          [h = routed.handler, p = routed.params, d = &fe.dependency](const work_context& ctx) {
+            work_context with_dependency = ctx;
+            with_dependency.dependency = d;
+            return run_handler(h, p, with_dependency);
+          },
+          mode, mm);
       auto outcome = co_await (
           run_task(*policy, t) ||
           watch_disconnect(socket, buffer, static_cast<std::size_t>(h.max_header_bytes) * 4));

@@ -19,6 +19,7 @@ struct front_end {
   metrics& stats;
   std::atomic<std::shared_ptr<const config>>& cfg;
   std::atomic<std::shared_ptr<execution_policy>>& policy;
+  downstream& dependency;             ///< the simulated dependency every mode shares
   std::atomic<bool> draining{false};  ///< shutdown: finish the current request, then close
   std::atomic<int> in_flight{0};      ///< requests read and not yet answered
 };

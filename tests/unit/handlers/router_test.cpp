@@ -5,7 +5,7 @@
 namespace stampede {
 namespace {
 
-const work_limits limits{1000, 20};
+const work_limits limits{1000, 20, 512};
 
 int status_of(std::string_view method, std::string_view target) {
   auto r = route(method, target, limits);
@@ -29,6 +29,19 @@ TEST(RouterTest, parses_parameters) {
 
 TEST(RouterTest, percent_encoded_digits_are_decoded) {
   EXPECT_EQ(route("GET", "/work/io?ms=%33", limits).params.ms, 3);
+}
+
+TEST(RouterTest, kb_is_validated_against_max_kb) {
+  EXPECT_EQ(route("GET", "/work/io?ms=5", limits).params.kb, -1);  // the config's default
+  EXPECT_EQ(route("GET", "/work/io?ms=5&kb=512", limits).params.kb, 512);
+  EXPECT_EQ(route("GET", "/work/cpu?kb=0", limits).params.kb, 0);
+  EXPECT_EQ(route("GET", "/work/fanout?n=2&kb=7", limits).params.kb, 7);
+  for (const char* bad : {"/work/io?kb=513", "/work/io?kb=-1", "/work/io?kb=x",
+                          "/work/io?kb=1&kb=1", "/healthz?kb=1"}) {
+    auto r = route("GET", bad, limits);
+    ASSERT_TRUE(r.error) << bad;
+    EXPECT_EQ(r.error->status, 400) << bad;
+  }
 }
 
 TEST(RouterTest, unknown_path_is_404) {

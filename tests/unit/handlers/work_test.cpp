@@ -5,6 +5,7 @@
 
 #include <thread>
 
+#include "handlers/downstream.hpp"
 #include "handlers/fanout.hpp"
 
 namespace stampede {
@@ -54,19 +55,85 @@ TEST(WorkTest, multiplexed_fetches_respect_the_limit) {
   std::stop_source never;
   auto start = clock_type::now();
   // 6 fetches of 20 ms, 2 at a time: three rounds, never fewer.
-  EXPECT_EQ(multiplexed_fetches(6, 2, 20ms, never.get_token()), 6);
+  EXPECT_EQ(multiplexed_fetches(6, 2, 20ms, nullptr, never.get_token()), 6);
   EXPECT_GE(clock_type::now() - start, 60ms);
 }
 
 TEST(WorkTest, multiplexed_fetches_stop_early) {
   std::stop_source stop;
   stop.request_stop();
-  EXPECT_EQ(multiplexed_fetches(5, 5, 10s, stop.get_token()), 0);
+  EXPECT_EQ(multiplexed_fetches(5, 5, 10s, nullptr, stop.get_token()), 0);
 }
 
 TEST(WorkTest, thread_per_fetch_completes_all) {
   std::stop_source never;
-  EXPECT_EQ(thread_per_fetch(8, 5ms, never.get_token()), 8);
+  EXPECT_EQ(thread_per_fetch(8, 5ms, nullptr, never.get_token()), 8);
+}
+
+TEST(WorkTest, multiplexed_fetches_share_the_downstream) {
+  downstream d(1);
+  std::stop_source never;
+  auto start = clock_type::now();
+  // Limit 4, but the downstream serves one at a time: four rounds.
+  EXPECT_EQ(multiplexed_fetches(4, 4, 20ms, &d, never.get_token()), 4);
+  EXPECT_GE(clock_type::now() - start, 80ms);
+  EXPECT_EQ(d.stats().in_use, 0);
+}
+
+TEST(WorkTest, stopped_fetches_free_their_slots) {
+  downstream d(2);
+  std::stop_source stop;
+  std::jthread stopper([&] {
+    std::this_thread::sleep_for(20ms);
+    stop.request_stop();
+  });
+  EXPECT_EQ(multiplexed_fetches(5, 5, 10s, &d, stop.get_token()), 0);
+  EXPECT_EQ(thread_per_fetch(3, 10s, &d, stop.get_token()), 0);
+  EXPECT_EQ(d.stats().in_use, 0);
+  EXPECT_EQ(d.stats().waiting, 0);
+}
+
+TEST(WorkTest, io_handler_waits_for_the_downstream) {
+  downstream d(1);
+  std::stop_source never;
+  ASSERT_TRUE(d.try_acquire());  // the only slot is taken
+  std::jthread freer([&] {
+    std::this_thread::sleep_for(50ms);
+    d.release();
+  });
+  auto start = clock_type::now();
+  work_context ctx{never.get_token(), nullptr, "test", &d};
+  auto r = run_handler(handler_id::io, work_params{10, 1, false, 0}, ctx);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_GE(clock_type::now() - start, 60ms);  // 50 ms in line, then 10 ms of holding
+}
+
+TEST(WorkTest, working_set_is_counted_while_alive) {
+  auto before = request_memory_bytes();
+  {
+    working_set w(256);
+    EXPECT_EQ(request_memory_bytes() - before, 256 * 1024);
+  }
+  EXPECT_EQ(request_memory_bytes(), before);
+}
+
+TEST(WorkTest, handler_holds_its_working_set_while_it_runs) {
+  std::stop_source never;
+  auto before = request_memory_bytes();
+  std::atomic<std::int64_t> seen{0};
+  std::jthread watcher([&] {
+    for (int i = 0; i < 200 && seen.load() == 0; ++i) {
+      seen = request_memory_bytes() - before;
+      std::this_thread::sleep_for(1ms);
+    }
+  });
+  auto r = run_handler(handler_id::io, work_params{100, 1, false, 128},
+                       work_context{never.get_token(), nullptr, "test"});
+  watcher.join();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_NE(r.body.find("\"kb\":128"), std::string::npos);
+  EXPECT_EQ(seen.load(), 128 * 1024);
+  EXPECT_EQ(request_memory_bytes(), before);
 }
 
 TEST(WorkTest, handler_reports_cancellation) {
