@@ -16,7 +16,9 @@ CONTRACT = [
     'stampede_wasted_work_seconds_total', 'stampede_connections_active',
     'stampede_config_reloads_total', 'process_cpu_seconds_total', 'process_resident_memory_bytes',
     'process_virtual_memory_bytes', 'process_open_fds', 'process_max_fds',
-    'process_start_time_seconds',
+    'process_start_time_seconds', 'stampede_downstream_capacity', 'stampede_downstream_in_use',
+    'stampede_downstream_waiting', 'stampede_downstream_wait_seconds_bucket',
+    'stampede_request_memory_bytes', 'stampede_request_memory_failures_total',
 ]
 
 
