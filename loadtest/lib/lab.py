@@ -7,6 +7,7 @@ interrupted (see Lab.close)."""
 import os
 import re
 import resource
+import shutil
 import signal
 import socket
 import subprocess
@@ -57,33 +58,244 @@ class Progress:
             self.stream.flush()
 
 
-class Server:
-    """One stampede process on ephemeral loopback ports."""
+def parse_size(text):
+    """'192M', '1G', '512k', '1048576' -> bytes; 'none' -> None. Raises ValueError."""
+    t = str(text).strip().lower()
+    if t in ('none', 'off', '0', ''):
+        return None
+    units = {'k': 2**10, 'm': 2**20, 'g': 2**30}
+    t = t[:-1] if t.endswith('b') and len(t) > 1 and t[-2] in units else t
+    if t[-1] in units:
+        return int(float(t[:-1]) * units[t[-1]])
+    return int(t)
 
-    def __init__(self, binary, config_text, workdir, name):
+
+def _own_cgroup(controller):
+    """This process's cgroup path in the v1 hierarchy of `controller` ('' for v2)."""
+    try:
+        with open('/proc/self/cgroup') as f:
+            for line in f:
+                _, names, path = line.rstrip('\n').split(':', 2)
+                if controller in names.split(',') or (controller == '' and names == ''):
+                    return path
+    except OSError:
+        pass
+    return None
+
+
+class MemoryCgroup:
+    """A memory cgroup made for one server, so the kernel's OOM killer ends that server when it
+    passes `limit` bytes, never anything else on the machine. cgroup v2 (`memory.max`) or v1
+    (`memory.limit_in_bytes`), made beside this process's own cgroup and removed by close();
+    when not root, `systemd-run --user --scope -p MemoryMax=` instead. If none can be had,
+    `why` says why and the server runs without a limit."""
+
+    def __init__(self, limit, name):
+        self.limit = limit
+        self.name = name
+        self.path = None       # the cgroup folder we made
+        self.version = None    # 'v2', 'v1' or 'systemd-run'
+        self.wrapper = []      # command prefix (systemd-run) when not made by hand
+        self.why = None
+        errors = []
+        if os.geteuid() == 0:
+            for make in (self._make_v2, self._make_v1):
+                try:
+                    if make():
+                        return
+                except OSError as e:
+                    errors.append('%s: %s' % (make.__name__[6:], e))
+        elif shutil.which('systemd-run'):
+            probe = subprocess.run(['systemd-run', '--user', '--scope', '--quiet', '-p',
+                                    'MemoryMax=%d' % limit, 'true'], capture_output=True,
+                                   text=True, timeout=20)
+            if probe.returncode == 0:
+                self.version = 'systemd-run'
+                self.wrapper = ['systemd-run', '--user', '--scope', '--quiet', '-p',
+                                'MemoryMax=%d' % limit, '-p', 'MemorySwapMax=0', '--']
+                return
+            errors.append('systemd-run --user --scope: ' + (probe.stderr.strip() or 'failed'))
+        else:
+            errors.append('not root, and no systemd-run for a user scope')
+        self.why = '; '.join(errors) or 'no writable memory cgroup hierarchy'
+
+    def _make_v2(self):
+        root = '/sys/fs/cgroup'
+        if not os.path.exists(os.path.join(root, 'cgroup.controllers')):
+            return False
+        with open(os.path.join(root, 'cgroup.controllers')) as f:
+            if 'memory' not in f.read().split():
+                return False
+        own = _own_cgroup('') or '/'
+        # Beside our own cgroup (a process may not sit in a cgroup whose children have
+        # controllers), falling back to the root.
+        for parent in {os.path.dirname(own.rstrip('/')) or '/', '/'}:
+            base = os.path.join(root, parent.lstrip('/'))
+            try:
+                with open(os.path.join(base, 'cgroup.subtree_control'), 'w') as f:
+                    f.write('+memory')
+            except OSError:
+                pass
+            path = os.path.join(base, self.name)
+            try:
+                os.mkdir(path)
+            except FileExistsError:
+                pass
+            if not os.path.exists(os.path.join(path, 'memory.max')):
+                os.rmdir(path)
+                continue
+            with open(os.path.join(path, 'memory.max'), 'w') as f:
+                f.write(str(self.limit))
+            if os.path.exists(os.path.join(path, 'memory.swap.max')):
+                with open(os.path.join(path, 'memory.swap.max'), 'w') as f:
+                    f.write('0')
+            self.path, self.version = path, 'v2'
+            return True
+        return False
+
+    def _make_v1(self):
+        root = '/sys/fs/cgroup/memory'
+        if not os.path.exists(os.path.join(root, 'memory.limit_in_bytes')):
+            return False
+        own = _own_cgroup('memory') or '/'
+        for parent in (own, '/'):
+            path = os.path.join(root, parent.lstrip('/'), self.name)
+            try:
+                os.mkdir(path)
+            except FileExistsError:
+                pass
+            except OSError:
+                continue
+            with open(os.path.join(path, 'memory.limit_in_bytes'), 'w') as f:
+                f.write(str(self.limit))
+            memsw = os.path.join(path, 'memory.memsw.limit_in_bytes')
+            if os.path.exists(memsw):  # no swapping our way out of the limit
+                try:
+                    with open(memsw, 'w') as f:
+                        f.write(str(self.limit))
+                except OSError:
+                    pass
+            self.path, self.version = path, 'v1'
+            return True
+        return False
+
+    @property
+    def active(self):
+        return self.version is not None
+
+    def describe(self):
+        if not self.active:
+            return 'no memory limit (%s)' % self.why
+        where = self.path if self.path else 'a systemd user scope'
+        return '%.0f MiB memory limit (cgroup %s, %s)' % (self.limit / 2**20, self.version, where)
+
+    def preexec(self):
+        """For Popen: puts the child into the cgroup before it runs the server."""
+        if not self.path:
+            return None
+        procs = os.path.join(self.path, 'cgroup.procs')
+
+        def enter():
+            with open(procs, 'w') as f:
+                f.write(str(os.getpid()))
+        return enter
+
+    def oom_kills(self):
+        """The kernel's count of OOM kills in this cgroup (None where it cannot be read)."""
+        name = {'v2': 'memory.events', 'v1': 'memory.oom_control'}.get(self.version)
+        if not name:
+            return None
+        try:
+            with open(os.path.join(self.path, name)) as f:
+                for line in f:
+                    key, _, value = line.partition(' ')
+                    if key == 'oom_kill':
+                        return int(value)
+        except OSError:
+            return None
+        return None
+
+    def close(self):
+        if self.path:
+            for _ in range(50):
+                try:
+                    os.rmdir(self.path)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.1)  # the killed process is still being torn down
+            self.path = None
+
+
+class Server:
+    """One stampede process on loopback ports (ephemeral the first time; the same ones when
+    restarted), optionally inside a memory cgroup."""
+
+    def __init__(self, binary, config_text, workdir, name, cgroup=None):
+        self.binary = binary
+        self.cgroup = cgroup
         self.config_path = os.path.join(workdir, '%s.yaml' % name)
         with open(self.config_path, 'w') as f:
             f.write(config_text)
         self.log_path = os.path.join(workdir, '%s.log' % name)
         self.log = open(self.log_path, 'w')
+        self.main_port = self.admin_port = 0
+        self.starts = 0
+        self._spawn()
+        self.url = 'http://%s:%d' % (LOOPBACK, self.main_port)
+
+    def _spawn(self, attempts=1):
+        for attempt in range(attempts):
+            self._spawn_once()
+            if self.main_port:
+                return
+            time.sleep(0.2 * (attempt + 1))
+        raise RuntimeError('stampede did not start; see ' + self.log_path)
+
+    def _spawn_once(self):
+        offset = self.log.tell()
+        cmd = (self.cgroup.wrapper if self.cgroup else []) + [
+            self.binary, '--config', self.config_path,
+            '--listen', '%s:%d' % (LOOPBACK, self.main_port),
+            '--admin-listen', '%s:%d' % (LOOPBACK, self.admin_port)]
         self.proc = subprocess.Popen(
-            [binary, '--config', self.config_path, '--listen', LOOPBACK + ':0',
-             '--admin-listen', LOOPBACK + ':0'],
-            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+            cmd, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=self.cgroup.preexec() if self.cgroup else None)
+        self.starts += 1
         deadline = time.monotonic() + 15
         line = None
         while time.monotonic() < deadline and line is None:
             if self.proc.poll() is not None:
                 break
             with open(self.log_path) as f:
+                f.seek(offset)
                 line = next((l for l in f if 'listening' in l), None)
-            time.sleep(0.05)
+            time.sleep(0.02)
         if line is None:
-            self.stop()
-            raise RuntimeError('stampede did not start; see ' + self.log_path)
+            if self.proc.poll() is None:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+            if self.starts == 1:
+                self.log.close()
+                raise RuntimeError('stampede did not start; see ' + self.log_path)
+            return
         self.main_port = int(re.search(r'main=\S+:(\d+)', line).group(1))
         self.admin_port = int(re.search(r'admin=\S+:(\d+)', line).group(1))
-        self.url = 'http://%s:%d' % (LOOPBACK, self.main_port)
+
+    def restart(self):
+        """Starts the server again on the same ports, as a supervisor would."""
+        self.log.write('--- restarted by the load-test driver ---\n')
+        self.log.flush()
+        self._spawn(attempts=10)
+
+    def answers(self, timeout=0.5):
+        """True if the main port answers /healthz now."""
+        try:
+            with urllib.request.urlopen('%s/healthz' % self.url, timeout=timeout) as r:
+                return r.status == 200
+        except OSError:
+            return False
 
     def metrics(self, timeout=2.0):
         with urllib.request.urlopen('http://%s:%d/metrics' % (LOOPBACK, self.admin_port),
@@ -102,6 +314,60 @@ class Server:
         return self.proc.returncode
 
 
+class Supervisor(threading.Thread):
+    """Does what a process supervisor does for a server that dies: notices the exit (a kill
+    by SIGKILL, and the cgroup's OOM-kill count), starts it again with the same config and
+    ports, and measures the time from the death until the main port answers again."""
+
+    def __init__(self, server, t0):
+        super().__init__(daemon=True)
+        self.server = server
+        self.t0 = t0
+        self.deaths = []  # {'t', 'signal', 'exit', 'oom_kill', 'recovery_s'}
+        self.stopping = threading.Event()
+
+    def run(self):
+        while not self.stopping.is_set():
+            code = self.server.proc.poll()
+            if code is None:
+                self.stopping.wait(0.02)
+                continue
+            died = time.monotonic()
+            cg = self.server.cgroup
+            kills = cg.oom_kills() if cg else None
+            event = {'t': round(died - self.t0, 3),
+                     'signal': -code if code < 0 else None, 'exit': code if code >= 0 else None,
+                     'oom_kills_counted': kills, 'recovery_s': None}
+            self.deaths.append(event)
+            if self.stopping.is_set():
+                return
+            try:
+                self.server.restart()
+            except RuntimeError:
+                event['restart_failed'] = True
+                return
+            while not self.stopping.is_set() and time.monotonic() - died < 60:
+                if self.server.proc.poll() is not None:
+                    break  # died again before it answered: counted on the next turn
+                if self.server.answers():
+                    event['recovery_s'] = round(time.monotonic() - died, 3)
+                    break
+                self.stopping.wait(0.02)
+
+    def stop(self):
+        self.stopping.set()
+        self.join(30)
+
+    def oom_kills(self):
+        """Deaths that were OOM kills: by the cgroup's count where it can be read, else the
+        kills by SIGKILL (nothing else here sends one)."""
+        cg = self.server.cgroup
+        counted = cg.oom_kills() if cg else None
+        if counted is not None:
+            return counted
+        return sum(1 for d in self.deaths if d['signal'] == signal.SIGKILL)
+
+
 # The series sampled from /metrics, in CSV column order.
 SERIES = [
     ('os_threads', lambda m: m.value('stampede_os_threads')),
@@ -118,6 +384,10 @@ SERIES = [
     ('cancelled', lambda m: m.value('stampede_cancelled_total')),
     ('disconnects', lambda m: m.value('stampede_client_disconnects_total')),
     ('wasted_seconds', lambda m: m.value('stampede_wasted_work_seconds_total')),
+    ('ds_capacity', lambda m: m.value('stampede_downstream_capacity')),
+    ('ds_in_use', lambda m: m.value('stampede_downstream_in_use')),
+    ('ds_waiting', lambda m: m.value('stampede_downstream_waiting')),
+    ('request_memory', lambda m: m.value('stampede_request_memory_bytes')),
 ]
 
 
@@ -200,17 +470,25 @@ class Wrk:
 
 
 class OpenLoop(Wrk):
-    """stampede-openloop at a fixed `rate` for `seconds`: latency from intended send times.
-    Same interface as Wrk."""
+    """stampede-openloop at a fixed `rate` for `seconds`: latency from intended send times;
+    or, with `clients`, a closed loop of that many clients. Either way each client gives up
+    at its deadline (`timeout_s`): it closes the connection and counts a timeout. Same
+    interface as Wrk."""
 
-    def __init__(self, binary, url, path, rate, seconds, connections, timeout_s=2):
+    def __init__(self, binary, url, path, seconds, rate=None, connections=None, clients=None,
+                 timeout_s=2, polite=False):
         if not url.startswith('http://%s:' % LOOPBACK):
             raise ValueError('load goes to loopback only: ' + url)
         self.cmd = [binary, '--target', url[len('http://'):], '--path', path,
-                    '--rate', '%g' % rate, '--duration', str(int(seconds)),
-                    '--connections', str(min(int(connections), MAX_CONNECTIONS)),
-                    '--timeout', str(int(timeout_s * 1000))]
-        self.seconds = seconds
+                    '--duration', str(int(seconds)), '--timeout', str(int(timeout_s * 1000))]
+        if clients is not None:
+            self.cmd += ['--closed', str(min(int(clients), MAX_CONNECTIONS))]
+            if polite:
+                self.cmd.append('--polite')
+        else:
+            self.cmd += ['--rate', '%g' % rate,
+                         '--connections', str(min(int(connections), MAX_CONNECTIONS))]
+        self.seconds = seconds + timeout_s
         self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      text=True, start_new_session=True)
 
@@ -254,31 +532,54 @@ def impatient_clients(port, path, clients, seconds, give_up_s):
 
 
 class Run:
-    """One mode's run: a fresh server with its sampler going, and the wrk processes started
-    through `wrk()`. On exit, however it is left (Ctrl-C included), the wrk processes are
-    killed, the sampler takes a last sample and the server is stopped."""
+    """One mode's run: a fresh server (inside a memory cgroup when `memory_limit` is set, and
+    restarted by a supervisor if it dies) with its sampler going, and the load generators
+    started through `wrk()` / `open_loop()` / `clients()`. On exit, however it is left (Ctrl-C
+    included), the generators are killed, the sampler takes a last sample, the server is
+    stopped and the cgroup removed."""
 
-    def __init__(self, binary, config_text, workdir, name):
-        self.server = Server(binary, config_text, workdir, name)
+    def __init__(self, binary, config_text, workdir, name, memory_limit=None):
+        self.cgroup = None
+        if memory_limit:
+            self.cgroup = MemoryCgroup(memory_limit, 'stampede-%d-%s' % (os.getpid(), name))
+            if not self.cgroup.active:
+                self.cgroup = None
+        try:
+            self.server = Server(binary, config_text, workdir, name, self.cgroup)
+        except BaseException:
+            if self.cgroup:
+                self.cgroup.close()
+            raise
         self.sampler = Sampler(self.server)
+        self.supervisor = Supervisor(self.server, self.sampler.t0)
         self.procs = []
 
     def __enter__(self):
         self.sampler.start()
+        self.supervisor.start()
         return self
 
-    def wrk(self, path, connections, seconds, **kw):
-        w = Wrk(self.server.url, path, connections, seconds, **kw)
-        self.procs.append(w)
-        return w
-
-    def open_loop(self, binary, path, rate, seconds, connections):
-        g = OpenLoop(binary, self.server.url, path, rate, seconds, connections)
+    def _started(self, g):
+        g.started_at = time.monotonic() - self.sampler.t0
         self.procs.append(g)
         return g
+
+    def wrk(self, path, connections, seconds, **kw):
+        return self._started(Wrk(self.server.url, path, connections, seconds, **kw))
+
+    def open_loop(self, binary, path, rate, seconds, connections, timeout_s=2):
+        return self._started(OpenLoop(binary, self.server.url, path, seconds, rate=rate,
+                                      connections=connections, timeout_s=timeout_s))
+
+    def clients(self, binary, path, clients, seconds, timeout_s=2, polite=True):
+        return self._started(OpenLoop(binary, self.server.url, path, seconds, clients=clients,
+                                      timeout_s=timeout_s, polite=polite))
 
     def __exit__(self, *exc):
         for w in self.procs:
             w.kill()
+        self.supervisor.stop()
         self.sampler.stop()
         self.server.stop()
+        if self.cgroup:
+            self.cgroup.close()

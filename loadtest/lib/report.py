@@ -24,6 +24,36 @@ WRK_CAVEAT = (
     "wrk's --timeout are counted as timeouts and are missing from the latency columns.")
 
 
+CLIENTS_NOTE = (
+    'Load came from clients with deadlines (stampede-openloop --closed): each client sends its '
+    'next request when the last one is answered or abandoned, and abandons a request after the '
+    'deadline by closing its connection, as a user or an RPC deadline does. Goodput is 2xx '
+    'answered within the deadline. A client turned away with a 503 waits its Retry-After (with '
+    'jitter) before asking again, as a client with a retry policy does (--retry-at-once shows '
+    'the retry storm instead). Being a closed loop, a stalled server is offered less load '
+    '(coordinated omission): latency under overload is understated (--open-loop shows fixed '
+    'arrival rates instead).')
+
+
+def note_for(kind):
+    """The caveat that goes with the load generator used."""
+    return {'clients': CLIENTS_NOTE, 'open-loop': OPEN_LOOP_NOTE}.get(kind, WRK_CAVEAT)
+
+
+def spike_context(r):
+    """One line on how the spike was set up: bottleneck, deadline, memory limit."""
+    if r.get('endpoint') == 'io':
+        bottleneck = 'downstream of %d slots, %s/s at most' % (
+            round(r['capacity_per_s'] * int(r['path'].split('ms=')[1]) / 1000),
+            _count(r['capacity_per_s']))
+    else:
+        bottleneck = '%d cores, about %s/s' % (os.cpu_count() or 2, _count(r['capacity_per_s']))
+    deadline = ('clients give up after %g s' % r['deadline_s']) if r.get('load') != 'wrk' \
+        else "wrk's clients never give up"
+    return 'bottleneck: %s; %s; working set %d KiB per request; %s' % (
+        bottleneck, deadline, r.get('request_kb') or 0, r.get('memory_limit_note'))
+
+
 def _quantile_from_buckets(q, delta):
     """delta: {le(str): cumulative count}; linear interpolation inside the bucket."""
     items = sorted(((math.inf if k == '+Inf' else float(k)), v) for k, v in delta.items())
@@ -51,14 +81,18 @@ def derive(rows, buckets, window=1.0):
             j += 1
         r = dict(row)
         dt = t - rows[j]['t'] if j < i else 0
-        for name in ('ok', 'rejected', 'cancelled', 'requests'):
-            r[name + '_per_s'] = (row[name] - rows[j][name]) / dt if dt > 0 else None
-        r['cpu_util'] = (row['cpu_seconds'] - rows[j]['cpu_seconds']) / dt if dt > 0 else None
+        # A counter that fell means the server was restarted: no rate across the restart.
+        for name in ('ok', 'rejected', 'cancelled', 'requests', 'wasted_seconds'):
+            rise = row[name] - rows[j][name]
+            r[name + '_per_s'] = rise / dt if dt > 0 and rise >= 0 else None
+        rise = row['cpu_seconds'] - rows[j]['cpu_seconds']
+        r['cpu_util'] = rise / dt if dt > 0 and rise >= 0 else None
         p99 = None
         if dt > 0:
             now_b, then_b = buckets[i][1], buckets[j][1]
             delta = {k: now_b.get(k, 0) - then_b.get(k, 0) for k in now_b}
-            p99 = _quantile_from_buckets(0.99, delta)
+            if all(v >= 0 for v in delta.values()):
+                p99 = _quantile_from_buckets(0.99, delta)
         r['server_p99_ms'] = p99 * 1000 if p99 is not None else None
         r['rss_mib'] = row['rss_bytes'] / 2**20
         out.append(r)
@@ -77,25 +111,75 @@ def write_csv(path, rows):
 
 
 PLOTS = [
-    # name, column, y label, log scale, title
-    ('threads', 'os_threads', 'OS threads', True, 'OS threads of the server'),
-    ('tasks', 'tasks_running', 'running tasks', True,
+    # name, source, column, y label, log scale, title
+    ('threads', 'series', 'os_threads', 'OS threads', True, 'OS threads of the server'),
+    ('tasks', 'series', 'tasks_running', 'running tasks', True,
      "Request work running (stampede_tasks, state running)"),
-    ('rss', 'rss_mib', 'RSS (MiB)', False, 'Resident memory'),
-    ('latency', 'server_p99_ms', 'p99 (ms)', True,
+    ('rss', 'series', 'rss_mib', 'RSS (MiB)', False,
+     'Resident memory against the memory limit (a line that ends there was OOM-killed)'),
+    ('latency', 'series', 'server_p99_ms', 'p99 (ms)', True,
      'Server-side p99 of 2xx answers over 1 s windows (excludes time queued in the kernel)'),
-    ('rejections', 'rejected_per_s', '503 per second', False, 'Rejections (503) per second'),
-    ('goodput', 'ok_per_s', '2xx per second', False, 'Successful responses per second'),
+    ('rejections', 'series', 'rejected_per_s', '503 per second', False,
+     'Rejections (503) per second'),
+    ('goodput', 'clients', 'goodput', '2xx within the deadline per second', False,
+     "Goodput (client side: 2xx answered within the client's deadline) against capacity"),
+    ('wasted', 'series', 'wasted_seconds_per_s', 'handler s per s', False,
+     'Work done for clients that had already left (wasted handler seconds per second)'),
 ]
 
 COLORS = {'blocking': '#1f77b4', 'thread_per_request': '#d62728', 'bounded': '#2ca02c'}
 
 
-def plot(folder, prefix, series_files, marks, subtitle):
+TIMELINE = ['ok', '503', 'other', 'timeout', 'lost', 'error']
+
+
+def window_counts(results, start, end):
+    """What the generators' clients saw end within [start, end) on the sampler's clock, from
+    their per-second timelines: {'ok': ..., '503': ..., ...}; None if any kept no timeline."""
+    if not results or any(not r.timeline or r.started_at is None for r in results):
+        return None
+    out = dict.fromkeys(TIMELINE, 0)
+    for r in results:
+        for i, counts in enumerate(r.timeline):
+            if start <= r.started_at + i + 0.5 < end:
+                for k, v in zip(TIMELINE, counts):
+                    out[k] += v
+    return out
+
+
+def write_client_series(path, results):
+    """Merges the generators' per-second timelines (each placed at its start on the
+    sampler's clock) into one CSV: t, goodput, rejected, timeouts, lost. False if no
+    generator kept a timeline (wrk)."""
+    bins = {}
+    for r in results:
+        if not r.timeline or r.started_at is None:
+            continue
+        for i, counts in enumerate(r.timeline):
+            t = int(r.started_at + i + 0.5)
+            acc = bins.setdefault(t, [0] * 6)
+            for k, v in enumerate(counts[:6]):
+                acc[k] += v
+    if not bins:
+        return False
+    with open(path, 'w') as f:
+        f.write('t,goodput,rejected,other,timeouts,lost,errors\n')
+        for t in range(min(bins), max(bins) + 1):
+            f.write('%d,%s\n' % (t, ','.join(str(v) for v in bins.get(t, [0] * 6))))
+    return True
+
+
+def plot(folder, prefix, series_files, marks, subtitle, client_files=(), capacity=None,
+         memory_limit=None):
     """Renders one PNG per entry of PLOTS with a line per mode; `marks` = (start, end) of
-    the spike, shaded. Returns the PNG file names. Needs gnuplot (Debian: gnuplot-nox)."""
+    the spike, shaded; `capacity` = (per second, label) is drawn on the goodput plot and
+    `memory_limit` (bytes) on the RSS plot. Returns the PNG file names. Needs gnuplot
+    (Debian: gnuplot-nox)."""
     made = []
-    for name, column, ylabel, log, title in PLOTS:
+    for name, source, column, ylabel, log, title in PLOTS:
+        files = series_files if source == 'series' else client_files
+        if not files:
+            continue
         png = '%s-%s.png' % (prefix, name)
         lines = [
             "set terminal pngcairo size 1000,420 font 'sans,10'",
@@ -118,9 +202,18 @@ def plot(folder, prefix, series_files, marks, subtitle):
                          "fc rgb '#ffe4e1' fs solid 0.6 noborder" % (start, end))
             lines.append("set label 1 'spike' at %.2f, graph 0.95" % (start + 0.1))
         plots = []
-        for mode, f in series_files:
-            plots.append("'%s' using 't':'%s' with lines lw 2 lc rgb '%s' title '%s'"
-                         % (os.path.basename(f), column, COLORS.get(mode, 'black'), mode))
+        for mode, f in files:
+            style = 'lines lw 2' if source == 'series' else 'steps lw 2'
+            plots.append("'%s' using 't':'%s' with %s lc rgb '%s' title '%s'"
+                         % (os.path.basename(f), column, style, COLORS.get(mode, 'black'), mode))
+        if name == 'goodput' and capacity:
+            plots.append("%g with lines dt 2 lw 2 lc rgb 'black' title '%s (%g/s)'"
+                         % (capacity[0], capacity[1], capacity[0]))
+        if name == 'rss' and memory_limit:
+            mib = memory_limit / 2**20
+            lines.append('set yrange [0:%g]' % (mib * 1.15))
+            plots.append("%g with lines dt 2 lw 2 lc rgb 'black' title 'memory limit (%.0f MiB)'"
+                         % (mib, mib))
         lines.append('plot ' + ', '.join(plots))
         script = os.path.join(folder, '%s-%s.gp' % (prefix, name))
         with open(script, 'w') as fh:
@@ -129,6 +222,52 @@ def plot(folder, prefix, series_files, marks, subtitle):
                        capture_output=True, timeout=60)
         made.append(png)
     return made
+
+
+def _count(n):
+    return '{:,}'.format(int(round(n)))
+
+
+def verdict(r):
+    """What happened to one mode in the spike, in words, from its measured figures."""
+    sent, ok = r.get('sent') or 0, r.get('ok') or 0
+    deadline = r.get('deadline_s')
+    cap = r.get('capacity_per_s')
+    parts = []
+    within = ' within the client\'s %g s' % deadline if r.get('load') != 'wrk' else ''
+    share = ' (%.0f %%)' % (100.0 * ok / sent) if sent else ''
+    line = '%s of %s requests answered%s during the spike%s' % (
+        _count(ok), _count(sent), within, share)
+    if cap:
+        line += ': %s/s against the %s/s the %s can serve' % (
+            _count(r['goodput_per_s']), _count(cap),
+            'downstream' if r.get('endpoint') == 'io' else 'cores')
+    parts.append(line)
+    if r.get('rejected_503'):
+        parts.append('%s turned away at once with 503' % _count(r['rejected_503']))
+    if r.get('ok_p99_us') and r.get('baseline_p99_us') and ok >= 50:
+        parts.append('p99 of those answered %s (%.1f× before the spike)' % (
+            wrkparse.fmt_ms(r['ok_p99_us']), r['ok_p99_us'] / r['baseline_p99_us']))
+    if r.get('timeouts'):
+        parts.append('%s abandoned by their clients at the deadline' % _count(r['timeouts']))
+    wasted = r.get('wasted_s') or 0
+    if wasted >= 0.5:
+        parts.append('%s s of work done for clients that had left' % _count(wasted))
+    kills = r.get('oom_kills') or 0
+    if kills:
+        first = r.get('first_death_after_spike_s')
+        when = (' (first %.1f s into the spike)' % first) if first is not None and first >= 0 \
+            else ''
+        lost = r.get('lost_in_flight') or 0
+        line = 'killed by the OOM killer %d time%s%s; %s requests in flight lost' % (
+            kills, '' if kills == 1 else 's', when, _count(lost))
+        if r.get('recovery_s') is not None:
+            line += '; answering again %.1f s after a kill (worst)' % r['recovery_s']
+        parts.append(line)
+    elif r.get('memory_limit_bytes'):
+        parts.append('stayed up: RSS peak %s of the %s limit' % (
+            mib(r.get('rss_peak')), mib(r['memory_limit_bytes'])))
+    return '%s: %s.' % (r['mode'], '; '.join(parts))
 
 
 def table(rows, columns):

@@ -18,13 +18,20 @@ ENDPOINTS = {
 }
 
 
-# Bounded pool sizes per workload, as one would size them: CPU-bound work gets a worker per
-# core; I/O-bound work gets enough workers for its concurrency (Little's law: 16 workers at
-# 100 ms each serve 160 requests/s). The queue holds one more round of work.
-POOL = {'io': 16, 'cpu': os.cpu_count() or 2}
+# The lab is sized as production would be. /work/io calls a downstream of DOWNSTREAM slots
+# (think: a database behind a pool of 32 connections): at 100 ms a call it serves at most
+# 320 calls/s, whatever the server in front of it does. The bounded pool gets one worker per
+# slot (Little's law: 32 slots × 100 ms = 320/s; more workers would only queue at the
+# downstream), a short queue (a quarter of the workers: enough that a freed worker always
+# finds work) and a 100 ms queue timeout. CPU-bound work gets a worker per core. Clients give up after DEADLINE_S, as a user or an RPC deadline does.
+DOWNSTREAM = 32
+POOL = {'io': DOWNSTREAM, 'cpu': os.cpu_count() or 2}
+DEADLINE_S = 2
+REQUEST_KB = 256
+MEMORY_LIMIT = '192M'
 
 
-def server_config(mode, workload='io'):
+def server_config(mode, workload='io', request_kb=REQUEST_KB):
     """The lab's server: the demo's settings, the mode varying."""
     workers = POOL[workload]
     return '\n'.join([
@@ -34,11 +41,17 @@ def server_config(mode, workload='io'):
         '  backlog: 8192',
         'bounded:',
         '  workers: %d' % workers,
-        '  queue_capacity: %d' % workers,
-        '  queue_timeout_ms: 250',
+        '  queue_capacity: %d' % max(1, workers // 4),
+        '  queue_timeout_ms: 100',
         '  cancel_on_disconnect: true',
         'thread_per_request:',
         '  max_threads: 4000',
+        'downstream:',
+        '  capacity: %d' % DOWNSTREAM,
+        'work:',
+        '  request_kb: %d' % request_kb,
+        'limits:',
+        '  max_kb: %d' % max(4096, request_kb),
         'http:',
         '  max_connections: 10000',
         'shutdown:',
@@ -49,10 +62,18 @@ def server_config(mode, workload='io'):
     ])
 
 
+def capacity_per_s(endpoint):
+    """What the bottleneck can serve per second: the downstream for io, the cores for cpu."""
+    ms = int(ENDPOINTS[endpoint].split('ms=')[1])
+    if endpoint == 'io':
+        return DOWNSTREAM * 1000.0 / ms
+    return (os.cpu_count() or 2) * 1000.0 / ms
+
+
 # --open-loop rates (requests/s): (steady, burst at the full 2,000-connection budget). The burst
 # is scaled with the connection budget, so --quick offers proportionally less.
 OPEN_LOOP = {
-    'io': (8, 2000),  # capacity: blocking 10/s, bounded 160/s
+    'io': (8, 2000),  # capacity: the downstream's 320/s (blocking: 10/s)
     'cpu': (100, 1000),  # capacity: about 200/s per core
 }
 
@@ -63,10 +84,10 @@ class Params:
     def __init__(self, quick):
         self.quick = quick
         self.pre_s = 2 if quick else 5
-        self.spike_s = 3 if quick else 10
-        self.recovery_s = 2 if quick else 8
+        self.spike_s = 4 if quick else 10
+        self.recovery_s = 3 if quick else 8
         self.steady_c = 4 if quick else 8
-        self.burst_c = 300 if quick else 2000
+        self.burst_c = 400 if quick else 2000
         self.baseline_s = 2 if quick else 8
         self.disconnect_s = 2 if quick else 8
         self.impatient_clients = 20 if quick else 50
@@ -86,66 +107,147 @@ def _wait(procs, progress, label, started, total, sampler):
         time.sleep(0.25)
 
 
+def increase(rows, name):
+    """How much a counter rose over the rows, across server restarts (a drop is a restart:
+    the counter started again from zero)."""
+    total = 0.0
+    for prev, row in zip(rows, rows[1:]):
+        a, b = prev.get(name), row.get(name)
+        if a is None or b is None:
+            continue
+        total += b - a if b >= a else b
+    return total
+
+
 def _delta(sampler, name):
-    rows = sampler.rows
-    return rows[-1][name] - rows[0][name] if rows else 0
+    return increase(sampler.rows, name)
+
+
+def _in(rows, start, end):
+    return [r for r in rows if start <= r['t'] <= end]
+
+
+def load_kind(args):
+    if args.open_loop:
+        return 'open-loop'
+    return 'wrk' if args.wrk else 'clients'
 
 
 def spike(args, out, progress):
     p = Params(args.quick)
+    kind = load_kind(args)
     results = []
     for endpoint in args.endpoints:
         path = ENDPOINTS[endpoint]
-        files = []
+        files, client_files = [], []
         steady_c = p.steady_for(endpoint)
         for mode in args.modes:
             label = 'spike %s %s' % (endpoint, mode)
             progress.show('[%s] starting' % label, force=True)
-            with lab.Run(args.binary, server_config(mode, endpoint), out,
-                         'spike-%s-%s' % (endpoint, mode)) as run:
+            with lab.Run(args.binary, server_config(mode, endpoint, args.request_kb), out,
+                         'spike-%s-%s' % (endpoint, mode), args.memory_limit) as run:
+                if args.memory_limit and not run.cgroup:
+                    progress.show('[%s] no memory limit: %s' % (label, lab.MemoryCgroup(
+                        args.memory_limit, 'probe-%d' % os.getpid()).why), force=True)
+                if hasattr(args, 'on_server'):
+                    args.on_server(mode, run.server)
                 sampler = run.sampler
                 total = p.pre_s + p.spike_s + p.recovery_s
                 started = time.monotonic()
+
                 # Three phases: steady load, steady plus a burst, steady again (recovery).
                 def load(steady_phase, seconds):
-                    if args.open_loop:
+                    if kind == 'open-loop':
                         rate, conns = (OPEN_LOOP[endpoint][0], steady_c * 8) if steady_phase \
                             else (OPEN_LOOP[endpoint][1] * p.burst_c / 2000, p.burst_c)
-                        return run.open_loop(args.openloop_binary, path, rate, seconds, conns)
+                        return run.open_loop(args.openloop_binary, path, rate, seconds, conns,
+                                             args.deadline)
                     conns = steady_c if steady_phase else p.burst_c
-                    return run.wrk(path, conns, seconds, polite=args.polite)
+                    if kind == 'wrk':
+                        return run.wrk(path, conns, seconds, polite=not args.retry_at_once,
+                                       timeout_s=args.deadline)
+                    return run.clients(args.openloop_binary, path, conns, seconds, args.deadline,
+                                       polite=not args.retry_at_once)
+
+                def result(g):
+                    r = g.result()
+                    r.started_at = g.started_at
+                    return r
 
                 pre = load(True, p.pre_s)
                 _wait([pre], progress, label, started, total, sampler)
-                pre_result = pre.result()
+                pre_result = result(pre)
                 spike_start = time.monotonic() - sampler.t0
                 steady = load(True, p.spike_s)
                 burst = load(False, p.spike_s)
                 _wait([steady, burst], progress, label, started, total, sampler)
-                steady_result, burst_result = steady.result(), burst.result()
+                steady_result, burst_result = result(steady), result(burst)
                 spike_end = time.monotonic() - sampler.t0
                 post = load(True, p.recovery_s)
                 _wait([post], progress, label, started, total, sampler)
-                post_result = post.result()
+                post_result = result(post)
+                deaths = list(run.supervisor.deaths)
+                oom_kills = run.supervisor.oom_kills()
+                limit_note = run.cgroup.describe() if run.cgroup else (
+                    'no memory limit' if not args.memory_limit else 'no memory limit (%s)' %
+                    lab.MemoryCgroup(args.memory_limit, 'probe-%d' % os.getpid()).why)
             rows = report.derive(sampler.rows, sampler.buckets)
             csv_path = os.path.join(out, 'series-%s-%s.csv' % (endpoint, mode))
             report.write_csv(csv_path, rows)
             files.append((mode, csv_path))
+            every = [pre_result, steady_result, burst_result, post_result]
+            client_path = os.path.join(out, 'clients-%s-%s.csv' % (endpoint, mode))
+            if report.write_client_series(client_path, every):
+                client_files.append((mode, client_path))
             during = wrkparse.merge([steady_result, burst_result])
             seconds = p.spike_s
+            # Rates count what ended inside the spike window (the generators' last answers
+            # come up to a deadline later); wrk keeps no timeline, so its totals are used.
+            seen = report.window_counts(every, spike_start, spike_end)
+            if seen:
+                seconds = max(1e-9, spike_end - spike_start)
+                ended = sum(seen.values())
+                ok_in_window, rejected_in_window = seen['ok'], seen['503']
+                timeouts_in_window = seen['timeout']
+            else:
+                ended = during.sent if during.sent is not None else during.requests
+                ok_in_window, rejected_in_window = during.count_class(2), during.count(503)
+                timeouts_in_window = during.timeouts
+            spike_rows = _in(sampler.rows, spike_start, spike_end)
+            busy = [r['ds_in_use'] / r['ds_capacity'] for r in spike_rows
+                    if r.get('ds_capacity') and r.get('ds_in_use') is not None]
+            recoveries = [d['recovery_s'] for d in deaths if d['recovery_s'] is not None]
             row = {
                 'scenario': 'spike', 'endpoint': endpoint, 'path': path, 'mode': mode,
-                'rps': during.requests / seconds,
-                'goodput': during.count_class(2) / seconds,
+                'load': kind, 'deadline_s': args.deadline,
+                'capacity_per_s': capacity_per_s(endpoint),
+                'memory_limit_bytes': run.cgroup.limit if run.cgroup else None,
+                'memory_limit_note': limit_note,
+                'request_kb': args.request_kb,
+                'sent': ended,
+                'sent_per_s': ended / seconds,
+                'rps': (ended - timeouts_in_window) / seconds,
+                'goodput': ok_in_window / seconds,
+                'goodput_per_s': ok_in_window / seconds,
+                'ok': ok_in_window,
                 'ok_p50_us': during.ok_percentile(0.50),
                 'ok_p99_us': during.ok_percentile(0.99),
                 'ok_max_us': during.ok_max_us or None,
                 'baseline_p99_us': pre_result.ok_percentile(0.99),
                 'recovery_p99_us': post_result.ok_percentile(0.99),
                 'burst_ok_p99_us': burst_result.ok_percentile(0.99),
-                'rejected_503': during.count(503),
+                'rejected_503': rejected_in_window,
+                'timeouts': timeouts_in_window,
                 'timeouts_errors': during.timeouts + during.socket_errors,
                 'unanswered': during.unanswered,
+                'oom_kills': oom_kills,
+                'deaths': deaths,
+                'lost_in_flight': sum(r.lost for r in every),
+                'recovery_s': max(recoveries) if recoveries else None,
+                'first_death_after_spike_s': (deaths[0]['t'] - spike_start) if deaths else None,
+                # /work/cpu does not call the downstream: no figure rather than a 0.
+                'ds_busy_pct': 100.0 * sum(busy) / len(busy) if busy and endpoint == 'io'
+                else None,
                 'threads_peak': sampler.peak('os_threads'),
                 'threads_final': sampler.rows[-1]['os_threads'] if sampler.rows else None,
                 'threads_min': min((r['os_threads'] for r in sampler.rows), default=None),
@@ -159,18 +261,27 @@ def spike(args, out, progress):
                 'wrk': {'pre': pre_result, 'steady': steady_result, 'burst': burst_result,
                         'post': post_result},
             }
+            row['verdict'] = report.verdict(row)
             results.append(row)
             progress.done()
         ends = [r for r in results if r['endpoint'] == endpoint]
         marks = (min(r['spike_start_s'] for r in ends), max(r['spike_end_s'] for r in ends))
-        if args.open_loop:
+        if kind == 'open-loop':
             subtitle = 'open-loop spike on %s: %d → %d requests/s for %ds' % (
                 path, OPEN_LOOP[endpoint][0],
                 OPEN_LOOP[endpoint][0] + OPEN_LOOP[endpoint][1] * p.burst_c / 2000, p.spike_s)
         else:
-            subtitle = 'spike on %s: %d → %d connections for %ds' % (
-                path, steady_c, steady_c + p.burst_c, p.spike_s)
-        pngs = report.plot(out, 'spike-%s' % endpoint, files, marks, subtitle)
+            subtitle = 'spike on %s: %d → %d %s for %ds' % (
+                path, steady_c, steady_c + p.burst_c,
+                'wrk connections' if kind == 'wrk' else 'clients (deadline %gs)' % args.deadline,
+                p.spike_s)
+        limit = next((r['memory_limit_bytes'] for r in ends if r['memory_limit_bytes']), None)
+        pngs = report.plot(out, 'spike-%s' % endpoint, files, marks, subtitle,
+                           client_files=client_files,
+                           capacity=(capacity_per_s(endpoint),
+                                     'downstream capacity' if endpoint == 'io'
+                                     else 'CPU capacity (cores × 1000/ms)'),
+                           memory_limit=limit)
         for r in ends:
             r['plots'] = pngs
     return results
@@ -179,17 +290,18 @@ def spike(args, out, progress):
 SPIKE_COLUMNS = [
     ('mode', 'mode', report.text),
     ('base p99', 'baseline_p99_us', report.ms),
-    ('req/s', 'rps', report.n0),
-    ('2xx/s', 'goodput', report.n0),
+    ('sent/s', 'sent_per_s', report.n0),
+    ('goodput/s', 'goodput', report.n0),
     ('p50 ok', 'ok_p50_us', report.ms),
     ('p99 ok', 'ok_p99_us', report.ms),
-    ('max ok', 'ok_max_us', report.ms),
     ('503s', 'rejected_503', report.n0),
-    ('timeouts+err', 'timeouts_errors', report.n0),
+    ('timeouts', 'timeouts', report.n0),
+    ('OOM kills', 'oom_kills', report.n0),
+    ('lost in flight', 'lost_in_flight', report.n0),
+    ('recovery s', 'recovery_s', report.n1),
     ('threads peak', 'threads_peak', report.n0),
-    ('final', 'threads_final', report.n0),
     ('RSS peak', 'rss_peak', report.mib),
-    ('CPU s', 'cpu_seconds', report.n1),
+    ('downstream busy %', 'ds_busy_pct', report.n0),
     ('cancelled', 'cancelled', report.n0),
     ('wasted s', 'wasted_s', report.n1),
     ('after p99', 'recovery_p99_us', report.ms),
@@ -220,9 +332,18 @@ def baseline(args, out, progress):
     return results
 
 
-BASELINE_COLUMNS = [c for c in SPIKE_COLUMNS if c[1] in (
-    'mode', 'rps', 'goodput', 'ok_p50_us', 'ok_p99_us', 'ok_max_us', 'rejected_503',
-    'timeouts_errors', 'threads_peak', 'rss_peak')]
+BASELINE_COLUMNS = [
+    ('mode', 'mode', report.text),
+    ('req/s', 'rps', report.n0),
+    ('2xx/s', 'goodput', report.n0),
+    ('p50 ok', 'ok_p50_us', report.ms),
+    ('p99 ok', 'ok_p99_us', report.ms),
+    ('max ok', 'ok_max_us', report.ms),
+    ('503s', 'rejected_503', report.n0),
+    ('timeouts+err', 'timeouts_errors', report.n0),
+    ('threads peak', 'threads_peak', report.n0),
+    ('RSS peak', 'rss_peak', report.mib),
+]
 
 
 def disconnect(args, out, progress):

@@ -13,7 +13,7 @@ class WrkResult:
 
     def __init__(self, duration_us=0, requests=0, codes=None, errors=None, ok_count=0,
                  ok_sum_us=0.0, ok_max_us=0.0, growth=1.02, buckets=None, all_latency=None,
-                 sent=None):
+                 sent=None, timeline=None):
         self.duration_us = duration_us
         self.requests = requests  # answered
         self.sent = sent          # sent (or scheduled), when the generator says
@@ -25,6 +25,9 @@ class WrkResult:
         self.growth = growth
         self.buckets = dict(buckets or {})
         self.all_latency = dict(all_latency or {})
+        # stampede-openloop only: per second [ok, 503, other, timeout, lost, error]
+        self.timeline = [list(r) for r in (timeline or [])]
+        self.started_at = None  # seconds on the sampler's clock, set by the driver
 
     @property
     def unanswered(self):
@@ -34,6 +37,11 @@ class WrkResult:
     @property
     def timeouts(self):
         return self.errors.get('timeout', 0)
+
+    @property
+    def lost(self):
+        """Requests whose connection was closed or reset with no answer (the server died)."""
+        return self.errors.get('lost', 0)
 
     @property
     def socket_errors(self):
@@ -66,7 +74,7 @@ class WrkResult:
             'errors': self.errors, 'ok': {'count': self.ok_count, 'sum_us': self.ok_sum_us,
                                           'max_us': self.ok_max_us, 'growth': self.growth,
                                           'buckets': {str(k): v for k, v in self.buckets.items()}},
-            'all': self.all_latency,
+            'all': self.all_latency, 'timeline': self.timeline, 'started_at': self.started_at,
         }
 
 
@@ -82,7 +90,8 @@ def parse(output):
                 ok_max_us=ok['max_us'], growth=ok.get('growth', 1.02),
                 buckets={int(k): v for k, v in ok['buckets'].items()},
                 all_latency=data.get('all', {}),
-                sent=data.get('sent', data.get('scheduled')))
+                sent=data.get('sent', data.get('scheduled')),
+                timeline=data.get('timeline'))
     raise ValueError('no %r line in wrk output:\n%s' % (MARK.strip(), output[-2000:]))
 
 

@@ -1,10 +1,19 @@
-// stampede-openloop: an open-loop HTTP load generator for loopback targets.
+// stampede-openloop: an HTTP load generator for loopback targets whose clients have deadlines.
 //
-// Requests are sent on a fixed schedule (request i at t0 + i/rate), whatever the server does,
-// and each one's latency is measured from its *intended* send time. A stalled server therefore
-// shows its stall in full instead of being offered less load (wrk's closed loop, and its
-// coordinated omission). Connections come from a pool of at most --connections; a request that
-// finds none free waits for one, and that wait counts in its latency.
+// Open loop (--rate): requests are sent on a fixed schedule (request i at t0 + i/rate),
+// whatever the server does, and each one's latency is measured from its *intended* send time.
+// A stalled server therefore shows its stall in full instead of being offered less load (wrk's
+// closed loop, and its coordinated omission). Connections come from a pool of at most
+// --connections; a request that finds none free waits for one, and that wait counts in its
+// latency.
+//
+// Closed loop (--closed N): N clients, each sending its next request when the previous one is
+// answered or abandoned, as wrk does, but unlike wrk a client gives up at its deadline.
+//
+// In both, a request unanswered --timeout ms after it was due is abandoned the way a real
+// client abandons one: its connection is closed (the server can see it leave), it counts as a
+// timeout, and the client goes on with a new connection. A connection closed or reset with no
+// answer (the server died) counts as lost. Goodput is 2xx answered within the deadline.
 //
 // Prints a human summary, then one "STAMPEDE_WRK {json}" line in the format of
 // loadtest/wrk/stampede.lua, so the driver parses both alike.
@@ -24,9 +33,13 @@
 #include <cstdio>
 #include <deque>
 #include <functional>
+#include <array>
+#include <charconv>
+#include <random>
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -64,6 +77,28 @@ struct histogram {
   }
 };
 
+/// What happened, second by second since the start: the shape of the run, not just its sum.
+struct timeline {
+  enum column { ok, rejected, other, timeout, lost, error, columns };
+  std::vector<std::array<long, columns>> seconds;
+  clock_type::time_point start;
+  void add(column c) {
+    auto i = static_cast<std::size_t>(
+        std::chrono::duration<double>(clock_type::now() - start).count());
+    if (seconds.size() <= i) seconds.resize(i + 1, std::array<long, columns>{});
+    ++seconds[i][c];
+  }
+  std::string json() const {
+    std::string s = "[";
+    for (const auto& row : seconds) {
+      s += s.size() > 1 ? ",[" : "[";
+      for (int c = 0; c < columns; ++c) s += (c ? "," : "") + std::to_string(row[c]);
+      s += "]";
+    }
+    return s + "]";
+  }
+};
+
 struct connection {
   explicit connection(asio::io_context& io) : stream(io) {}
   beast::tcp_stream stream;
@@ -78,46 +113,66 @@ struct waiter {
 
 class generator {
  public:
-  generator(asio::io_context& io, tcp::endpoint target, std::string path, double rate, int seconds,
+  generator(asio::io_context& io, tcp::endpoint target, std::string path, int seconds,
             int max_connections, std::chrono::milliseconds timeout)
       : io_(io),
         target_(target),
         path_(std::move(path)),
-        rate_(rate),
         seconds_(seconds),
         max_connections_(max_connections),
         timeout_(timeout) {}
 
-  asio::awaitable<void> schedule() {
-    start_ = clock_type::now();
+  /// Open loop: request i at start + i/rate, whatever the server does.
+  asio::awaitable<void> schedule(double rate) {
+    rate_ = rate;
+    begin();
     asio::steady_timer tick(io_);
-    const long total = static_cast<long>(rate_ * seconds_);
+    const long total = static_cast<long>(rate * seconds_);
     for (long i = 0; i < total; ++i) {
-      auto intended = start_ + std::chrono::nanoseconds(static_cast<long>(i * 1e9 / rate_));
+      auto intended = start_ + std::chrono::nanoseconds(static_cast<long>(i * 1e9 / rate));
       tick.expires_at(intended);
       co_await tick.async_wait(nothrow);
       ++scheduled_;
       ++in_flight_;
-      asio::co_spawn(io_, request(intended), [this](std::exception_ptr) {
-        if (--in_flight_ == 0 && done_scheduling_) finished();
-      });
+      asio::co_spawn(io_, request(intended), [this](std::exception_ptr) { ended_one(); });
     }
     done_scheduling_ = true;
     if (in_flight_ == 0) finished();
   }
 
-  /// Called once every scheduled request has ended.
+  /// Closed loop: `clients` clients, each sending its next request once the last one is
+  /// answered or abandoned, until the duration is over.
+  void run_closed(int clients, bool polite) {
+    clients_ = clients;
+    polite_ = polite;
+    begin();
+    for (int i = 0; i < clients; ++i) {
+      ++in_flight_;
+      asio::co_spawn(io_, client(), [this](std::exception_ptr) { ended_one(); });
+    }
+    done_scheduling_ = true;
+  }
+
+  /// Called once every request has ended.
   std::function<void()> finished = [] {};
 
   void report() const {
     double elapsed = std::chrono::duration<double>(clock_type::now() - start_).count();
     long answered = 0;
     for (auto [code, n] : codes_) answered += n;
+    if (clients_ > 0) {
+      std::printf("closed loop: %d clients over %ds; %ld requests sent", clients_, seconds_,
+                  scheduled_);
+    } else {
+      std::printf("open loop: %ld requests scheduled at %.0f/s over %ds", scheduled_, rate_,
+                  seconds_);
+    }
     std::printf(
-        "open loop: %ld requests scheduled at %.0f/s over %ds; %ld answered, %ld timeouts, "
-        "%ld connect errors, %ld waited for a connection\n",
-        scheduled_, rate_, seconds_, answered, timeouts_, connect_errors_, waited_);
-    std::printf("latency from intended send time, 2xx: p50 %.1f ms  p99 %.1f ms  max %.1f ms\n",
+        "; %ld answered, %ld abandoned at the %ld ms deadline, %ld lost (connection closed with "
+        "no answer), %ld connect errors, %ld waited for a connection\n",
+        answered, timeouts_, static_cast<long>(timeout_.count()), lost_, connect_errors_,
+        waited_);
+    std::printf("latency, 2xx within the deadline: p50 %.1f ms  p99 %.1f ms  max %.1f ms\n",
                 ok_.percentile(0.5) / 1000, ok_.percentile(0.99) / 1000, ok_.max_us / 1000);
     std::string codes = "{";
     for (auto [c, n] : codes_)
@@ -126,16 +181,63 @@ class generator {
     codes += "}";
     std::printf(
         "STAMPEDE_WRK {\"duration_us\":%.0f,\"requests\":%ld,\"bytes\":0,\"scheduled\":%ld,"
+        "\"clients\":%d,\"deadline_ms\":%ld,"
         "\"waited_for_connection\":%ld,\"errors\":{\"connect\":%ld,\"read\":%ld,\"write\":%ld,"
-        "\"status\":0,\"timeout\":%ld},\"codes\":%s,\"ok\":{\"count\":%ld,\"sum_us\":%.0f,"
-        "\"max_us\":%.0f,\"growth\":1.02,\"buckets\":%s},\"all\":{\"p50_us\":%.0f,\"p99_us\":%.0f,"
-        "\"max_us\":%.0f}}\n",
-        elapsed * 1e6, answered, scheduled_, waited_, connect_errors_, read_errors_, write_errors_,
-        timeouts_, codes.c_str(), ok_.count, ok_.sum_us, ok_.max_us, ok_.json_buckets().c_str(),
-        all_.percentile(0.5), all_.percentile(0.99), all_.max_us);
+        "\"status\":0,\"timeout\":%ld,\"lost\":%ld},\"codes\":%s,\"ok\":{\"count\":%ld,"
+        "\"sum_us\":%.0f,\"max_us\":%.0f,\"growth\":1.02,\"buckets\":%s},\"all\":{\"p50_us\":%.0f,"
+        "\"p99_us\":%.0f,\"max_us\":%.0f},\"timeline_columns\":[\"ok\",\"503\",\"other\","
+        "\"timeout\",\"lost\",\"error\"],\"timeline\":%s}\n",
+        elapsed * 1e6, answered, scheduled_, clients_, static_cast<long>(timeout_.count()),
+        waited_, connect_errors_, read_errors_, write_errors_, timeouts_, lost_, codes.c_str(),
+        ok_.count, ok_.sum_us, ok_.max_us, ok_.json_buckets().c_str(), all_.percentile(0.5),
+        all_.percentile(0.99), all_.max_us, timeline_.json().c_str());
   }
 
  private:
+  void begin() {
+    start_ = clock_type::now();
+    end_ = start_ + std::chrono::seconds(seconds_);
+    timeline_.start = start_;
+  }
+
+  void ended_one() {
+    if (--in_flight_ == 0 && done_scheduling_) finished();
+  }
+
+  /// Counts a failed operation: past the deadline it is a timeout (the client gave up and
+  /// closed); a connection closed or reset with no answer is lost; anything else an error.
+  void count_failure(const boost::system::error_code& ec, long& other) {
+    if (ec == beast::error::timeout) {
+      ++timeouts_;
+      timeline_.add(timeline::timeout);
+    } else if (ec == http::error::end_of_stream || ec == asio::error::eof ||
+               ec == asio::error::connection_reset || ec == http::error::partial_message) {
+      ++lost_;
+      timeline_.add(timeline::lost);
+    } else {
+      ++other;
+      timeline_.add(timeline::error);
+    }
+  }
+
+  asio::awaitable<std::unique_ptr<connection>> connect(clock_type::time_point deadline) {
+    auto c = std::make_unique<connection>(io_);
+    c->stream.expires_at(deadline);
+    auto [ec] = co_await c->stream.async_connect(target_, nothrow);
+    if (ec) {
+      if (ec == beast::error::timeout) {
+        ++timeouts_;
+        timeline_.add(timeline::timeout);
+      } else {
+        ++connect_errors_;
+        timeline_.add(timeline::error);
+      }
+      co_return nullptr;
+    }
+    c->stream.socket().set_option(tcp::no_delay(true));
+    co_return c;
+  }
+
   asio::awaitable<std::unique_ptr<connection>> acquire(clock_type::time_point deadline) {
     if (!idle_.empty()) {
       auto c = std::move(idle_.back());
@@ -144,15 +246,8 @@ class generator {
     }
     if (open_ < max_connections_) {
       ++open_;
-      auto c = std::make_unique<connection>(io_);
-      c->stream.expires_at(deadline);
-      auto [ec] = co_await c->stream.async_connect(target_, nothrow);
-      if (ec) {
-        --open_;
-        ++(ec == beast::error::timeout ? timeouts_ : connect_errors_);
-        co_return nullptr;
-      }
-      c->stream.socket().set_option(tcp::no_delay(true));
+      auto c = co_await connect(deadline);
+      if (!c) --open_;
       co_return c;
     }
     ++waited_;
@@ -163,6 +258,7 @@ class generator {
     if (!w->given) {
       std::erase(waiters_, w);
       ++timeouts_;
+      timeline_.add(timeline::timeout);
     }
     co_return std::move(w->given);
   }
@@ -178,74 +274,138 @@ class generator {
     }
   }
 
+  /// One exchange on `c` with `deadline`; the latency counts from `due`. Returns whether the
+  /// connection may be used again. `retry_after` is set to a 503's Retry-After, if any.
+  asio::awaitable<bool> exchange(connection& c, clock_type::time_point due,
+                                 clock_type::time_point deadline, int* retry_after = nullptr) {
+    http::request<http::empty_body> req{http::verb::get, path_, 11};
+    req.set(http::field::host, "127.0.0.1");
+    c.stream.expires_at(deadline);
+    auto [wec, wn] = co_await http::async_write(c.stream, req, nothrow);
+    if (wec) {
+      count_failure(wec, write_errors_);
+      co_return false;
+    }
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(1 << 20);
+    auto [rec, rn] = co_await http::async_read(c.stream, c.buffer, parser, nothrow);
+    if (rec) {
+      // On a timeout the stream has closed the socket: the server sees the client leave.
+      count_failure(rec, read_errors_);
+      co_return false;
+    }
+    double us = std::chrono::duration<double, std::micro>(clock_type::now() - due).count();
+    int status = parser.get().result_int();
+    ++codes_[status];
+    all_.add(us);
+    if (status >= 200 && status < 300) {
+      ok_.add(us);
+      timeline_.add(timeline::ok);
+    } else {
+      timeline_.add(status == 503 ? timeline::rejected : timeline::other);
+      if (status == 503 && retry_after != nullptr) {
+        auto field = parser.get()[http::field::retry_after];
+        int seconds = 0;
+        auto [p, ec] = std::from_chars(field.data(), field.data() + field.size(), seconds);
+        if (ec == std::errc() && p == field.data() + field.size()) *retry_after = seconds;
+      }
+    }
+    co_return parser.get().keep_alive();  // the server closes after a 4xx, or at shutdown
+  }
+
   asio::awaitable<void> request(clock_type::time_point intended) {
     auto deadline = intended + timeout_;
     auto c = co_await acquire(deadline);
     if (!c) co_return;
-    http::request<http::empty_body> req{http::verb::get, path_, 11};
-    req.set(http::field::host, "127.0.0.1");
-    c->stream.expires_at(deadline);
-    auto [wec, wn] = co_await http::async_write(c->stream, req, nothrow);
-    if (wec) {
-      ++(wec == beast::error::timeout ? timeouts_ : write_errors_);
-      --open_;
-      co_return;
-    }
-    http::response_parser<http::string_body> parser;
-    parser.body_limit(1 << 20);
-    auto [rec, rn] = co_await http::async_read(c->stream, c->buffer, parser, nothrow);
-    if (rec) {
-      ++(rec == beast::error::timeout ? timeouts_ : read_errors_);
-      --open_;
-      co_return;
-    }
-    double us = std::chrono::duration<double, std::micro>(clock_type::now() - intended).count();
-    int status = parser.get().result_int();
-    ++codes_[status];
-    all_.add(us);
-    if (status >= 200 && status < 300) ok_.add(us);
-    if (parser.get().keep_alive()) {
+    if (co_await exchange(*c, intended, deadline)) {
       release(std::move(c));
     } else {
-      --open_;  // the server closes after this answer (a 4xx, or shutdown)
+      --open_;
+    }
+  }
+
+  asio::awaitable<void> client() {
+    std::unique_ptr<connection> c;
+    asio::steady_timer pause(io_);
+    while (clock_type::now() < end_) {
+      auto due = clock_type::now();
+      auto deadline = due + timeout_;
+      if (!c) {
+        c = co_await connect(deadline);
+        if (!c) {
+          // Refused (the server is down or restarting): a short pause, as a client would,
+          // rather than a spin.
+          pause.expires_after(std::chrono::milliseconds(50));
+          co_await pause.async_wait(nothrow);
+          continue;
+        }
+      }
+      ++scheduled_;
+      int retry_after = -1;
+      if (!co_await exchange(*c, due, deadline, polite_ ? &retry_after : nullptr)) c.reset();
+      if (retry_after > 0) {
+        // A polite client waits as told, with jitter (0.5–1.5×) so clients turned away
+        // together do not come back together.
+        std::uniform_real_distribution<double> jitter(0.5, 1.5);
+        pause.expires_after(std::chrono::milliseconds(
+            static_cast<long>(retry_after * 1000 * jitter(random_))));
+        if (pause.expiry() > end_) pause.expires_at(end_);
+        co_await pause.async_wait(nothrow);
+      }
     }
   }
 
   asio::io_context& io_;
   tcp::endpoint target_;
   std::string path_;
-  double rate_;
+  double rate_ = 0;
+  int clients_ = 0;
+  bool polite_ = false;
+  std::mt19937 random_{12345};
   int seconds_;
   int max_connections_;
   std::chrono::milliseconds timeout_;
-  clock_type::time_point start_;
+  clock_type::time_point start_, end_;
   std::vector<std::unique_ptr<connection>> idle_;
   std::deque<std::shared_ptr<waiter>> waiters_;
   int open_ = 0;
   long in_flight_ = 0;
   bool done_scheduling_ = false;
-  long scheduled_ = 0, waited_ = 0, timeouts_ = 0, connect_errors_ = 0, read_errors_ = 0,
-       write_errors_ = 0;
+  long scheduled_ = 0, waited_ = 0, timeouts_ = 0, lost_ = 0, connect_errors_ = 0,
+       read_errors_ = 0, write_errors_ = 0;
   std::map<int, long> codes_;
   histogram ok_, all_;
+  timeline timeline_;
 };
 
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{
-      "stampede-openloop: fixed-rate (open-loop) HTTP load on a loopback target; "
-      "latency is measured from each request's intended send time."};
+      "stampede-openloop: HTTP load on a loopback target from clients with deadlines, at a fixed "
+      "rate (open loop, latency from each request's intended send time) or from a fixed number "
+      "of clients (--closed)."};
   std::string target = "127.0.0.1:8080", path = "/healthz";
   double rate = 100;
-  int seconds = 10, connections = 1000, timeout_ms = 2000;
+  int seconds = 10, connections = 1000, timeout_ms = 2000, closed = 0;
+  bool polite = false;
   app.add_option("--target", target, "IP:PORT on loopback (127.0.0.0/8 or ::1)");
   app.add_option("--path", path, "request target");
-  app.add_option("--rate", rate, "requests per second")->check(CLI::Range(0.1, 100000.0));
-  app.add_option("--duration", seconds, "seconds")->check(CLI::Range(1, 600));
-  app.add_option("--connections", connections, "most connections at once")
+  app.add_option("--rate", rate, "open loop: requests per second")
+      ->check(CLI::Range(0.1, 100000.0));
+  app.add_option("--closed", closed,
+                 "closed loop: this many clients, each sending its next request when the last "
+                 "is answered or abandoned (instead of --rate)")
       ->check(CLI::Range(1, 4000));
-  app.add_option("--timeout", timeout_ms, "ms from intended send time")
+  app.add_flag("--polite", polite,
+               "closed loop: after a 503 with Retry-After, a client waits that long (with "
+               "jitter) before its next request, instead of asking again at once");
+  app.add_option("--duration", seconds, "seconds")->check(CLI::Range(1, 600));
+  app.add_option("--connections", connections, "open loop: most connections at once")
+      ->check(CLI::Range(1, 4000));
+  app.add_option("--timeout", timeout_ms,
+                 "the clients' deadline, ms from each request's due time: then the connection is "
+                 "closed and the request counted as a timeout")
       ->check(CLI::Range(1, 60000));
   CLI11_PARSE(app, argc, argv);
 
@@ -262,8 +422,7 @@ int main(int argc, char** argv) {
   tcp::endpoint endpoint(address, static_cast<unsigned short>(std::stoi(target.substr(colon + 1))));
 
   asio::io_context io(1);
-  generator gen(io, endpoint, path, rate, seconds, connections,
-                std::chrono::milliseconds(timeout_ms));
+  generator gen(io, endpoint, path, seconds, connections, std::chrono::milliseconds(timeout_ms));
   // Every request has a deadline, so the run ends by itself; the guard is a last resort.
   asio::steady_timer guard(io, std::chrono::seconds(seconds) +
                                    std::chrono::milliseconds(timeout_ms) + std::chrono::seconds(5));
@@ -271,7 +430,11 @@ int main(int argc, char** argv) {
     if (!e) io.stop();
   });
   gen.finished = [&] { guard.cancel(); };
-  asio::co_spawn(io, gen.schedule(), asio::detached);
+  if (closed > 0) {
+    gen.run_closed(closed, polite);
+  } else {
+    asio::co_spawn(io, gen.schedule(rate), asio::detached);
+  }
   io.run();
   gen.report();
   return 0;

@@ -1,10 +1,9 @@
-"""A short smoke run of the spike scenario through the real driver, wrk and server,
-asserting the invariants the demo is meant to show."""
+"""A short smoke run of the spike scenario through the real driver, clients with deadlines
+and server, asserting the invariants the demo is meant to show."""
 
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import unittest
 
@@ -33,10 +32,10 @@ class SpikeSmokeTest(unittest.TestCase):
             rows = json.load(f)['scenarios']['spike']
         cls.by_mode = {r['mode']: r for r in rows}
 
-    def test_thread_per_request_spawns_ten_times_the_threads_of_bounded(self):
+    def test_thread_per_request_spawns_many_times_the_threads_of_bounded(self):
         tpr = self.by_mode['thread_per_request']['threads_peak']
         bounded = self.by_mode['bounded']['threads_peak']
-        self.assertGreaterEqual(tpr, 10 * bounded, (tpr, bounded))
+        self.assertGreaterEqual(tpr, 5 * bounded, (tpr, bounded))
 
     def test_bounded_thread_count_never_changes(self):
         b = self.by_mode['bounded']
@@ -53,18 +52,43 @@ class SpikeSmokeTest(unittest.TestCase):
         self.assertGreater(b['rejected_503'], 0)
         self.assertGreater(b['goodput'], 0)
 
+    def test_bounded_goodput_is_near_the_downstream_capacity(self):
+        b = self.by_mode['bounded']
+        self.assertEqual(b['capacity_per_s'], 320)
+        self.assertGreaterEqual(b['goodput_per_s'], 0.8 * b['capacity_per_s'], b['goodput_per_s'])
+        self.assertLessEqual(b['goodput_per_s'], 1.05 * b['capacity_per_s'], b['goodput_per_s'])
+
+    def test_unbounded_concurrency_raises_no_goodput(self):
+        # The downstream is the bottleneck: thread_per_request cannot beat bounded's goodput.
+        tpr = self.by_mode['thread_per_request']['goodput_per_s']
+        self.assertLessEqual(tpr, self.by_mode['bounded']['goodput_per_s'] * 1.05)
+
     def test_bounded_admitted_latency_stays_near_baseline(self):
         b = self.by_mode['bounded']
         self.assertIsNotNone(b['baseline_p99_us'])
         self.assertLessEqual(b['ok_p99_us'], 4 * b['baseline_p99_us'],
                              (b['ok_p99_us'], b['baseline_p99_us']))
 
+    def test_blocking_clients_give_up_at_their_deadline(self):
+        blocking = self.by_mode['blocking']
+        self.assertGreater(blocking['timeouts'], 0)
+        self.assertLess(blocking['goodput_per_s'], 20)
+
+    def test_summary_carries_the_per_mode_outcome(self):
+        for mode, r in self.by_mode.items():
+            for key in ('oom_kills', 'lost_in_flight', 'recovery_s', 'goodput_per_s', 'verdict'):
+                self.assertIn(key, r, (mode, key))
+            self.assertTrue(r['verdict'].startswith(mode + ':'), r['verdict'])
+        self.assertEqual(self.by_mode['bounded']['oom_kills'] or 0, 0)
+
     def test_report_files_and_plots_exist(self):
         for name in ('summary.md', 'summary.json', 'series-io-blocking.csv',
-                     'series-io-thread_per_request.csv', 'series-io-bounded.csv'):
+                     'series-io-thread_per_request.csv', 'series-io-bounded.csv',
+                     'clients-io-bounded.csv'):
             self.assertTrue(os.path.getsize(os.path.join(self.out, name)) > 0, name)
         plots = self.by_mode['bounded']['plots']
-        self.assertGreaterEqual(len(plots), 5)
+        self.assertIn('spike-io-goodput.png', plots)
+        self.assertIn('spike-io-rss.png', plots)
         with open(os.path.join(self.out, 'summary.md')) as f:
             md = f.read()
         for png in plots:
@@ -74,10 +98,17 @@ class SpikeSmokeTest(unittest.TestCase):
             self.assertEqual(head, b'\x89PNG\r\n\x1a\n', png)
             self.assertGreater(os.path.getsize(path), 5000, png)
             self.assertIn('](%s)' % png, md)
+        for gp in ('spike-io-goodput.gp', 'spike-io-rss.gp'):
+            with open(os.path.join(self.out, gp)) as f:
+                script = f.read()
+            self.assertIn('capacity' if 'goodput' in gp else 'memory limit', script)
 
-    def test_table_is_printed(self):
+    def test_table_and_verdicts_are_printed(self):
         for mode in ('blocking', 'thread_per_request', 'bounded'):
-            self.assertIn(mode, self.stdout)
+            self.assertIn('  %s: ' % mode, self.stdout)
+        for column in ('goodput/s', 'OOM kills', 'lost in flight', 'recovery s',
+                       'downstream busy %'):
+            self.assertIn(column, self.stdout)
         self.assertIn('coordinated omission', self.stdout)
 
 

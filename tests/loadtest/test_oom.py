@@ -1,0 +1,67 @@
+"""The driver's out-of-memory path: a server in a small memory cgroup is OOM-killed by the
+kernel, restarted like a supervisor would, and the requests lost with it are counted."""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, '..', '..'))
+BINARY = os.environ.get('STAMPEDE_BIN', os.path.join(ROOT, 'build', 'stampede'))
+sys.path.insert(0, os.path.join(ROOT, 'loadtest', 'lib'))
+
+import lab  # noqa: E402
+
+LIMIT = 64 * 2**20
+
+
+def cgroup_unavailable():
+    probe = lab.MemoryCgroup(LIMIT, 'stampede-probe-%d' % os.getpid())
+    probe.close()
+    return None if probe.active else probe.why
+
+
+class OomTest(unittest.TestCase):
+    def test_oom_kill_is_contained_restarted_and_counted(self):
+        why = cgroup_unavailable()
+        if why:
+            self.skipTest('no memory cgroup can be made here: ' + why)
+        out = tempfile.mkdtemp(prefix='stampede-oom-')
+        # 400 clients × 1 MiB working sets cannot fit in 64 MiB.
+        run = subprocess.run(
+            ['/usr/bin/python3', os.path.join(ROOT, 'loadtest', 'run'), 'spike', '--quick',
+             '--endpoints', 'io', '--modes', 'thread_per_request,bounded', '--memory-limit',
+             '64M', '--request-kb', '1024', '--out', out, '--binary', BINARY],
+            capture_output=True, text=True, timeout=240)
+        self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
+        with open(os.path.join(out, 'summary.json')) as f:
+            rows = {r['mode']: r for r in json.load(f)['scenarios']['spike']}
+        tpr, bounded = rows['thread_per_request'], rows['bounded']
+        self.assertGreaterEqual(tpr['oom_kills'], 1, tpr['deaths'])
+        self.assertTrue(all(d['signal'] == 9 for d in tpr['deaths']), tpr['deaths'])
+        self.assertGreater(tpr['lost_in_flight'], 0)
+        self.assertIsNotNone(tpr['recovery_s'])
+        self.assertLess(tpr['recovery_s'], 10)
+        self.assertIn('killed by the OOM killer', tpr['verdict'])
+        self.assertEqual(bounded['oom_kills'], 0)
+        self.assertEqual(bounded['deaths'], [])
+        self.assertLess(bounded['rss_peak'], LIMIT)
+        self.assertIn('64 MiB memory limit', tpr['memory_limit_note'])
+        # The driver removes the cgroups it made.
+        leftovers = subprocess.run(['find', '/sys/fs/cgroup', '-maxdepth', '6', '-name',
+                                    'stampede-*-spike-io-*'], capture_output=True, text=True)
+        self.assertEqual(leftovers.stdout.strip(), '')
+
+    def test_memory_limit_sizes_parse(self):
+        self.assertIsNone(lab.parse_size('none'))
+        self.assertEqual(lab.parse_size('192M'), 192 * 2**20)
+        self.assertEqual(lab.parse_size('1g'), 2**30)
+        with self.assertRaises(ValueError):
+            lab.parse_size('lots')
+
+
+if __name__ == '__main__':
+    unittest.main()
