@@ -95,6 +95,21 @@ panel('Queue wait p50 / p99',
        ('histogram_quantile(0.99, sum by (le) (rate(stampede_queue_wait_seconds_bucket[%s])))' % RATE, 'p99')],
       's', 12, 12)
 
+row('The downstream: the real bottleneck')
+panel('Downstream in use vs capacity',
+      'The simulated dependency behind /work/io and fan-out (a database behind a pool of '
+      'downstream.capacity connections). In use pinned at capacity with a long waiting line '
+      'means more concurrency upstream only lengthens the line: goodput cannot rise past '
+      'capacity / call time.',
+      [('stampede_downstream_in_use', 'in use'), ('stampede_downstream_waiting', 'waiting'),
+       ('stampede_downstream_capacity', 'capacity')], 'short', 0, 12)
+panel('Downstream wait p50 / p99',
+      'Time a call waited in line for a slot. Past the clients\' deadline (2 s in the demo), '
+      'every call served is served for a client that has already left.',
+      [('histogram_quantile(0.5, sum by (le) (rate(stampede_downstream_wait_seconds_bucket[%s])))' % RATE, 'p50'),
+       ('histogram_quantile(0.99, sum by (le) (rate(stampede_downstream_wait_seconds_bucket[%s])))' % RATE, 'p99')],
+      's', 12, 12)
+
 row('Shedding, cancellation, waste')
 panel('Rejections by reason',
       '503s answered without running the work. Fast rejections are the point of bounding: '
@@ -115,8 +130,11 @@ panel('Wasted work',
 
 row('What it costs the process')
 panel('Resident memory',
-      'RSS of the server. Each OS thread costs its stack pages and kernel structures.',
-      [('process_resident_memory_bytes', 'RSS')], 'bytes', 0, 8)
+      'RSS of the server, and the working sets that running requests hold (work.request_kb '
+      'each). Each OS thread adds its stack pages. Unbounded concurrency grows this until a '
+      'memory limit\'s OOM killer ends the process, and every request in flight with it.',
+      [('process_resident_memory_bytes', 'RSS'),
+       ('stampede_request_memory_bytes', 'request working sets')], 'bytes', 0, 8)
 panel('CPU used',
       'Cores busy in the server. With thousands of runnable threads, part of it goes to '
       'scheduling rather than work.',

@@ -70,6 +70,17 @@ class DashboardTest(unittest.TestCase):
         self.assertGreater(len(exprs), 15)
 
     @unittest.skipUnless(shutil.which('docker-compose'), 'docker-compose (Debian) is missing')
+    def test_compose_stampede_has_a_memory_limit_and_is_restarted_after_a_kill(self):
+        out = subprocess.run(['docker-compose', 'config'], cwd=SOURCE, capture_output=True,
+                             text=True, timeout=60)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        # The stampede service's block: from its name to the next service.
+        block = out.stdout[out.stdout.index('\n  stampede:\n'):]
+        block = block[:re.search(r'\n  [a-z]', block[1:]).start() + 1]
+        self.assertRegex(block, r'\n    mem_limit: [\'"]?192m')
+        self.assertIn('\n    restart: on-failure', block)
+
+    @unittest.skipUnless(shutil.which('docker-compose'), 'docker-compose (Debian) is missing')
     def test_docker_compose_config_is_valid(self):
         out = subprocess.run(['docker-compose', 'config', '--quiet'], cwd=SOURCE,
                              capture_output=True, text=True, timeout=60)
