@@ -76,7 +76,8 @@ class DashboardTest(unittest.TestCase):
         self.assertEqual(out.returncode, 0, out.stderr)
         # The stampede service's block: from its name to the next service.
         block = out.stdout[out.stdout.index('\n  stampede:\n'):]
-        block = block[:re.search(r'\n  [a-z]', block[1:]).start() + 1]
+        end = re.search(r'\n {0,2}[a-z]', block[1:])
+        block = block[:end.start() + 1] if end else block
         self.assertRegex(block, r'\n    mem_limit: [\'"]?192m')
         self.assertIn('\n    restart: on-failure', block)
 
