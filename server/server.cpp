@@ -177,8 +177,9 @@ struct server::impl {
     spdlog::info("config reloaded ({}): mode={}", why, to_string(next.mode));
   }
 
-  asio::awaitable<void> watch_file() {
-    file_stamp last = stamp_of(path);
+  /// `last` is the file as loaded, stamped before "listening" is logged, so an edit made as
+  /// soon as that line is seen is not taken for the original.
+  asio::awaitable<void> watch_file(file_stamp last) {
     asio::steady_timer timer(admin_io);
     for (;;) {
       auto c = cfg.load();
@@ -268,13 +269,14 @@ int server::run() {
     spdlog::critical("cannot listen: {}", e.what());
     return 1;
   }
+  const file_stamp loaded = s.path.empty() ? file_stamp{} : stamp_of(s.path);
   spdlog::info("stampede listening main={} admin={} mode={} config={}", bound(s.main_acceptor),
                bound(s.admin_acceptor), to_string(c->mode), s.path.empty() ? "(none)" : s.path);
 
   asio::co_spawn(s.main_io, s.accept_main(), asio::detached);
   asio::co_spawn(s.admin_io, s.accept_admin(), asio::detached);
   asio::co_spawn(s.admin_io, s.handle_signals(), asio::detached);
-  if (!s.path.empty()) asio::co_spawn(s.admin_io, s.watch_file(), asio::detached);
+  if (!s.path.empty()) asio::co_spawn(s.admin_io, s.watch_file(loaded), asio::detached);
 
   std::vector<std::thread> io_threads;
   for (int i = 0; i < c->main.io_threads; ++i) io_threads.emplace_back([&s] { s.main_io.run(); });

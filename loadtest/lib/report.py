@@ -83,6 +83,8 @@ def derive(rows, buckets, window=1.0):
         dt = t - rows[j]['t'] if j < i else 0
         # A counter that fell means the server was restarted: no rate across the restart.
         for name in ('ok', 'rejected', 'cancelled', 'requests', 'wasted_seconds'):
+            if name not in row:
+                continue
             rise = row[name] - rows[j][name]
             r[name + '_per_s'] = rise / dt if dt > 0 and rise >= 0 else None
         rise = row['cpu_seconds'] - rows[j]['cpu_seconds']

@@ -19,6 +19,7 @@
 // loadtest/wrk/stampede.lua, so the driver parses both alike.
 
 #include <CLI/CLI.hpp>
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -29,15 +30,14 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <deque>
 #include <functional>
-#include <array>
-#include <charconv>
-#include <random>
 #include <map>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -83,8 +83,8 @@ struct timeline {
   std::vector<std::array<long, columns>> seconds;
   clock_type::time_point start;
   void add(column c) {
-    auto i = static_cast<std::size_t>(
-        std::chrono::duration<double>(clock_type::now() - start).count());
+    auto i =
+        static_cast<std::size_t>(std::chrono::duration<double>(clock_type::now() - start).count());
     if (seconds.size() <= i) seconds.resize(i + 1, std::array<long, columns>{});
     ++seconds[i][c];
   }
@@ -170,8 +170,7 @@ class generator {
     std::printf(
         "; %ld answered, %ld abandoned at the %ld ms deadline, %ld lost (connection closed with "
         "no answer), %ld connect errors, %ld waited for a connection\n",
-        answered, timeouts_, static_cast<long>(timeout_.count()), lost_, connect_errors_,
-        waited_);
+        answered, timeouts_, static_cast<long>(timeout_.count()), lost_, connect_errors_, waited_);
     std::printf("latency, 2xx within the deadline: p50 %.1f ms  p99 %.1f ms  max %.1f ms\n",
                 ok_.percentile(0.5) / 1000, ok_.percentile(0.99) / 1000, ok_.max_us / 1000);
     std::string codes = "{";
@@ -187,9 +186,9 @@ class generator {
         "\"sum_us\":%.0f,\"max_us\":%.0f,\"growth\":1.02,\"buckets\":%s},\"all\":{\"p50_us\":%.0f,"
         "\"p99_us\":%.0f,\"max_us\":%.0f},\"timeline_columns\":[\"ok\",\"503\",\"other\","
         "\"timeout\",\"lost\",\"error\"],\"timeline\":%s}\n",
-        elapsed * 1e6, answered, scheduled_, clients_, static_cast<long>(timeout_.count()),
-        waited_, connect_errors_, read_errors_, write_errors_, timeouts_, lost_, codes.c_str(),
-        ok_.count, ok_.sum_us, ok_.max_us, ok_.json_buckets().c_str(), all_.percentile(0.5),
+        elapsed * 1e6, answered, scheduled_, clients_, static_cast<long>(timeout_.count()), waited_,
+        connect_errors_, read_errors_, write_errors_, timeouts_, lost_, codes.c_str(), ok_.count,
+        ok_.sum_us, ok_.max_us, ok_.json_buckets().c_str(), all_.percentile(0.5),
         all_.percentile(0.99), all_.max_us, timeline_.json().c_str());
   }
 
@@ -347,8 +346,8 @@ class generator {
         // A polite client waits as told, with jitter (0.5–1.5×) so clients turned away
         // together do not come back together.
         std::uniform_real_distribution<double> jitter(0.5, 1.5);
-        pause.expires_after(std::chrono::milliseconds(
-            static_cast<long>(retry_after * 1000 * jitter(random_))));
+        pause.expires_after(
+            std::chrono::milliseconds(static_cast<long>(retry_after * 1000 * jitter(random_))));
         if (pause.expiry() > end_) pause.expires_at(end_);
         co_await pause.async_wait(nothrow);
       }
@@ -371,8 +370,8 @@ class generator {
   int open_ = 0;
   long in_flight_ = 0;
   bool done_scheduling_ = false;
-  long scheduled_ = 0, waited_ = 0, timeouts_ = 0, lost_ = 0, connect_errors_ = 0,
-       read_errors_ = 0, write_errors_ = 0;
+  long scheduled_ = 0, waited_ = 0, timeouts_ = 0, lost_ = 0, connect_errors_ = 0, read_errors_ = 0,
+       write_errors_ = 0;
   std::map<int, long> codes_;
   histogram ok_, all_;
   timeline timeline_;
