@@ -118,7 +118,7 @@ PLOTS = [
     ('tasks', 'series', 'tasks_running', 'running tasks', True,
      "Request work running (stampede_tasks, state running)"),
     ('rss', 'series', 'rss_mib', 'RSS (MiB)', False,
-     'Resident memory against the memory limit (a line that ends there was OOM-killed)'),
+     'RSS against the memory limit (sampled 5 times a second: a kill comes between samples)'),
     ('latency', 'series', 'server_p99_ms', 'p99 (ms)', True,
      'Server-side p99 of 2xx answers over 1 s windows (excludes time queued in the kernel)'),
     ('rejections', 'series', 'rejected_per_s', '503 per second', False,
@@ -172,10 +172,11 @@ def write_client_series(path, results):
 
 
 def plot(folder, prefix, series_files, marks, subtitle, client_files=(), capacity=None,
-         memory_limit=None):
+         memory_limit=None, deaths=None):
     """Renders one PNG per entry of PLOTS with a line per mode; `marks` = (start, end) of
     the spike, shaded; `capacity` = (per second, label) is drawn on the goodput plot and
-    `memory_limit` (bytes) on the RSS plot. Returns the PNG file names. Needs gnuplot
+    `memory_limit` (bytes) on the RSS plot, with a dotted line in the mode's colour at each
+    of `deaths` ({mode: [t, ...]}: the server died). Returns the PNG file names. Needs gnuplot
     (Debian: gnuplot-nox)."""
     made = []
     for name, source, column, ylabel, log, title in PLOTS:
@@ -211,6 +212,16 @@ def plot(folder, prefix, series_files, marks, subtitle, client_files=(), capacit
         if name == 'goodput' and capacity:
             plots.append("%g with lines dt 2 lw 2 lc rgb 'black' title '%s (%g/s)'"
                          % (capacity[0], capacity[1], capacity[0]))
+        if name == 'rss':
+            n = 10
+            for mode, times in (deaths or {}).items():
+                for t in times:
+                    lines.append("set arrow %d from %.2f, graph 0 to %.2f, graph 1 nohead dt 3 "
+                                 "lc rgb '%s'" % (n, t, t, COLORS.get(mode, 'black')))
+                    n += 1
+            if n > 10:
+                lines.append("set label 2 'dotted: the server died (OOM kill) and was restarted' "
+                             "at graph 0.01, graph 1.04")
         if name == 'rss' and memory_limit:
             mib = memory_limit / 2**20
             lines.append('set yrange [0:%g]' % (mib * 1.15))

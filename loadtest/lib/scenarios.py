@@ -281,7 +281,8 @@ def spike(args, out, progress):
                            capacity=(capacity_per_s(endpoint),
                                      'downstream capacity' if endpoint == 'io'
                                      else 'CPU capacity (cores × 1000/ms)'),
-                           memory_limit=limit)
+                           memory_limit=limit,
+                           deaths={r['mode']: [d['t'] for d in r['deaths']] for r in ends})
         for r in ends:
             r['plots'] = pngs
     return results
