@@ -203,3 +203,14 @@ def in_threads(n, fn):
     for t in threads:
         t.join(120)
     return results
+
+
+def hold_requests(server, n, path):
+    """Opens n connections that each send one request for `path` and keep waiting; returns
+    the sockets (close them to leave)."""
+    sockets = []
+    for _ in range(n):
+        s = server.connect()
+        s.sendall(request_bytes(path))
+        sockets.append(s)
+    return sockets

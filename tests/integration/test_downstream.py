@@ -1,20 +1,9 @@
 """The simulated downstream and the per-request working set, through the real binary."""
 
-import threading
 import time
 import unittest
 
-from harness import Server, in_threads, request_bytes, wait_for
-
-
-def hold(server, n, path):
-    """n raw connections that each send `path` and keep the connection open."""
-    sockets = []
-    for _ in range(n):
-        s = server.connect()
-        s.sendall(request_bytes(path))
-        sockets.append(s)
-    return sockets
+from harness import Server, hold_requests, in_threads, wait_for
 
 
 class DownstreamTest(unittest.TestCase):
@@ -23,7 +12,7 @@ class DownstreamTest(unittest.TestCase):
         with Server(config) as server:
             m = server.metrics()
             self.assertEqual(m.value('stampede_downstream_capacity'), 3)
-            sockets = hold(server, 8, '/work/io?ms=1500')
+            sockets = hold_requests(server, 8, '/work/io?ms=1500')
             try:
                 self.assertTrue(wait_for(lambda: server.metrics().value(
                     'stampede_downstream_waiting') == 5))
@@ -59,10 +48,10 @@ class DownstreamTest(unittest.TestCase):
         # leaves is stopped, and leaves the line.
         config = ('mode: bounded\nbounded:\n  workers: 4\ndownstream:\n  capacity: 1\n')
         with Server(config) as server:
-            holder = hold(server, 1, '/work/io?ms=3000')
+            holder = hold_requests(server, 1, '/work/io?ms=3000')
             self.assertTrue(wait_for(lambda: server.metrics().value(
                 'stampede_downstream_in_use') == 1))
-            waiter = hold(server, 1, '/work/io?ms=3000')
+            waiter = hold_requests(server, 1, '/work/io?ms=3000')
             self.assertTrue(wait_for(lambda: server.metrics().value(
                 'stampede_downstream_waiting') == 1))
             waiter[0].close()

@@ -2,17 +2,7 @@
 
 import unittest
 
-from harness import Server, request_bytes, wait_for
-
-
-def hold_requests(server, n, path):
-    """n raw connections that each send `path` and keep the connection open."""
-    sockets = []
-    for _ in range(n):
-        s = server.connect()
-        s.sendall(request_bytes(path))
-        sockets.append(s)
-    return sockets
+from harness import Server, hold_requests, wait_for
 
 
 class RequestMemoryTest(unittest.TestCase):

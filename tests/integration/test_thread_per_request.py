@@ -3,24 +3,14 @@
 import time
 import unittest
 
-from harness import Server, in_threads, request_bytes, wait_for
-
-
-def slow_clients(server, n, path):
-    """Opens n connections that each send one request and keep waiting."""
-    sockets = []
-    for _ in range(n):
-        s = server.connect()
-        s.sendall(request_bytes(path))
-        sockets.append(s)
-    return sockets
+from harness import Server, hold_requests, in_threads, request_bytes, wait_for
 
 
 class ThreadPerRequestTest(unittest.TestCase):
     def test_os_threads_grow_with_concurrent_requests(self):
         with Server('mode: thread_per_request\n') as server:
             before = server.metrics().value('stampede_os_threads')
-            sockets = slow_clients(server, 60, '/work/io?ms=3000')
+            sockets = hold_requests(server, 60, '/work/io?ms=3000')
             peak = wait_for(lambda: (lambda m: m if m.value(
                 'stampede_tasks', mode='thread_per_request', state='running') >= 60 else None)(
                 server.metrics()), timeout=10)
@@ -36,7 +26,7 @@ class ThreadPerRequestTest(unittest.TestCase):
 
     def test_ceiling_answers_503_thread_ceiling(self):
         with Server('mode: thread_per_request\nthread_per_request:\n  max_threads: 5\n') as server:
-            sockets = slow_clients(server, 5, '/work/io?ms=2000')
+            sockets = hold_requests(server, 5, '/work/io?ms=2000')
             self.assertTrue(wait_for(lambda: server.metrics().value(
                 'stampede_tasks', mode='thread_per_request', state='running') == 5))
             r = server.get('/work/io?ms=1')
