@@ -52,7 +52,10 @@ TEST(DownstreamTest, capacity_is_never_exceeded) {
     });
   }
   callers.clear();
-  EXPECT_EQ(most.load(), 3);
+  // The invariant: never more than the capacity at once (how close it gets depends on the
+  // scheduler, e.g. under ThreadSanitizer threads barely overlap).
+  EXPECT_LE(most.load(), 3);
+  EXPECT_GE(most.load(), 1);
   EXPECT_EQ(d.stats().in_use, 0);
   EXPECT_EQ(d.stats().waiting, 0);
 }
