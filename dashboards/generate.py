@@ -13,6 +13,12 @@ RATE = '$__rate_interval'
 
 panels = []
 _next_id = [1]
+
+
+def quantiles(metric, qs=(0.5, 0.99)):
+    """Targets for the quantiles of an unlabelled histogram over the rate interval."""
+    return [('histogram_quantile(%g, sum by (le) (rate(%s_bucket[%s])))' % (q, metric, RATE),
+             'p%g' % (q * 100)) for q in qs]
 _y = [0]
 
 
@@ -91,8 +97,7 @@ panel('Queue depth vs capacity',
 panel('Queue wait p50 / p99',
       'Time from admission until a worker takes the work. Keep it short: a long queue only '
       'adds latency (see the Google SRE book, Addressing Cascading Failures).',
-      [('histogram_quantile(0.5, sum by (le) (rate(stampede_queue_wait_seconds_bucket[%s])))' % RATE, 'p50'),
-       ('histogram_quantile(0.99, sum by (le) (rate(stampede_queue_wait_seconds_bucket[%s])))' % RATE, 'p99')],
+      quantiles('stampede_queue_wait_seconds'),
       's', 12, 12)
 
 row('The downstream: the real bottleneck')
@@ -106,8 +111,7 @@ panel('Downstream in use vs capacity',
 panel('Downstream wait p50 / p99',
       'Time a call waited in line for a slot. Past the clients\' deadline (2 s in the demo), '
       'every call served is served for a client that has already left.',
-      [('histogram_quantile(0.5, sum by (le) (rate(stampede_downstream_wait_seconds_bucket[%s])))' % RATE, 'p50'),
-       ('histogram_quantile(0.99, sum by (le) (rate(stampede_downstream_wait_seconds_bucket[%s])))' % RATE, 'p99')],
+      quantiles('stampede_downstream_wait_seconds'),
       's', 12, 12)
 
 row('Shedding, cancellation, waste')
@@ -142,7 +146,7 @@ panel('CPU used',
 panel('Thread creation time p99',
       'thread_per_request: time to create a request thread. It grows as the process has '
       'more threads.',
-      [('histogram_quantile(0.99, sum by (le) (rate(stampede_thread_spawn_seconds_bucket[%s])))' % RATE, 'p99')],
+      quantiles('stampede_thread_spawn_seconds', (0.99,)),
       's', 16, 8)
 panel('Open connections',
       'Main-port connections open now, and connections refused at http.max_connections.',

@@ -10,7 +10,6 @@
 /// gets busier (lock contention, cache misses, its own queueing), fails, and times calls out;
 /// this one serves every call in exactly its duration once it has a slot.
 
-#include <atomic>
 #include <chrono>
 #include <functional>
 #include <list>

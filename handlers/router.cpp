@@ -60,33 +60,26 @@ route_result route(std::string_view method, std::string_view target, const work_
       seen = true;
       return true;
     };
+    // A whole-number parameter given at most once, in [lo, hi] (hi from `limit_key`).
+    auto number = [&](bool& seen, int lo, int hi, const char* limit_key,
+                      int& out) -> std::optional<route_result> {
+      if (!once(seen)) return fail(r.handler, 400, "parameter " + key + " given twice");
+      auto v = parse_int(value, lo, hi);
+      if (!v) {
+        return fail(r.handler, 400,
+                    key + " must be a whole number from " + std::to_string(lo) + " to " +
+                        std::to_string(hi) + " (" + limit_key + ")");
+      }
+      out = *v;
+      return std::nullopt;
+    };
+    std::optional<route_result> bad;
     if (key == "ms" && r.handler != handler_id::healthz) {
-      if (!once(seen_ms)) return fail(r.handler, 400, "parameter ms given twice");
-      auto v = parse_int(value, 0, limits.max_ms);
-      if (!v) {
-        return fail(r.handler, 400,
-                    "ms must be a whole number from 0 to " + std::to_string(limits.max_ms) +
-                        " (limits.max_ms)");
-      }
-      r.params.ms = *v;
+      bad = number(seen_ms, 0, limits.max_ms, "limits.max_ms", r.params.ms);
     } else if (key == "kb" && r.handler != handler_id::healthz) {
-      if (!once(seen_kb)) return fail(r.handler, 400, "parameter kb given twice");
-      auto v = parse_int(value, 0, limits.max_kb);
-      if (!v) {
-        return fail(r.handler, 400,
-                    "kb must be a whole number from 0 to " + std::to_string(limits.max_kb) +
-                        " (limits.max_kb)");
-      }
-      r.params.kb = *v;
+      bad = number(seen_kb, 0, limits.max_kb, "limits.max_kb", r.params.kb);
     } else if (key == "n" && r.handler == handler_id::fanout) {
-      if (!once(seen_n)) return fail(r.handler, 400, "parameter n given twice");
-      auto v = parse_int(value, 1, limits.max_fanout);
-      if (!v) {
-        return fail(r.handler, 400,
-                    "n must be a whole number from 1 to " + std::to_string(limits.max_fanout) +
-                        " (limits.max_fanout)");
-      }
-      r.params.n = *v;
+      bad = number(seen_n, 1, limits.max_fanout, "limits.max_fanout", r.params.n);
     } else if (key == "parallel" && r.handler == handler_id::fanout) {
       if (!once(seen_parallel)) return fail(r.handler, 400, "parameter parallel given twice");
       if (value != "0" && value != "1") return fail(r.handler, 400, "parallel must be 0 or 1");
@@ -94,6 +87,7 @@ route_result route(std::string_view method, std::string_view target, const work_
     } else {
       return fail(r.handler, 400, "unknown parameter: " + key);
     }
+    if (bad) return std::move(*bad);
   }
   if (r.handler == handler_id::fanout &&
       static_cast<long>(r.params.n) * r.params.ms > static_cast<long>(limits.max_ms) &&

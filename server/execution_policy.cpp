@@ -30,7 +30,7 @@ bool task::run(fanout_runner* fanout) {
   metrics_.tasks_started->Increment();
   started_ = steady::now();
   try {
-    result_ = body_(work_context{stop_.get_token(), fanout, to_string(mode_)});
+    result_ = body_(work_context{stop_.get_token(), fanout, to_string(mode_), dependency_});
   } catch (const std::exception& e) {
     result_ = error_response(500, e.what());
   }

@@ -24,8 +24,9 @@ class task {
  public:
   using body_fn = std::function<response(const work_context&)>;
 
-  task(body_fn body, mode_kind mode, mode_metrics& m)
-      : body_(std::move(body)), mode_(mode), metrics_(m) {}
+  /// `dependency` is what the body's work_context calls (null: a dependency without limit).
+  task(body_fn body, mode_kind mode, mode_metrics& m, downstream* dependency = nullptr)
+      : body_(std::move(body)), mode_(mode), metrics_(m), dependency_(dependency) {}
 
   /// Set by the front end before submit: called once, on the thread that finishes the task.
   std::function<void()> on_done;
@@ -68,6 +69,7 @@ class task {
   body_fn body_;
   mode_kind mode_;
   mode_metrics& metrics_;
+  downstream* dependency_;
   std::atomic<state> state_{state::created};
   std::stop_source stop_;
   response result_;

@@ -143,13 +143,10 @@ asio::awaitable<void> run_session(tcp::socket socket, front_end& fe) {
     } else {
       auto& mm = fe.stats.for_mode(mode);
       if (routed.params.kb < 0) routed.params.kb = cfg->work.request_kb;
-      auto t = std::make_shared<task>(
-          [h = routed.handler, p = routed.params, d = &fe.dependency](const work_context& ctx) {
-            work_context with_dependency = ctx;
-            with_dependency.dependency = d;
-            return run_handler(h, p, with_dependency);
-          },
-          mode, mm);
+      auto t =
+          std::make_shared<task>([h = routed.handler, p = routed.params](
+                                     const work_context& ctx) { return run_handler(h, p, ctx); },
+                                 mode, mm, &fe.dependency);
       auto outcome = co_await (
           run_task(*policy, t) ||
           watch_disconnect(socket, buffer, static_cast<std::size_t>(h.max_header_bytes) * 4));

@@ -540,8 +540,10 @@ class Run:
 
     def __init__(self, binary, config_text, workdir, name, memory_limit=None):
         self.cgroup = None
+        self.memory_note = 'no memory limit'  # what the report says of the limit
         if memory_limit:
             self.cgroup = MemoryCgroup(memory_limit, 'stampede-%d-%s' % (os.getpid(), name))
+            self.memory_note = self.cgroup.describe()
             if not self.cgroup.active:
                 self.cgroup = None
         try:

@@ -175,8 +175,8 @@ def plot(folder, prefix, series_files, marks, subtitle, client_files=(), capacit
          memory_limit=None, deaths=None):
     """Renders one PNG per entry of PLOTS with a line per mode; `marks` = (start, end) of
     the spike, shaded; `capacity` = (per second, label) is drawn on the goodput plot and
-    `memory_limit` (bytes) on the RSS plot, with a dotted line in the mode's colour at each
-    of `deaths` ({mode: [t, ...]}: the server died). Returns the PNG file names. Needs gnuplot
+    `memory_limit` (bytes) on the RSS plot; the server-side plots get a dotted line in the
+    mode's colour at each of `deaths` ({mode: [t, ...]}: the server died). Returns the PNG file names. Needs gnuplot
     (Debian: gnuplot-nox)."""
     made = []
     for name, source, column, ylabel, log, title in PLOTS:
@@ -212,7 +212,7 @@ def plot(folder, prefix, series_files, marks, subtitle, client_files=(), capacit
         if name == 'goodput' and capacity:
             plots.append("%g with lines dt 2 lw 2 lc rgb 'black' title '%s (%g/s)'"
                          % (capacity[0], capacity[1], capacity[0]))
-        if name == 'rss':
+        if source == 'series':  # every server-side series breaks where the server died
             n = 10
             for mode, times in (deaths or {}).items():
                 for t in times:
@@ -220,7 +220,7 @@ def plot(folder, prefix, series_files, marks, subtitle, client_files=(), capacit
                                  "lc rgb '%s'" % (n, t, t, COLORS.get(mode, 'black')))
                     n += 1
             if n > 10:
-                lines.append("set label 2 'dotted: the server died (OOM kill) and was restarted' "
+                lines.append("set label 2 'dotted: the server died (see OOM kills) and was restarted' "
                              "at graph 0.01, graph 1.04")
         if name == 'rss' and memory_limit:
             mib = memory_limit / 2**20

@@ -147,8 +147,7 @@ def spike(args, out, progress):
             with lab.Run(args.binary, server_config(mode, endpoint, args.request_kb), out,
                          'spike-%s-%s' % (endpoint, mode), args.memory_limit) as run:
                 if args.memory_limit and not run.cgroup:
-                    progress.show('[%s] no memory limit: %s' % (label, lab.MemoryCgroup(
-                        args.memory_limit, 'probe-%d' % os.getpid()).why), force=True)
+                    progress.show('[%s] %s' % (label, run.memory_note), force=True)
                 if hasattr(args, 'on_server'):
                     args.on_server(mode, run.server)
                 sampler = run.sampler
@@ -188,9 +187,7 @@ def spike(args, out, progress):
                 post_result = result(post)
                 deaths = list(run.supervisor.deaths)
                 oom_kills = run.supervisor.oom_kills()
-                limit_note = run.cgroup.describe() if run.cgroup else (
-                    'no memory limit' if not args.memory_limit else 'no memory limit (%s)' %
-                    lab.MemoryCgroup(args.memory_limit, 'probe-%d' % os.getpid()).why)
+                limit_note = run.memory_note
             rows = report.derive(sampler.rows, sampler.buckets)
             csv_path = os.path.join(out, 'series-%s-%s.csv' % (endpoint, mode))
             report.write_csv(csv_path, rows)

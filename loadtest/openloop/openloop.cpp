@@ -224,13 +224,7 @@ class generator {
     c->stream.expires_at(deadline);
     auto [ec] = co_await c->stream.async_connect(target_, nothrow);
     if (ec) {
-      if (ec == beast::error::timeout) {
-        ++timeouts_;
-        timeline_.add(timeline::timeout);
-      } else {
-        ++connect_errors_;
-        timeline_.add(timeline::error);
-      }
+      count_failure(ec, connect_errors_);
       co_return nullptr;
     }
     c->stream.socket().set_option(tcp::no_delay(true));
