@@ -68,7 +68,9 @@ bool simulated_io(std::chrono::milliseconds d, const std::stop_token& stop) {
   std::condition_variable_any cv;
   std::unique_lock lock(m);
   auto deadline = std::chrono::steady_clock::now() + d;
-  // Returns early, and true, only when stop is requested: the predicate is the stop itself.
+  // The predicate never holds, so the wait ends only at the deadline or when stop is
+  // requested (wait_until then returns false either way); which of the two it was is read
+  // from the token.
   bool stopped = cv.wait_until(lock, stop, deadline, [] { return false; }) || stop.stop_requested();
   return !stopped;
 }

@@ -26,6 +26,15 @@ bool task::leave_waiting(state to) {
 
 bool task::run(fanout_runner* fanout) {
   if (!leave_waiting(state::running)) return false;
+  // cancel_running sets client_gone_ before it looks at the state, so either it saw
+  // `running` (and stops the body) or the flag is visible here: no cancellation falls between.
+  if (client_gone_.load()) {
+    if (!cancel_counted_.exchange(true)) metrics_.cancelled_queued->Increment();
+    result_ = error_response(503, "cancelled before it started: the client left");
+    state_.store(state::cancelled);
+    complete();
+    return true;
+  }
   metrics_.tasks_running->Increment();
   metrics_.tasks_started->Increment();
   started_ = steady::now();
@@ -41,9 +50,10 @@ bool task::run(fanout_runner* fanout) {
   return true;
 }
 
-bool task::reject(reject_reason why) {
+bool task::reject(reject_reason why, int retry_after_s) {
   if (!leave_waiting(state::done)) return false;
   rejected_ = why;
+  retry_after_s_ = retry_after_s;
   metrics_.rejected[static_cast<int>(why)]->Increment();
   complete();
   return true;
@@ -57,9 +67,11 @@ bool task::cancel_queued() {
 }
 
 void task::cancel_running() {
-  if (state_.load() != state::running) return;
-  if (!cancel_counted_.exchange(true)) metrics_.cancelled_running->Increment();
+  client_gone_.store(true);
   stop_.request_stop();
+  if (state_.load() == state::running && !cancel_counted_.exchange(true)) {
+    metrics_.cancelled_running->Increment();
+  }
 }
 
 void task::complete() {
@@ -76,7 +88,7 @@ double task::wasted_after(steady::time_point client_left) const {
 std::unique_ptr<execution_policy> make_policy(const config& c, metrics& m) {
   switch (c.mode) {
     case mode_kind::blocking:
-      return std::make_unique<blocking_policy>(m);
+      return std::make_unique<blocking_policy>();
     case mode_kind::thread_per_request:
       return std::make_unique<thread_per_request_policy>(c, m);
     case mode_kind::bounded:

@@ -39,11 +39,14 @@ class task {
   /// Runs the body on the calling thread with the mode's fan-out; counts running/started;
   /// then completes.
   bool run(fanout_runner* fanout);
-  /// Answers 503 without running, counting `why`; then completes.
-  bool reject(reject_reason why);
+  /// Answers 503 without running, counting `why`, with a Retry-After of `retry_after_s`
+  /// seconds (none if negative: retrying cannot help); then completes.
+  bool reject(reject_reason why, int retry_after_s = -1);
   /// The client left while queued: completes without running, counting the cancellation.
   bool cancel_queued();
-  /// The client left while running: asks the body to stop; counts it once if it was running.
+  /// The client left and the task is not (or no longer) in the policy's queue: asks the body
+  /// to stop, in whatever state the task is. A task that has not started yet never starts its
+  /// body: run() completes it as cancelled (counted as stage queued). Counted once.
   void cancel_running();
   /// Asks a running body to stop without counting a client cancellation (shutdown).
   void request_stop() { stop_.request_stop(); }
@@ -53,6 +56,7 @@ class task {
   const response& result() const { return result_; }
   std::optional<reject_reason> rejected() const { return rejected_; }
   bool cancelled_in_queue() const { return state_.load() == state::cancelled; }
+  int retry_after_s() const { return retry_after_s_; }
   steady::time_point admitted() const { return admitted_; }
   std::optional<steady::time_point> started() const { return started_; }
   std::optional<steady::time_point> finished() const { return finished_; }
@@ -74,10 +78,12 @@ class task {
   std::stop_source stop_;
   response result_;
   std::optional<reject_reason> rejected_;
+  int retry_after_s_ = -1;
   steady::time_point admitted_ = steady::now();
   std::optional<steady::time_point> started_;
   std::optional<steady::time_point> finished_;
   std::atomic<bool> cancel_counted_{false};
+  std::atomic<bool> client_gone_{false};  ///< set by cancel_running before it stops the body
 };
 
 /// \brief The seam. One implementation per mode, each in server/modes/<mode>.{hpp,cpp}.
@@ -86,12 +92,16 @@ class execution_policy {
  public:
   virtual ~execution_policy() = default;
   virtual mode_kind mode() const = 0;
-  /// Runs `t` now, later, or rejects it; in every case `t->complete()` is called exactly once,
-  /// possibly before submit returns.
+  /// Runs `t` now, later, or rejects it; in every case the task ends through exactly one of
+  /// run, reject or cancel_queued, which calls its on_done once, possibly before submit
+  /// returns.
   virtual void submit(std::shared_ptr<task> t) = 0;
   /// `t`'s client has gone. A policy that cancels on disconnect removes queued work or stops
   /// running work; one that does not leaves it alone (its time is counted as wasted).
   virtual void client_gone(const std::shared_ptr<task>& t) = 0;
+  /// Whether client_gone stops work now; then a request whose client is already gone when
+  /// it is read is never handed over at all.
+  virtual bool cancels_on_disconnect() const = 0;
   /// Applies the live-changeable settings of a reloaded config.
   virtual void reconfigure(const config& c) = 0;
   /// Shutdown after the drain period: queued work is rejected (shutting_down), running work is

@@ -11,8 +11,7 @@ namespace stampede {
 /// What the buffered bytes of a request header are so far.
 struct header_scan {
   enum class state { incomplete, complete, bad } verdict = state::incomplete;
-  std::size_t length = 0;    ///< complete: bytes up to and including the blank line
-  std::string_view problem;  ///< bad: why
+  std::size_t length = 0;  ///< complete: bytes up to and including the blank line
 };
 
 /// Scans `bytes` from the start of a request. `complete` once CRLF CRLF ends the header

@@ -10,8 +10,6 @@
 #include <boost/beast/http/write.hpp>
 #include <sstream>
 
-#include "server/header_scan.hpp"
-
 namespace stampede {
 
 namespace asio = boost::asio;
@@ -43,39 +41,11 @@ asio::awaitable<read_status> read_request(asio::ip::tcp::socket& socket,
   // Every read below is a single socket operation raced against the timer. (Beast's composed
   // http::async_read hops through the executor between its inner reads; a cancellation
   // emitted in such a hop is lost, and the read would then wait forever.)
-  http::request_parser<http::string_body> parser;
-  parser.header_limit(limits.max_header_bytes);
-  parser.body_limit(limits.max_body_bytes);
-  bool header_seen = false;
+  request_reader reader(limits.max_header_bytes, limits.max_body_bytes, limits.max_target_bytes);
   for (;;) {
-    if (!header_seen) {
-      // Look at the header's raw bytes before Beast does: Beast unfolds obsolete line
-      // folding silently, and a request smuggled through folding must not pass.
-      auto bytes = static_cast<const char*>(buffer.data().data());
-      auto scan = scan_header(std::string_view(bytes, buffer.size()));
-      if (scan.verdict == header_scan::state::bad) co_return read_status::bad_request;
-      if (scan.verdict == header_scan::state::complete) {
-        if (scan.length > limits.max_header_bytes) co_return read_status::too_large_header;
-        header_seen = true;
-      } else if (buffer.size() > limits.max_header_bytes) {
-        co_return read_status::too_large_header;
-      }
-    }
-    if (header_seen) {
-      boost::beast::error_code ec;
-      while (buffer.size() > 0 && !parser.is_done()) {
-        auto used = parser.put(buffer.data(), ec);
-        buffer.consume(used);
-        if (ec == http::error::need_more) {
-          ec = {};
-          break;
-        }
-        if (ec == http::error::header_limit) co_return read_status::too_large_header;
-        if (ec == http::error::body_limit) co_return read_status::too_large_body;
-        if (ec) co_return read_status::bad_request;
-        if (used == 0) break;
-      }
-      if (parser.is_done()) break;
+    if (auto done = reader.feed(buffer)) {
+      if (*done == read_status::ok) req = reader.release();
+      co_return *done;
     }
     auto more = co_await (socket.async_read_some(buffer.prepare(4096), nothrow) ||
                           timer.async_wait(nothrow));
@@ -84,9 +54,6 @@ asio::awaitable<read_status> read_request(asio::ip::tcp::socket& socket,
     if (ec || n == 0) co_return read_status::closed;  // gone mid-request: nobody to answer
     buffer.commit(n);
   }
-  req = parser.release();
-  if (auto status = framing_problem(req, limits.max_target_bytes)) co_return *status;
-  co_return read_status::ok;
 }
 
 http_response make_response(const response& res, unsigned version, bool keep_alive,

@@ -1,6 +1,10 @@
 #include "server/request_checks.hpp"
 
+#include <boost/beast/http/error.hpp>
 #include <boost/beast/http/field.hpp>
+#include <string_view>
+
+#include "server/header_scan.hpp"
 
 namespace stampede {
 
@@ -37,6 +41,42 @@ int status_for(read_status s) {
     default:
       return 400;
   }
+}
+
+request_reader::request_reader(std::uint32_t max_header_bytes, std::uint64_t max_body_bytes,
+                               std::size_t max_target_bytes)
+    : max_header_bytes_(max_header_bytes), max_target_bytes_(max_target_bytes) {
+  parser_.header_limit(max_header_bytes);
+  parser_.body_limit(max_body_bytes);
+}
+
+std::optional<read_status> request_reader::feed(boost::beast::flat_buffer& buffer) {
+  if (!header_seen_) {
+    // Look at the header's raw bytes before Beast does: Beast unfolds obsolete line folding
+    // silently, and a request smuggled through folding must not pass.
+    auto bytes = static_cast<const char*>(buffer.data().data());
+    auto scan = scan_header(std::string_view(bytes, buffer.size()));
+    if (scan.verdict == header_scan::state::bad) return read_status::bad_request;
+    if (scan.verdict == header_scan::state::incomplete) {
+      if (buffer.size() > max_header_bytes_) return read_status::too_large_header;
+      return std::nullopt;
+    }
+    if (scan.length > max_header_bytes_) return read_status::too_large_header;
+    header_seen_ = true;
+  }
+  boost::beast::error_code ec;
+  while (buffer.size() > 0 && !parser_.is_done()) {
+    auto used = parser_.put(buffer.data(), ec);
+    buffer.consume(used);
+    if (ec == http::error::need_more) return std::nullopt;
+    if (ec == http::error::header_limit) return read_status::too_large_header;
+    if (ec == http::error::body_limit) return read_status::too_large_body;
+    if (ec) return read_status::bad_request;
+    if (used == 0) break;
+  }
+  if (!parser_.is_done()) return std::nullopt;
+  if (auto status = framing_problem(parser_.get(), max_target_bytes_)) return status;
+  return read_status::ok;
 }
 
 }  // namespace stampede

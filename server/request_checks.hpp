@@ -2,9 +2,12 @@
 /// \file Checks on a request's bytes and framing that need no socket: what a careful server
 /// refuses before it routes anything. Used by the session and by the fuzz targets.
 
+#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/message.hpp>
+#include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 
 namespace stampede {
@@ -29,5 +32,26 @@ std::optional<read_status> framing_problem(const http_request& req, std::size_t 
 
 /// Status for a read_status that is an error.
 int status_for(read_status s);
+
+/// \brief Turns one request's bytes, as they arrive, into a parsed request: the raw-header
+/// scan first (what Beast would accept but must not pass), then Beast's parser within the
+/// size limits, then the framing checks. Knows no socket: the session feeds it what it
+/// reads, and the fuzz target feeds it bytes — the same code. Thread-safety: one per request.
+class request_reader {
+ public:
+  request_reader(std::uint32_t max_header_bytes, std::uint64_t max_body_bytes,
+                 std::size_t max_target_bytes);
+  /// Consumes what it can of `buffer`. nullopt: more bytes are needed; otherwise `ok` (take
+  /// the request with release()) or why the request is refused.
+  std::optional<read_status> feed(boost::beast::flat_buffer& buffer);
+  /// The parsed request, once feed returned ok.
+  http_request release() { return parser_.release(); }
+
+ private:
+  boost::beast::http::request_parser<boost::beast::http::string_body> parser_;
+  std::uint32_t max_header_bytes_;
+  std::size_t max_target_bytes_;
+  bool header_seen_ = false;
+};
 
 }  // namespace stampede

@@ -91,10 +91,16 @@ struct server::impl {
   metrics stats;
   std::atomic<std::shared_ptr<const config>> cfg;
   std::atomic<std::shared_ptr<execution_policy>> policy;
+  /// Policies switched away from while requests may still run under them (admin thread only):
+  /// shutdown stops their work too.
+  std::vector<std::weak_ptr<execution_policy>> retired;
   downstream dependency;  ///< shared by every mode: a mode switch does not reset its line
   front_end fe;
   asio::io_context main_io;
   asio::io_context admin_io;  ///< admin port, signals and the config watch: always responsive
+  /// The main acceptor is used by the accept loop and by shutdown; with several I/O threads
+  /// they would race, so both run on this strand.
+  asio::strand<asio::io_context::executor_type> accept_strand{main_io.get_executor()};
   tcp::acceptor main_acceptor{main_io};
   tcp::acceptor admin_acceptor{admin_io};
   admin_view view;
@@ -167,6 +173,8 @@ struct server::impl {
     auto active = policy.load();
     if (next.mode != active->mode()) {
       // New requests go to the new policy; in-flight ones hold the old one until they finish.
+      std::erase_if(retired, [](const auto& p) { return p.expired(); });
+      retired.push_back(active);
       policy.store(std::shared_ptr<execution_policy>(make_policy(next, stats)));
       stats.set_active_mode(next.mode);
     } else {
@@ -221,7 +229,7 @@ struct server::impl {
     spdlog::info("shutting down: draining {} in-flight request(s) for up to {} ms",
                  fe.in_flight.load(), drain.count());
     fe.draining.store(true);
-    asio::post(main_io, [this] {
+    asio::post(accept_strand, [this] {
       // Connections already in the backlog are taken and answered (503, or a graceful close)
       // rather than reset by the kernel when the listener closes.
       for (;;) {
@@ -246,6 +254,9 @@ struct server::impl {
     if (!co_await wait_idle(drain)) {
       spdlog::warn("drain timeout: stopping {} request(s)", fe.in_flight.load());
       policy.load()->stop_all();
+      for (const auto& old : retired) {
+        if (auto p = old.lock()) p->stop_all();
+      }
       co_await wait_idle(std::chrono::milliseconds(1000));
     }
     main_io.stop();
@@ -273,7 +284,7 @@ int server::run() {
   spdlog::info("stampede listening main={} admin={} mode={} config={}", bound(s.main_acceptor),
                bound(s.admin_acceptor), to_string(c->mode), s.path.empty() ? "(none)" : s.path);
 
-  asio::co_spawn(s.main_io, s.accept_main(), asio::detached);
+  asio::co_spawn(s.accept_strand, s.accept_main(), asio::detached);
   asio::co_spawn(s.admin_io, s.accept_admin(), asio::detached);
   asio::co_spawn(s.admin_io, s.handle_signals(), asio::detached);
   if (!s.path.empty()) asio::co_spawn(s.admin_io, s.watch_file(loaded), asio::detached);

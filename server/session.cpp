@@ -55,17 +55,19 @@ bool peer_gone(tcp::socket& socket) {
   return n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
 }
 
-/// The one place where a typed rejection becomes HTTP.
-response overload_response(reject_reason why, mode_kind mode, int retry_after_s) {
+/// The one place where a typed rejection becomes HTTP. The policy that rejected says whether,
+/// and when, a retry can help.
+response overload_response(const task& t) {
+  const reject_reason why = *t.rejected();
   response r;
   r.status = 503;
   boost::json::object body;
   body["error"] = why == reject_reason::shutting_down ? "shutting down" : "overloaded";
   body["reason"] = to_string(why);
-  body["mode"] = to_string(mode);
+  body["mode"] = to_string(t.mode());
   r.body = boost::json::serialize(body);
-  if (why != reject_reason::shutting_down) {
-    r.headers.emplace_back("Retry-After", std::to_string(retry_after_s));
+  if (t.retry_after_s() >= 0) {
+    r.headers.emplace_back("Retry-After", std::to_string(t.retry_after_s()));
   }
   return r;
 }
@@ -147,16 +149,24 @@ asio::awaitable<void> run_session(tcp::socket socket, front_end& fe) {
           std::make_shared<task>([h = routed.handler, p = routed.params](
                                      const work_context& ctx) { return run_handler(h, p, ctx); },
                                  mode, mm, &fe.dependency);
-      auto outcome = co_await (
-          run_task(*policy, t) ||
-          watch_disconnect(socket, buffer, static_cast<std::size_t>(h.max_header_bytes) * 4));
       std::optional<steady::time_point> gone_at;
-      if (outcome.index() == 1) {
-        gone_at = std::get<1>(outcome);
-      } else if (peer_gone(socket)) {
-        // Left while nobody was watching (blocking mode holds the only I/O thread): we cannot
-        // know when, so all of the handler's time counts as wasted.
-        gone_at = t->admitted();
+      if (policy->cancels_on_disconnect() && peer_gone(socket)) {
+        // Already gone when its request was read (sent, then closed): a mode that cancels
+        // does not start the work at all. (Handed over, it could only be stopped after its
+        // thread had been scheduled, and in a burst that takes milliseconds each.)
+        t->cancel_queued();
+        gone_at = steady::now();
+      } else {
+        auto outcome = co_await (
+            run_task(*policy, t) ||
+            watch_disconnect(socket, buffer, static_cast<std::size_t>(h.max_header_bytes) * 4));
+        if (outcome.index() == 1) {
+          gone_at = std::get<1>(outcome);
+        } else if (peer_gone(socket)) {
+          // Left while nobody was watching (blocking mode holds the only I/O thread): we
+          // cannot know when, so all of the handler's time counts as wasted.
+          gone_at = t->admitted();
+        }
       }
       if (gone_at) {
         mm.wasted_seconds->Increment(t->wasted_after(*gone_at));
@@ -165,8 +175,8 @@ asio::awaitable<void> run_session(tcp::socket socket, front_end& fe) {
         socket.close(ignored);
         co_return;
       }
-      if (auto why = t->rejected()) {
-        res = overload_response(*why, mode, cfg->bounded.retry_after_s);
+      if (t->rejected()) {
+        res = overload_response(*t);
       } else {
         res = t->result();
       }

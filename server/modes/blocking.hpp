@@ -15,15 +15,15 @@ namespace stampede {
 /// Thread-safety: submit may be called from any I/O thread; calls are serialised.
 class blocking_policy final : public execution_policy {
  public:
-  explicit blocking_policy(metrics& m) : metrics_(m.for_mode(mode_kind::blocking)) {}
+  blocking_policy() = default;
   mode_kind mode() const override { return mode_kind::blocking; }
   void submit(std::shared_ptr<task> t) override;
   void client_gone(const std::shared_ptr<task>&) override {}
+  bool cancels_on_disconnect() const override { return false; }
   void reconfigure(const config&) override {}
   void stop_all() override;
 
  private:
-  mode_metrics& metrics_;
   std::mutex one_at_a_time_;       ///< held while a handler runs
   std::mutex current_mutex_;       ///< guards current_
   std::shared_ptr<task> current_;  ///< the task running now, for stop_all

@@ -5,11 +5,12 @@
 namespace stampede {
 
 bounded_pool_policy::bounded_pool_policy(const config& c, metrics& m)
-    : all_metrics_(m), metrics_(m.for_mode(mode_kind::bounded)), fanout_(c.bounded.fanout_limit) {
+    : all_metrics_(m), fanout_(c.bounded.fanout_limit) {
   std::lock_guard lock(mutex_);
   capacity_ = c.bounded.queue_capacity;
   queue_timeout_ = std::chrono::milliseconds(c.bounded.queue_timeout_ms);
   cancel_on_disconnect_ = c.bounded.cancel_on_disconnect;
+  retry_after_s_ = c.bounded.retry_after_s;
   threads_.emplace_back([this] { supervisor_loop(); });
   resize_locked(c.bounded.workers);
   all_metrics_.queue_capacity().Set(capacity_);
@@ -69,7 +70,7 @@ void bounded_pool_policy::submit(std::shared_ptr<task> t) {
     }
   }
   if (reject) {
-    t->reject(*reject);
+    t->reject(*reject, *reject == reject_reason::shutting_down ? -1 : retry_after_s_.load());
     return;
   }
   work_cv_.notify_one();
@@ -102,6 +103,7 @@ void bounded_pool_policy::reconfigure(const config& c) {
     capacity_ = c.bounded.queue_capacity;
     queue_timeout_ = std::chrono::milliseconds(c.bounded.queue_timeout_ms);
     cancel_on_disconnect_ = c.bounded.cancel_on_disconnect;
+    retry_after_s_ = c.bounded.retry_after_s;
     // Queued entries keep the deadline they were admitted with.
     if (!stopping_) resize_locked(c.bounded.workers);
     all_metrics_.queue_capacity().Set(capacity_);
@@ -140,7 +142,7 @@ void bounded_pool_policy::worker_loop() {
     all_metrics_.queue_wait_seconds().Observe(
         std::chrono::duration<double>(steady::now() - e.work->admitted()).count());
     if (steady::now() >= e.deadline) {
-      e.work->reject(reject_reason::queue_timeout);
+      e.work->reject(reject_reason::queue_timeout, retry_after_s_.load());
     } else {
       e.work->run(&fanout_);
     }
@@ -163,7 +165,7 @@ void bounded_pool_policy::supervisor_loop() {
     if (!expired.empty()) {
       publish_depth_locked();
       lock.unlock();
-      for (auto& t : expired) t->reject(reject_reason::queue_timeout);
+      for (auto& t : expired) t->reject(reject_reason::queue_timeout, retry_after_s_.load());
       lock.lock();
       continue;
     }

@@ -2,6 +2,7 @@
 /// \file bounded mode: a fixed pool of workers, a bounded queue, fast 503s when full, and
 /// cancellation of queued and running work when the client leaves.
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -29,6 +30,7 @@ class bounded_pool_policy final : public execution_policy {
   mode_kind mode() const override { return mode_kind::bounded; }
   void submit(std::shared_ptr<task> t) override;
   void client_gone(const std::shared_ptr<task>& t) override;
+  bool cancels_on_disconnect() const override { return cancel_on_disconnect_.load(); }
   void reconfigure(const config& c) override;
   void stop_all() override;
 
@@ -44,7 +46,6 @@ class bounded_pool_policy final : public execution_policy {
   int free_workers_locked() const;
 
   metrics& all_metrics_;
-  mode_metrics& metrics_;
   std::mutex mutex_;                 ///< guards everything below
   std::condition_variable work_cv_;  ///< workers wait for work
   std::condition_variable supervisor_cv_;
@@ -55,9 +56,10 @@ class bounded_pool_policy final : public execution_policy {
   int live_workers_ = 0;
   int capacity_ = 0;
   std::chrono::milliseconds queue_timeout_{0};
-  bool cancel_on_disconnect_ = true;
-  bool stopping_ = false;  ///< no more admissions (stop_all)
-  bool exiting_ = false;   ///< threads should exit (destructor)
+  std::atomic<bool> cancel_on_disconnect_{true};  ///< also read without the lock
+  std::atomic<int> retry_after_s_{1};  ///< bounded.retry_after_s, read by the supervisor too
+  bool stopping_ = false;              ///< no more admissions (stop_all)
+  bool exiting_ = false;               ///< threads should exit (destructor)
   multiplexed_fanout fanout_;
 };
 

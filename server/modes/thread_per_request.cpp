@@ -5,9 +5,13 @@
 
 namespace stampede {
 
+namespace {
+/// A thread frees up as soon as any request ends: a client may try again a second later.
+constexpr int retry_after_s = 1;
+}  // namespace
+
 thread_per_request_policy::thread_per_request_policy(const config& c, metrics& m)
     : all_metrics_(m),
-      metrics_(m.for_mode(mode_kind::thread_per_request)),
       max_threads_(c.thread_per_request.max_threads),
       cancel_on_disconnect_(c.thread_per_request.cancel_on_disconnect) {}
 
@@ -25,7 +29,7 @@ void thread_per_request_policy::submit(std::shared_ptr<task> t) {
     std::lock_guard lock(live_mutex_);
     if (live_ >= max_threads_.load()) {
       // Checked and counted under one lock so the ceiling is never overshot.
-      t->reject(reject_reason::thread_ceiling);
+      t->reject(reject_reason::thread_ceiling, retry_after_s);
       return;
     }
     ++live_;
@@ -47,7 +51,7 @@ void thread_per_request_policy::submit(std::shared_ptr<task> t) {
       running_.erase(t);
       if (--live_ == 0) live_cv_.notify_all();
     }
-    t->reject(reject_reason::spawn_failed);
+    t->reject(reject_reason::spawn_failed, retry_after_s);
   }
 }
 

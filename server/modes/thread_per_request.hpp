@@ -24,6 +24,7 @@ class thread_per_request_policy final : public execution_policy {
   mode_kind mode() const override { return mode_kind::thread_per_request; }
   void submit(std::shared_ptr<task> t) override;
   void client_gone(const std::shared_ptr<task>& t) override;
+  bool cancels_on_disconnect() const override { return cancel_on_disconnect_.load(); }
   void reconfigure(const config& c) override;
   void stop_all() override;
 
@@ -37,7 +38,6 @@ class thread_per_request_policy final : public execution_policy {
 
  private:
   metrics& all_metrics_;
-  mode_metrics& metrics_;
   std::atomic<int> max_threads_;
   std::atomic<bool> cancel_on_disconnect_;
   std::atomic<bool> stopping_{false};

@@ -1,41 +1,33 @@
-// libFuzzer target: bytes → the raw-header scan → Beast's request parser → framing checks →
-// router → validated handler parameters. Nothing here may crash, hang, or let through
-// parameters outside their limits.
+// libFuzzer target: bytes → the server's own request_reader (raw-header scan → Beast's
+// parser → framing checks), fed as the session feeds it, → router → validated handler
+// parameters. Nothing here may crash, hang, or let through parameters outside their limits.
 #include <boost/asio/buffer.hpp>
-#include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
 #include <cstdint>
 #include <cstdlib>
-#include <string_view>
+#include <cstring>
 
 #include "handlers/router.hpp"
-#include "server/header_scan.hpp"
 #include "server/request_checks.hpp"
 
-namespace http = boost::beast::http;
-
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  std::string_view bytes(reinterpret_cast<const char*>(data), size);
-  auto scan = stampede::scan_header(bytes);
-  if (scan.verdict != stampede::header_scan::state::complete) return 0;
-
-  http::request_parser<http::string_body> parser;
-  parser.header_limit(8192);
-  parser.body_limit(65536);
-  boost::beast::error_code ec;
-  std::size_t used = 0;
-  while (!parser.is_done() && used < size) {
-    auto n = parser.put(boost::asio::buffer(data + used, size - used), ec);
-    if (ec == http::error::need_more) break;
-    if (ec) return 0;
-    if (n == 0) break;
-    used += n;
+  // The bytes arrive in two reads, split where the first byte says, as a socket may deliver
+  // them: the reader must give the same verdict however the request is cut.
+  boost::beast::flat_buffer buffer;
+  std::size_t first = size == 0 ? 0 : data[0] % (size + 1);
+  stampede::request_reader reader(8192, 65536, 2048);
+  std::optional<stampede::read_status> verdict;
+  for (auto [from, to] : {std::pair{std::size_t{0}, first}, std::pair{first, size}}) {
+    auto room = buffer.prepare(to - from);
+    if (to > from) std::memcpy(room.data(), data + from, to - from);
+    buffer.commit(to - from);
+    verdict = reader.feed(buffer);
+    if (verdict) break;
   }
-  if (!parser.is_done()) return 0;
-  auto req = parser.release();
-  if (stampede::framing_problem(req, 2048)) return 0;
+  if (verdict != stampede::read_status::ok) return 0;
+  auto req = reader.release();
 
-  const stampede::work_limits limits{60000, 100};
+  const stampede::work_limits limits{60000, 100, 4096};
   auto routed = stampede::route(req.method_string(), req.target(), limits);
   if (routed.error) {
     int s = routed.error->status;
@@ -44,6 +36,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   const auto& p = routed.params;
   if (p.ms < 0 || p.ms > limits.max_ms || p.n < 1 || p.n > limits.max_fanout) std::abort();
+  if (p.kb < -1 || p.kb > limits.max_kb) std::abort();
   if (routed.handler == stampede::handler_id::other) std::abort();
   return 0;
 }

@@ -81,6 +81,51 @@ class ShutdownTest(unittest.TestCase):
                     t.join(30)
                 self.assertIn(503, results, 'the running request was stopped with an answer')
 
+    def test_drain_timeout_stops_work_of_a_mode_switched_away_from(self):
+        # A request still running under the previous mode after a live switch is stopped at
+        # the drain timeout like the rest, not left to run out its 20 s.
+        server = Server('mode: thread_per_request\nshutdown:\n  drain_timeout_ms: 300\n'
+                        'reload:\n  poll_ms: 50\n').start()
+        threads, results = fire(server, 1, '/work/io?ms=20000')
+        self.assertTrue(wait_for(lambda: server.metrics().value(
+            'stampede_tasks', mode='thread_per_request', state='running') == 1))
+        server.write_config('mode: bounded\nshutdown:\n  drain_timeout_ms: 300\n'
+                            'reload:\n  poll_ms: 50\n')
+        self.assertTrue(wait_for(lambda: server.metrics().value(
+            'stampede_mode_info', mode='bounded') == 1))
+        start = time.monotonic()
+        server.signal(signal.SIGTERM)
+        self.assertEqual(server.wait_exit(30), 0)
+        self.assertLess(time.monotonic() - start, 3.0, 'not the 20 s of work')
+        for t in threads:
+            t.join(30)
+        self.assertEqual(results, [503], 'stopped with an answer')
+
+    def test_shutdown_with_several_io_threads_while_connections_arrive(self):
+        # The accept loop and shutdown both use the acceptor; with two I/O threads they must
+        # not race (ThreadSanitizer builds would report it).
+        server = Server('mode: bounded\nmain:\n  io_threads: 2\nshutdown:\n'
+                        '  drain_timeout_ms: 500\n').start()
+        stop = threading.Event()
+
+        def connect_loop():
+            while not stop.is_set():
+                try:
+                    server.get('/healthz', timeout=5)
+                except OSError:
+                    pass
+        clients = [threading.Thread(target=connect_loop) for _ in range(4)]
+        for c in clients:
+            c.start()
+        time.sleep(0.5)
+        server.signal(signal.SIGTERM)
+        try:
+            self.assertEqual(server.wait_exit(15), 0)
+        finally:
+            stop.set()
+            for c in clients:
+                c.join(10)
+
     def test_second_signal_exits_at_once(self):
         server = Server('mode: bounded\nshutdown:\n  drain_timeout_ms: 20000\n').start()
         threads, results = fire(server, 1, '/work/io?ms=20000')

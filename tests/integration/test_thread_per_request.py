@@ -25,14 +25,16 @@ class ThreadPerRequestTest(unittest.TestCase):
                                      <= before, timeout=10))
 
     def test_ceiling_answers_503_thread_ceiling(self):
-        with Server('mode: thread_per_request\nthread_per_request:\n  max_threads: 5\n') as server:
+        # bounded.retry_after_s is the bounded pool's; the ceiling has its own answer (1 s).
+        with Server('mode: thread_per_request\nthread_per_request:\n  max_threads: 5\n'
+                    'bounded:\n  retry_after_s: 7\n') as server:
             sockets = hold_requests(server, 5, '/work/io?ms=2000')
             self.assertTrue(wait_for(lambda: server.metrics().value(
                 'stampede_tasks', mode='thread_per_request', state='running') == 5))
             r = server.get('/work/io?ms=1')
             self.assertEqual(r.status, 503)
             self.assertEqual(r.json()['reason'], 'thread_ceiling')
-            self.assertIn('retry-after', r.headers)
+            self.assertEqual(r.headers.get('retry-after'), '1')
             m = server.metrics()
             self.assertEqual(m.value('stampede_rejected_total', mode='thread_per_request',
                                      reason='thread_ceiling'), 1)

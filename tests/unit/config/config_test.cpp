@@ -1,6 +1,7 @@
 #include "config/config.hpp"
 
 #include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
 
 #include <boost/json/serialize.hpp>
 #include <cstdlib>
@@ -30,11 +31,19 @@ TEST(ConfigTest, shipped_config_is_valid_and_sets_every_key) {
   std::string path = std::string(STAMPEDE_SOURCE_DIR) + "/config/stampede.yaml";
   config c = load_config(path);
   EXPECT_EQ(c.mode, mode_kind::bounded);
-  std::ifstream in(path);
-  std::string text((std::istreambuf_iterator<char>(in)), {});
+  // Every key by its full path (section and name), not just its last part: "workers:" under
+  // the wrong section must not count.
+  YAML::Node root = YAML::LoadFile(path);
   for (const auto& key : config_keys()) {
-    auto leaf = key.substr(key.rfind('.') + 1);
-    EXPECT_NE(text.find(leaf + ":"), std::string::npos) << key << " is not in the shipped file";
+    YAML::Node node = YAML::Clone(root);
+    std::size_t from = 0;
+    while (node.IsDefined() && from <= key.size()) {
+      auto dot = key.find('.', from);
+      auto part = key.substr(from, dot == std::string::npos ? std::string::npos : dot - from);
+      node = node.IsMap() ? node[part] : YAML::Node(YAML::NodeType::Undefined);
+      from = dot == std::string::npos ? key.size() + 1 : dot + 1;
+    }
+    EXPECT_TRUE(node.IsDefined() && node.IsScalar()) << key << " is not in the shipped file";
   }
 }
 
