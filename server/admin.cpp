@@ -59,23 +59,24 @@ response serve(const http_request& req, admin_view& view) {
 }  // namespace
 
 asio::awaitable<void> run_admin_session(asio::ip::tcp::socket socket, admin_view& view) {
+  stream_type stream(std::move(socket));
   boost::beast::flat_buffer buffer;
   const read_limits limits{std::chrono::seconds(30), std::chrono::seconds(10), 8192, 0, 2048};
   for (;;) {
     http_request req;
     std::chrono::steady_clock::time_point started;
-    read_status got = co_await read_request(socket, buffer, req, limits, started);
+    read_status got = co_await read_request(stream, buffer, req, limits, started);
     if (got == read_status::closed) co_return;
     if (got != read_status::ok) {
-      co_await reject_and_close(socket, status_for(got), "malformed or oversized request",
+      co_await reject_and_close(stream, status_for(got), "malformed or oversized request",
                                 std::chrono::seconds(10));
       co_return;
     }
     auto out = make_response(serve(req, view), req.version(), req.keep_alive(),
                              req.method() == http::verb::head);
-    if (!co_await write_response(socket, out, std::chrono::seconds(10))) co_return;
+    if (!co_await write_response(stream, out, std::chrono::seconds(10))) co_return;
     if (!req.keep_alive()) {
-      co_await lingering_close(socket);
+      co_await lingering_close(stream);
       co_return;
     }
   }

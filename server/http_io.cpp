@@ -1,14 +1,12 @@
 #include "server/http_io.hpp"
 
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
-#include <boost/beast/http/error.hpp>
-#include <boost/beast/http/parser.hpp>
+#include <boost/beast/core/error.hpp>
 #include <boost/beast/http/write.hpp>
-#include <sstream>
 
 namespace stampede {
 
@@ -19,40 +17,39 @@ namespace {
 constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 }
 
-asio::awaitable<read_status> read_request(asio::ip::tcp::socket& socket,
-                                          boost::beast::flat_buffer& buffer, http_request& req,
-                                          const read_limits& limits,
+asio::awaitable<read_status> read_request(stream_type& stream, boost::beast::flat_buffer& buffer,
+                                          http_request& req, const read_limits& limits,
                                           std::chrono::steady_clock::time_point& started) {
-  asio::steady_timer timer(socket.get_executor());
   if (buffer.size() == 0) {
     // Between requests: wait for the first byte within the idle timeout.
-    timer.expires_after(limits.idle);
-    auto first = co_await (socket.async_read_some(buffer.prepare(4096), nothrow) ||
-                           timer.async_wait(nothrow));
-    if (first.index() == 1) co_return read_status::closed;
-    auto [ec, n] = std::get<0>(first);
-    if (ec || n == 0) co_return read_status::closed;
+    stream.expires_after(limits.idle);
+    auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), nothrow);
+    if (ec || n == 0) co_return read_status::closed;  // idle too long, closed or reset
     buffer.commit(n);
   }
   started = std::chrono::steady_clock::now();
-  // One deadline for the whole request, header and body.
-  timer.expires_at(started + limits.header);
-
-  // Every read below is a single socket operation raced against the timer. (Beast's composed
-  // http::async_read hops through the executor between its inner reads; a cancellation
-  // emitted in such a hop is lost, and the read would then wait forever.)
   request_reader reader(limits.max_header_bytes, limits.max_body_bytes, limits.max_target_bytes);
+  if (auto done = reader.feed(buffer)) {  // the usual case: it came in one read
+    if (*done == read_status::ok) req = reader.release();
+    co_return *done;
+  }
+  // A request that trickles in. Its deadline must leave the socket open, to answer 408 (the
+  // stream's deadline would close it), so these reads race a timer of their own; each is a
+  // single socket operation, whose cancellation cannot be lost between inner reads as in
+  // Beast's composed http::async_read.
+  stream.expires_never();
+  asio::steady_timer timer(stream.get_executor(), started + limits.header);
   for (;;) {
-    if (auto done = reader.feed(buffer)) {
-      if (*done == read_status::ok) req = reader.release();
-      co_return *done;
-    }
-    auto more = co_await (socket.async_read_some(buffer.prepare(4096), nothrow) ||
+    auto more = co_await (stream.socket().async_read_some(buffer.prepare(4096), nothrow) ||
                           timer.async_wait(nothrow));
     if (more.index() == 1) co_return read_status::timeout;
     auto [ec, n] = std::get<0>(more);
     if (ec || n == 0) co_return read_status::closed;  // gone mid-request: nobody to answer
     buffer.commit(n);
+    if (auto done = reader.feed(buffer)) {
+      if (*done == read_status::ok) req = reader.release();
+      co_return *done;
+    }
   }
 }
 
@@ -70,46 +67,33 @@ http_response make_response(const response& res, unsigned version, bool keep_ali
   return out;
 }
 
-asio::awaitable<bool> write_response(asio::ip::tcp::socket& socket, http_response& res,
+asio::awaitable<bool> write_response(stream_type& stream, http_response& res,
                                      std::chrono::milliseconds timeout) {
-  // Serialised first, then written with Asio's async_write, whose inner writes follow each
-  // other without an executor hop, so the timer's cancellation always reaches a pending one.
-  std::ostringstream wire;
-  wire << res;
-  std::string bytes = std::move(wire).str();
-  asio::steady_timer timer(socket.get_executor(), timeout);
-  auto wrote = co_await (asio::async_write(socket, asio::buffer(bytes), nothrow) ||
-                         timer.async_wait(nothrow));
-  if (wrote.index() == 1) co_return false;
-  auto [ec, n] = std::get<0>(wrote);
+  // Written straight from the prepared message: no copy of it into a string first.
+  stream.expires_after(timeout);
+  auto [ec, n] = co_await http::async_write(stream, res, nothrow);
   co_return !ec;
 }
 
-asio::awaitable<void> lingering_close(asio::ip::tcp::socket& socket) {
+asio::awaitable<void> lingering_close(stream_type& stream) {
   boost::system::error_code ignored;
-  socket.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
-  asio::steady_timer timer(socket.get_executor());
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+  stream.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+  stream.expires_after(std::chrono::milliseconds(500));
   std::array<char, 4096> sink;
   std::size_t drained = 0;
   while (drained < 256 * 1024) {
-    timer.expires_at(deadline);
-    auto r =
-        co_await (socket.async_read_some(asio::buffer(sink), nothrow) || timer.async_wait(nothrow));
-    if (r.index() == 1) break;
-    auto [ec, n] = std::get<0>(r);
-    if (ec) break;
+    auto [ec, n] = co_await stream.async_read_some(asio::buffer(sink), nothrow);
+    if (ec) break;  // the peer closed too, or the 500 ms are up
     drained += n;
   }
-  socket.close(ignored);
+  stream.socket().close(ignored);
 }
 
-asio::awaitable<void> reject_and_close(asio::ip::tcp::socket& socket, int status,
-                                       std::string_view message,
+asio::awaitable<void> reject_and_close(stream_type& stream, int status, std::string_view message,
                                        std::chrono::milliseconds write_timeout) {
   auto out = make_response(error_response(status, message), 11, false, false);
-  co_await write_response(socket, out, write_timeout);
-  co_await lingering_close(socket);
+  co_await write_response(stream, out, write_timeout);
+  co_await lingering_close(stream);
 }
 
 }  // namespace stampede

@@ -5,6 +5,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <chrono>
@@ -17,6 +18,12 @@ namespace stampede {
 
 using http_response = boost::beast::http::response<boost::beast::http::string_body>;
 
+/// A connection with one deadline (Beast's tcp_stream): set before each read or write, as
+/// Beast's examples do, instead of a timer and a parallel group per operation. A deadline
+/// that passes while no operation is pending makes the next one time out at once, so no
+/// timeout can be lost between operations.
+using stream_type = boost::beast::tcp_stream;
+
 /// Limits for reading one request.
 struct read_limits {
   std::chrono::milliseconds idle;    ///< wait for the first byte of a request
@@ -28,7 +35,7 @@ struct read_limits {
 
 /// Reads one request into `req`, keeping any bytes past it (a pipelined next request) in
 /// `buffer`. `started` is set when its first byte is in hand.
-boost::asio::awaitable<read_status> read_request(boost::asio::ip::tcp::socket& socket,
+boost::asio::awaitable<read_status> read_request(stream_type& stream,
                                                  boost::beast::flat_buffer& buffer,
                                                  http_request& req, const read_limits& limits,
                                                  std::chrono::steady_clock::time_point& started);
@@ -38,16 +45,16 @@ http_response make_response(const response& res, unsigned version, bool keep_ali
                             bool head_request);
 
 /// Writes `res` within `timeout`; false if it failed or timed out.
-boost::asio::awaitable<bool> write_response(boost::asio::ip::tcp::socket& socket,
-                                            http_response& res, std::chrono::milliseconds timeout);
+boost::asio::awaitable<bool> write_response(stream_type& stream, http_response& res,
+                                            std::chrono::milliseconds timeout);
 
 /// Answers `status` with a JSON error body, then closes the connection gracefully.
-boost::asio::awaitable<void> reject_and_close(boost::asio::ip::tcp::socket& socket, int status,
+boost::asio::awaitable<void> reject_and_close(stream_type& stream, int status,
                                               std::string_view message,
                                               std::chrono::milliseconds write_timeout);
 
 /// Half-closes, discards what the peer still sends for a short while, then closes: a close
 /// with unread input would reset the connection and could destroy the answer in flight.
-boost::asio::awaitable<void> lingering_close(boost::asio::ip::tcp::socket& socket);
+boost::asio::awaitable<void> lingering_close(stream_type& stream);
 
 }  // namespace stampede

@@ -72,10 +72,6 @@ metrics::metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                     .Name("stampede_tasks")
                     .Help("Request work alive now, by state: the goroutine-equivalent count")
                     .Register(*registry_);
-  auto& started = BuildCounter()
-                      .Name("stampede_tasks_started_total")
-                      .Help("Request work that began running")
-                      .Register(*registry_);
   auto& rejected = BuildCounter()
                        .Name("stampede_rejected_total")
                        .Help("Requests answered 503 without running, by reason")
@@ -92,18 +88,15 @@ metrics::metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                      .Name("stampede_wasted_work_seconds_total")
                      .Help("Handler time spent after its client had left")
                      .Register(*registry_);
-  auto& duration = BuildHistogram()
-                       .Name("stampede_http_request_duration_seconds")
-                       .Help("Main port: request read to response written")
-                       .Register(*registry_);
-  auto& success = BuildHistogram()
-                      .Name("stampede_http_success_duration_seconds")
-                      .Help("Main port, 2xx answers only: request read to response written")
-                      .Register(*registry_);
-  requests_family_ = &BuildCounter()
-                          .Name("stampede_http_requests_total")
-                          .Help("Main-port requests by status code; 499 = the client left first")
-                          .Register(*registry_);
+
+  requests_name = "stampede_http_requests_total";
+  requests_help = "Main-port requests by status code; 499 = the client left first";
+  const std::string started_name = "stampede_tasks_started_total";
+  const std::string started_help = "Request work that began running";
+  const std::string duration_name = "stampede_http_request_duration_seconds";
+  const std::string duration_help = "Main port: request read to response written";
+  const std::string success_name = "stampede_http_success_duration_seconds";
+  const std::string success_help = "Main port, 2xx answers only: request read to response written";
 
   for (int mi = 0; mi < mode_count; ++mi) {
     std::string mode(to_string(static_cast<mode_kind>(mi)));
@@ -111,7 +104,7 @@ metrics::metrics() : registry_(std::make_shared<prometheus::Registry>()) {
     mm.info = &info.Add({{"mode", mode}});
     mm.tasks_queued = &tasks.Add({{"mode", mode}, {"state", "queued"}});
     mm.tasks_running = &tasks.Add({{"mode", mode}, {"state", "running"}});
-    mm.tasks_started = &started.Add({{"mode", mode}});
+    mm.tasks_started = &sharded_.counter(started_name, started_help, {{"mode", mode}});
     for (int r = 0; r < reject_reason_count; ++r) {
       mm.rejected[r] = &rejected.Add(
           {{"mode", mode}, {"reason", std::string(to_string(static_cast<reject_reason>(r)))}});
@@ -122,31 +115,27 @@ metrics::metrics() : registry_(std::make_shared<prometheus::Registry>()) {
     mm.wasted_seconds = &wasted.Add({{"mode", mode}});
     for (int h = 0; h < handler_count; ++h) {
       std::string handler(to_string(static_cast<handler_id>(h)));
-      mm.duration[h] = &duration.Add({{"mode", mode}, {"handler", handler}}, duration_buckets());
-      mm.success_duration[h] =
-          &success.Add({{"mode", mode}, {"handler", handler}}, duration_buckets());
+      mm.duration[h] = &sharded_.histogram(
+          duration_name, duration_help, {{"mode", mode}, {"handler", handler}}, duration_buckets());
+      mm.success_duration[h] = &sharded_.histogram(
+          success_name, success_help, {{"mode", mode}, {"handler", handler}}, duration_buckets());
       for (std::size_t c = 0; c + 1 < codes_.size(); ++c) {
-        requests_[mi][h][c] = &requests_family_->Add(
+        requests_[mi][h][c] = &sharded_.counter(
+            requests_name, requests_help,
             {{"mode", mode}, {"handler", handler}, {"code", std::to_string(codes_[c])}});
       }
     }
   }
-  thread_spawn_seconds_ = &BuildHistogram()
-                               .Name("stampede_thread_spawn_seconds")
-                               .Help("Time to create a request thread (thread-per-request mode)")
-                               .Register(*registry_)
-                               .Add({}, spawn_buckets());
-  queue_wait_seconds_ = &BuildHistogram()
-                             .Name("stampede_queue_wait_seconds")
-                             .Help("Bounded mode: admission until a worker takes the work")
-                             .Register(*registry_)
-                             .Add({}, duration_buckets());
+  thread_spawn_seconds_ = &sharded_.histogram(
+      "stampede_thread_spawn_seconds", "Time to create a request thread (thread-per-request mode)",
+      {}, spawn_buckets());
+  queue_wait_seconds_ = &sharded_.histogram("stampede_queue_wait_seconds",
+                                            "Bounded mode: admission until a worker takes the work",
+                                            {}, duration_buckets());
   downstream_wait_seconds_ =
-      &BuildHistogram()
-           .Name("stampede_downstream_wait_seconds")
-           .Help("Time a call waited for a slot of the downstream (0 when one was free)")
-           .Register(*registry_)
-           .Add({}, duration_buckets());
+      &sharded_.histogram("stampede_downstream_wait_seconds",
+                          "Time a call waited for a slot of the downstream (0 when one was free)",
+                          {}, duration_buckets());
   queue_depth_ = &BuildGauge()
                       .Name("stampede_queue_depth")
                       .Help("Bounded mode: work waiting in the queue")
@@ -192,12 +181,16 @@ void metrics::count_request(mode_kind m, handler_id h, int status, double second
       return;
     }
   }
-  // A status outside the fixed list: rare, so the slower Add (which locks) is acceptable.
-  requests_family_
-      ->Add({{"mode", std::string(to_string(m))},
-             {"handler", std::string(to_string(h))},
-             {"code", std::to_string(status)}})
-      .Increment();
+  // A status outside the fixed list: rare, so a lock and a map are acceptable.
+  std::lock_guard lock(rare_codes_mutex_);
+  auto& c = rare_codes_[{mi, hi, status}];
+  if (c == nullptr) {
+    c = &sharded_.counter(requests_name, requests_help,
+                          {{"mode", std::string(to_string(m))},
+                           {"handler", std::string(to_string(h))},
+                           {"code", std::to_string(status)}});
+  }
+  c->Increment();
 }
 
 void metrics::set_active_mode(mode_kind m) {
@@ -207,6 +200,7 @@ void metrics::set_active_mode(mode_kind m) {
 std::string metrics::serialize() {
   std::lock_guard lock(serialize_mutex_);
   auto families = registry_->Collect();
+  sharded_.collect(families);
   using prometheus::MetricType;
   if (auto p = read_proc_self()) {
     families.push_back(

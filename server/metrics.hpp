@@ -9,13 +9,16 @@
 #include <prometheus/registry.h>
 
 #include <array>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <tuple>
 
 #include "config/config.hpp"
 #include "handlers/downstream.hpp"
 #include "handlers/work.hpp"
+#include "server/sharded_metrics.hpp"
 
 namespace stampede {
 
@@ -30,14 +33,14 @@ struct mode_metrics {
   prometheus::Gauge* info = nullptr;           ///< stampede_mode_info
   prometheus::Gauge* tasks_queued = nullptr;   ///< stampede_tasks{state="queued"}
   prometheus::Gauge* tasks_running = nullptr;  ///< stampede_tasks{state="running"}
-  prometheus::Counter* tasks_started = nullptr;
+  sharded_counter* tasks_started = nullptr;
   std::array<prometheus::Counter*, reject_reason_count> rejected{};
   prometheus::Counter* cancelled_queued = nullptr;
   prometheus::Counter* cancelled_running = nullptr;
   prometheus::Counter* client_disconnects = nullptr;
   prometheus::Counter* wasted_seconds = nullptr;
-  std::array<prometheus::Histogram*, handler_count> duration{};
-  std::array<prometheus::Histogram*, handler_count> success_duration{};  ///< 2xx only
+  std::array<sharded_histogram*, handler_count> duration{};
+  std::array<sharded_histogram*, handler_count> success_duration{};  ///< 2xx only
 };
 
 /// \brief All of stampede's metrics and their registry.
@@ -64,9 +67,9 @@ class metrics {
   /// time). Set once, before serving.
   void watch_downstream(const downstream* d) { downstream_ = d; }
 
-  prometheus::Histogram& thread_spawn_seconds() { return *thread_spawn_seconds_; }
-  prometheus::Histogram& queue_wait_seconds() { return *queue_wait_seconds_; }
-  prometheus::Histogram& downstream_wait_seconds() { return *downstream_wait_seconds_; }
+  sharded_histogram& thread_spawn_seconds() { return *thread_spawn_seconds_; }
+  sharded_histogram& queue_wait_seconds() { return *queue_wait_seconds_; }
+  sharded_histogram& downstream_wait_seconds() { return *downstream_wait_seconds_; }
   prometheus::Gauge& queue_depth() { return *queue_depth_; }
   prometheus::Gauge& queue_capacity() { return *queue_capacity_; }
   prometheus::Gauge& pool_workers() { return *pool_workers_; }
@@ -76,16 +79,19 @@ class metrics {
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
+  sharded_families sharded_;  ///< what the request path records: no lock per observation
+  std::string requests_name, requests_help;
   std::array<mode_metrics, mode_count> modes_{};
   /// requests_[mode][handler][code index]; codes outside the fixed list are added lazily.
   static constexpr std::array<int, 14> codes_ = {200, 400, 404, 405, 408, 413, 414,
                                                  431, 499, 500, 501, 503, 505, 0};
-  std::array<std::array<std::array<prometheus::Counter*, codes_.size()>, handler_count>, mode_count>
+  std::array<std::array<std::array<sharded_counter*, codes_.size()>, handler_count>, mode_count>
       requests_{};
-  prometheus::Family<prometheus::Counter>* requests_family_ = nullptr;
-  prometheus::Histogram* thread_spawn_seconds_ = nullptr;
-  prometheus::Histogram* queue_wait_seconds_ = nullptr;
-  prometheus::Histogram* downstream_wait_seconds_ = nullptr;
+  std::mutex rare_codes_mutex_;                                       ///< guards rare_codes_
+  std::map<std::tuple<int, int, int>, sharded_counter*> rare_codes_;  ///< codes not in codes_
+  sharded_histogram* thread_spawn_seconds_ = nullptr;
+  sharded_histogram* queue_wait_seconds_ = nullptr;
+  sharded_histogram* downstream_wait_seconds_ = nullptr;
   const downstream* downstream_ = nullptr;
   prometheus::Gauge* queue_depth_ = nullptr;
   prometheus::Gauge* queue_capacity_ = nullptr;

@@ -75,7 +75,8 @@ struct server::impl {
         policy(std::shared_ptr<execution_policy>(make_policy(*cfg.load(), stats))),
         dependency(cfg.load()->downstream.capacity),
         fe{stats, cfg, policy, dependency},
-        main_io(cfg.load()->main.io_threads),
+        io_threads(cfg.load()->main.io_threads),
+        main_io(io_threads),
         admin_io(1),
         view{stats, [this] { return boost::json::serialize(to_json(*cfg.load())); },
              [this] { return cfg.load()->admin.token; }} {
@@ -96,6 +97,7 @@ struct server::impl {
   std::vector<std::weak_ptr<execution_policy>> retired;
   downstream dependency;  ///< shared by every mode: a mode switch does not reset its line
   front_end fe;
+  const int io_threads;  ///< main.io_threads, fixed until restart
   asio::io_context main_io;
   asio::io_context admin_io;  ///< admin port, signals and the config watch: always responsive
   /// The main acceptor is used by the accept loop and by shutdown; with several I/O threads
@@ -106,6 +108,13 @@ struct server::impl {
   admin_view view;
   int stop_signals = 0;
 
+  /// Where a new connection's session runs: a strand of its own when several threads run the
+  /// I/O context; with one thread (the default) a strand would only cost.
+  asio::any_io_executor session_executor() {
+    if (io_threads == 1) return main_io.get_executor();
+    return asio::make_strand(main_io);
+  }
+
   /// Starts a session for `socket`, or closes it at once past http.max_connections.
   void admit(tcp::socket socket) {
     if (stats.connections_active().Value() >= cfg.load()->http.max_connections) {
@@ -114,7 +123,10 @@ struct server::impl {
       socket.close(ignored);
       return;
     }
-    asio::co_spawn(asio::make_strand(main_io), run_session(std::move(socket), fe), asio::detached);
+    // The socket was accepted onto the session's executor (see session_executor): the session
+    // and its stream's deadline timer share it.
+    auto ex = socket.get_executor();
+    asio::co_spawn(ex, run_session(std::move(socket), fe), asio::detached);
   }
 
   asio::awaitable<void> accept_main() {
@@ -123,7 +135,7 @@ struct server::impl {
     // loop rather than one per turn behind every other ready handler.
     main_acceptor.non_blocking(true);
     for (;;) {
-      auto [ec, socket] = co_await main_acceptor.async_accept(nothrow);
+      auto [ec, socket] = co_await main_acceptor.async_accept(session_executor(), nothrow);
       if (ec == asio::error::operation_aborted || !main_acceptor.is_open()) co_return;
       if (ec) {
         // Out of descriptors and the like: back off briefly rather than spin.
@@ -134,7 +146,7 @@ struct server::impl {
       }
       admit(std::move(socket));
       for (int i = 0; i < 256; ++i) {
-        tcp::socket more(main_io);
+        tcp::socket more(session_executor());
         boost::system::error_code again;
         main_acceptor.accept(more, again);
         if (again) break;  // would_block: the backlog is empty (or a real error: next turn)
@@ -233,7 +245,7 @@ struct server::impl {
       // Connections already in the backlog are taken and answered (503, or a graceful close)
       // rather than reset by the kernel when the listener closes.
       for (;;) {
-        tcp::socket waiting(main_io);
+        tcp::socket waiting(session_executor());
         boost::system::error_code none_left;
         main_acceptor.accept(waiting, none_left);
         if (none_left) break;

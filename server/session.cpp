@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -32,9 +33,13 @@ constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 /// (so a pipelined next request is data, not a disconnect). Returns when the client has gone:
 /// a 0-byte read (EOF — a half-closed client counts as gone) or an error. If the client
 /// sends more than `max_buffered` bytes meanwhile, it stops reading and waits to be cancelled.
-asio::awaitable<steady::time_point> watch_disconnect(tcp::socket& socket,
+asio::awaitable<steady::time_point> watch_disconnect(stream_type& stream,
                                                      boost::beast::flat_buffer& buffer,
                                                      std::size_t max_buffered) {
+  // Work may take as long as it takes: no deadline while watching. The raw socket is read, as
+  // its reads honour the parallel group's cancellation when the work completes first.
+  stream.expires_never();
+  tcp::socket& socket = stream.socket();
   while (buffer.size() < max_buffered) {
     auto [ec, n] = co_await socket.async_read_some(buffer.prepare(4096), nothrow);
     if (ec == asio::error::operation_aborted) co_return steady::time_point::max();  // work done
@@ -58,14 +63,25 @@ bool peer_gone(tcp::socket& socket) {
 /// The one place where a typed rejection becomes HTTP. The policy that rejected says whether,
 /// and when, a retry can help.
 response overload_response(const task& t) {
+  // The bodies are few and fixed: made once, not serialised for every rejection.
+  static const auto bodies = [] {
+    std::array<std::array<std::string, mode_count>, reject_reason_count> b;
+    for (int why = 0; why < reject_reason_count; ++why) {
+      for (int mode = 0; mode < mode_count; ++mode) {
+        auto reason = static_cast<reject_reason>(why);
+        boost::json::object body;
+        body["error"] = reason == reject_reason::shutting_down ? "shutting down" : "overloaded";
+        body["reason"] = to_string(reason);
+        body["mode"] = to_string(static_cast<mode_kind>(mode));
+        b[why][mode] = boost::json::serialize(body);
+      }
+    }
+    return b;
+  }();
   const reject_reason why = *t.rejected();
   response r;
   r.status = 503;
-  boost::json::object body;
-  body["error"] = why == reject_reason::shutting_down ? "shutting down" : "overloaded";
-  body["reason"] = to_string(why);
-  body["mode"] = to_string(t.mode());
-  r.body = boost::json::serialize(body);
+  r.body = bodies[static_cast<int>(why)][static_cast<int>(t.mode())];
   if (t.retry_after_s() >= 0) {
     r.headers.emplace_back("Retry-After", std::to_string(t.retry_after_s()));
   }
@@ -94,10 +110,12 @@ struct in_flight_count {
 
 }  // namespace
 
-asio::awaitable<void> run_session(tcp::socket socket, front_end& fe) {
+asio::awaitable<void> run_session(tcp::socket connection, front_end& fe) {
   connection_count open(fe.stats.connections_active());
   boost::system::error_code ignored;
-  socket.set_option(tcp::no_delay(true), ignored);
+  connection.set_option(tcp::no_delay(true), ignored);
+  stream_type stream(std::move(connection));
+  tcp::socket& socket = stream.socket();
   boost::beast::flat_buffer buffer;
 
   while (!fe.draining.load()) {
@@ -108,7 +126,7 @@ asio::awaitable<void> run_session(tcp::socket socket, front_end& fe) {
     http_request req;
     steady::time_point started;
     read_status got =
-        co_await read_request(socket, buffer, req,
+        co_await read_request(stream, buffer, req,
                               read_limits{std::chrono::milliseconds(h.idle_timeout_ms),
                                           std::chrono::milliseconds(h.header_timeout_ms),
                                           static_cast<std::uint32_t>(h.max_header_bytes),
@@ -128,7 +146,7 @@ asio::awaitable<void> run_session(tcp::socket socket, front_end& fe) {
     if (got != read_status::ok) {
       int status = status_for(got);
       fe.stats.count_request(mode, handler_id::other, status, seconds_since_start());
-      co_await reject_and_close(socket, status,
+      co_await reject_and_close(stream, status,
                                 got == read_status::timeout ? "request not received in time"
                                                             : "malformed or oversized request",
                                 write_timeout);
@@ -159,7 +177,7 @@ asio::awaitable<void> run_session(tcp::socket socket, front_end& fe) {
       } else {
         auto outcome = co_await (
             run_task(*policy, t) ||
-            watch_disconnect(socket, buffer, static_cast<std::size_t>(h.max_header_bytes) * 4));
+            watch_disconnect(stream, buffer, static_cast<std::size_t>(h.max_header_bytes) * 4));
         if (outcome.index() == 1) {
           gone_at = std::get<1>(outcome);
         } else if (peer_gone(socket)) {
@@ -190,7 +208,7 @@ asio::awaitable<void> run_session(tcp::socket socket, front_end& fe) {
                              req.method() == boost::beast::http::verb::head);
     out.set("X-Stampede-Mode", to_string(mode));
     if (auto id = req["X-Request-Id"]; is_request_id(id)) out.set("X-Request-Id", id);
-    bool wrote = co_await write_response(socket, out, write_timeout);
+    bool wrote = co_await write_response(stream, out, write_timeout);
     fe.stats.count_request(mode, routed.handler, wrote ? res.status : 499, seconds_since_start());
     if (!wrote) {
       fe.stats.for_mode(mode).client_disconnects->Increment();
@@ -198,7 +216,7 @@ asio::awaitable<void> run_session(tcp::socket socket, front_end& fe) {
     }
     if (!keep_alive) {
       buffer.clear();
-      co_await lingering_close(socket);
+      co_await lingering_close(stream);
       co_return;
     }
   }
@@ -208,9 +226,9 @@ asio::awaitable<void> run_session(tcp::socket socket, front_end& fe) {
   if (buffer.size() > 0 || socket.available(ec) > 0) {
     auto write_timeout = std::chrono::milliseconds(fe.cfg.load()->http.write_timeout_ms);
     fe.stats.count_request(fe.policy.load()->mode(), handler_id::other, 503, 0);
-    co_await reject_and_close(socket, 503, "shutting down", write_timeout);
+    co_await reject_and_close(stream, 503, "shutting down", write_timeout);
   } else {
-    co_await lingering_close(socket);
+    co_await lingering_close(stream);
   }
 }
 
