@@ -12,6 +12,13 @@ using namespace std::chrono_literals;
 using testing::gate;
 using testing::make_probe;
 
+/// Runs `p`'s task on a thread of its own and returns once its body has started.
+std::jthread start_running(const std::shared_ptr<testing::probe>& p) {
+  std::jthread worker([p] { p->t->run(nullptr); });
+  while (!p->started.load()) std::this_thread::sleep_for(1ms);
+  return worker;
+}
+
 // A client that leaves after the policy took its task out of the queue, but before the body
 // started, must not have the body run (the race the review found: 36 of 300 ran to the end).
 TEST(TaskTest, client_gone_before_the_body_starts_means_it_never_starts) {
@@ -51,8 +58,7 @@ TEST(TaskTest, client_gone_while_running_stops_the_body_and_counts_once) {
   gate g;
   auto& mm = stats.for_mode(mode_kind::bounded);
   auto p = make_probe(mode_kind::bounded, stats, g);
-  std::jthread worker([&] { p->t->run(nullptr); });
-  while (!p->started.load()) std::this_thread::sleep_for(1ms);
+  auto worker = start_running(p);
   p->t->cancel_running();
   p->t->cancel_running();
   ASSERT_TRUE(p->completed_within(5s));
@@ -67,8 +73,7 @@ TEST(TaskTest, shutdown_stop_is_not_a_client_cancellation) {
   gate g;
   auto& mm = stats.for_mode(mode_kind::bounded);
   auto p = make_probe(mode_kind::bounded, stats, g);
-  std::jthread worker([&] { p->t->run(nullptr); });
-  while (!p->started.load()) std::this_thread::sleep_for(1ms);
+  auto worker = start_running(p);
   p->t->request_stop();
   ASSERT_TRUE(p->completed_within(5s));
   EXPECT_TRUE(p->saw_stop.load());
