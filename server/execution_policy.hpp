@@ -102,6 +102,10 @@ class execution_policy {
   /// Whether client_gone stops work now; then a request whose client is already gone when
   /// it is read is never handed over at all.
   virtual bool cancels_on_disconnect() const = 0;
+  /// Whether the front end can watch the connection while the work runs. A policy that runs
+  /// the work inline in submit() (blocking) finishes before any watch could start, so the
+  /// front end only checks the socket afterwards.
+  virtual bool runs_inline() const { return false; }
   /// Applies the live-changeable settings of a reloaded config.
   virtual void reconfigure(const config& c) = 0;
   /// Shutdown after the drain period: queued work is rejected (shutting_down), running work is

@@ -174,6 +174,10 @@ asio::awaitable<void> run_session(tcp::socket connection, front_end& fe) {
         // thread had been scheduled, and in a burst that takes milliseconds each.)
         t->cancel_queued();
         gone_at = steady::now();
+      } else if (policy->runs_inline()) {
+        // The work is done before a watch could start: look at the socket afterwards only.
+        co_await run_task(*policy, t);
+        if (peer_gone(socket)) gone_at = t->admitted();  // left at some point: all of it wasted
       } else {
         auto outcome = co_await (
             run_task(*policy, t) ||

@@ -20,6 +20,7 @@ class blocking_policy final : public execution_policy {
   void submit(std::shared_ptr<task> t) override;
   void client_gone(const std::shared_ptr<task>&) override {}
   bool cancels_on_disconnect() const override { return false; }
+  bool runs_inline() const override { return true; }
   void reconfigure(const config&) override {}
   void stop_all() override;
 
