@@ -6,20 +6,27 @@
 
 namespace stampede {
 
-/// One call waiting for a slot. The granter sets `granted` and notifies under the mutex, so
-/// the waiter cannot return (and destroy this) before the notification is done.
-struct downstream::waiter {
+/// One call waiting for a slot on its own thread. The granter sets `is_granted` and notifies
+/// under the mutex, so the waiter cannot return (and destroy this) before that is done.
+struct downstream::blocked_waiter final : downstream::waiter {
   std::condition_variable_any cv;
-  bool granted = false;
+  bool is_granted = false;
+  void granted() override {
+    is_granted = true;
+    cv.notify_one();
+  }
 };
 
 void downstream::grant_locked() {
   while (!waiters_.empty() && has_room_locked()) {
     waiter* w = waiters_.front();
     waiters_.pop_front();
+    w->in_line_ = false;
     ++in_use_;
-    w->granted = true;
-    w->cv.notify_one();
+    if (on_wait) {
+      on_wait(std::chrono::duration<double>(std::chrono::steady_clock::now() - w->since_).count());
+    }
+    w->granted();
   }
 }
 
@@ -40,17 +47,39 @@ bool downstream::acquire(const std::stop_token& stop) {
     if (on_wait) on_wait(0);
     return true;
   }
-  auto since = std::chrono::steady_clock::now();
-  waiter w;
-  auto place = waiters_.insert(waiters_.end(), &w);
-  w.cv.wait(lock, stop, [&] { return w.granted; });
-  if (!w.granted) {
-    waiters_.erase(place);  // stopped while waiting: leave the line, holding nothing
+  blocked_waiter w;
+  w.since_ = std::chrono::steady_clock::now();
+  w.place_ = waiters_.insert(waiters_.end(), &w);
+  w.in_line_ = true;
+  w.cv.wait(lock, stop, [&] { return w.is_granted; });
+  if (!w.is_granted) {
+    waiters_.erase(w.place_);  // stopped while waiting: leave the line, holding nothing
     return false;
   }
-  lock.unlock();
-  if (on_wait)
-    on_wait(std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count());
+  return true;
+}
+
+downstream::wait_result downstream::acquire_or_wait(waiter& w, const std::stop_token& stop) {
+  std::unique_lock lock(mutex_);
+  // Checked under the lock: a stop requested later finds `w` in line (cancel_wait).
+  if (stop.stop_requested()) return wait_result::stopped;
+  if (waiters_.empty() && has_room_locked()) {
+    ++in_use_;
+    lock.unlock();
+    if (on_wait) on_wait(0);
+    return wait_result::granted;
+  }
+  w.since_ = std::chrono::steady_clock::now();
+  w.place_ = waiters_.insert(waiters_.end(), &w);
+  w.in_line_ = true;
+  return wait_result::waiting;
+}
+
+bool downstream::cancel_wait(waiter& w) {
+  std::lock_guard lock(mutex_);
+  if (!w.in_line_) return false;
+  waiters_.erase(w.place_);
+  w.in_line_ = false;
   return true;
 }
 

@@ -35,6 +35,30 @@ class downstream {
   bool acquire(const std::stop_token& stop);
   /// Takes a slot only if one is free and nobody is waiting (keeps the order fair).
   bool try_acquire();
+
+  /// \brief One call waiting in line without holding a thread (the coroutine mode). The
+  /// downstream calls granted() from the thread that frees the slot, under its lock: it must
+  /// only hand the waiter on (e.g. post its resumption), never call back into the downstream.
+  class waiter {
+   public:
+    virtual void granted() = 0;
+
+   protected:
+    ~waiter() = default;
+
+   private:
+    friend class downstream;
+    std::list<waiter*>::iterator place_;
+    std::chrono::steady_clock::time_point since_;
+    bool in_line_ = false;  ///< guarded by the downstream's mutex
+  };
+  enum class wait_result { granted, waiting, stopped };
+  /// Takes a slot at once (granted), puts `w` in line (waiting: w.granted() follows once it
+  /// has a slot, unless cancel_wait takes it out first), or refuses (stopped) if `stop` has been
+  /// requested. `w` must stay alive while it waits.
+  wait_result acquire_or_wait(waiter& w, const std::stop_token& stop);
+  /// Takes `w` out of the line; false if it was granted first (it then holds a slot).
+  bool cancel_wait(waiter& w);
   /// Frees a slot taken by acquire or try_acquire; hands it to the oldest waiter.
   void release();
 
@@ -54,7 +78,7 @@ class downstream {
   std::function<void(double)> on_wait;
 
  private:
-  struct waiter;
+  struct blocked_waiter;
   bool has_room_locked() const { return capacity_ == 0 || in_use_ < capacity_; }
   void grant_locked();
 

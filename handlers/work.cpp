@@ -83,14 +83,14 @@ std::chrono::nanoseconds thread_cpu_time() {
   return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
 }
 
-}  // namespace
-
-bool burn_cpu(std::chrono::milliseconds d, const std::stop_token& stop) {
-  auto target = thread_cpu_time() + d;
+/// Spins until the calling thread has used `d` more CPU time, checking `stop` about every
+/// 20 µs. Returns the CPU time used (less than `d` only if stopped).
+std::chrono::nanoseconds spin(std::chrono::nanoseconds d, const std::stop_token& stop) {
+  auto begin = thread_cpu_time();
+  auto target = begin + d;
   volatile std::uint64_t sink = 0;
   std::uint64_t x = 88172645463325252ull;
-  while (true) {
-    if (stop.stop_requested()) return false;
+  for (;;) {
     // About 20 µs of arithmetic between checks of the clock and the stop token.
     for (int i = 0; i < 4000; ++i) {
       x ^= x << 13;
@@ -98,7 +98,79 @@ bool burn_cpu(std::chrono::milliseconds d, const std::stop_token& stop) {
       x ^= x << 17;
     }
     sink = sink + x;
-    if (thread_cpu_time() >= target) return true;
+    auto now = thread_cpu_time();
+    if (now >= target || stop.stop_requested()) return now - begin;
+  }
+}
+
+/// A task yields at least this often while it burns CPU (as Go's scheduler preempts).
+constexpr std::chrono::nanoseconds cpu_slice = std::chrono::milliseconds(1);
+
+/// CPU work as a job: slices of at most cpu_slice, each followed by a yield. The CPU time is
+/// summed per slice, as other tasks may run on the same thread in between.
+job<bool> burn(std::chrono::milliseconds d, const work_context& ctx) {
+  std::chrono::nanoseconds left = d;
+  while (left.count() > 0) {
+    if (ctx.stop.stop_requested()) co_return false;
+    left -= spin(std::min(left, cpu_slice), ctx.stop);
+    if (left.count() > 0) co_await ctx.yield();
+  }
+  co_return !ctx.stop.stop_requested();
+}
+
+}  // namespace
+
+bool burn_cpu(std::chrono::milliseconds d, const std::stop_token& stop) {
+  if (stop.stop_requested()) return false;
+  spin(d, stop);
+  return !stop.stop_requested();
+}
+
+bool sleep_awaiter::await_ready() {
+  if (ctx.suspend == nullptr) {
+    finished = simulated_io(d, ctx.stop);
+    return true;
+  }
+  if (d.count() <= 0 || ctx.stop.stop_requested()) {
+    finished = !ctx.stop.stop_requested();
+    return true;
+  }
+  return false;
+}
+
+bool slot_awaiter::await_ready() {
+  if (ctx.suspend != nullptr) return false;
+  ok = ctx.dependency->acquire(ctx.stop);
+  return true;
+}
+
+bool slot_awaiter::await_suspend(std::coroutine_handle<> awaiting) {
+  h = awaiting;
+  // Registered before joining the line: a stop requested from here on finds this waiter in
+  // line (or not yet in it, and then acquire_or_wait refuses).
+  on_stop.emplace(ctx.stop, stop_fn{this});
+  switch (ctx.dependency->acquire_or_wait(*this, ctx.stop)) {
+    case downstream::wait_result::granted:
+      ok = true;
+      return false;
+    case downstream::wait_result::stopped:
+      ok = false;
+      return false;
+    case downstream::wait_result::waiting:
+      break;
+  }
+  return true;  // granted() or the stop callback resumes it; nothing here is touched after
+}
+
+void slot_awaiter::granted() {
+  ok = true;
+  ctx.suspend->resume(h);
+}
+
+void slot_awaiter::stop_fn::operator()() const noexcept {
+  if (self->ctx.dependency->cancel_wait(*self)) {
+    self->ok = false;
+    self->ctx.suspend->resume(self->h);
   }
 }
 
@@ -112,25 +184,72 @@ response error_response(int status, std::string_view message) {
   return r;
 }
 
+job<bool> call_dependency(std::chrono::milliseconds d, const work_context& ctx) {
+  if (ctx.dependency == nullptr) co_return co_await ctx.sleep_for(d);
+  if (!co_await ctx.acquire_slot()) co_return false;
+  bool finished = co_await ctx.sleep_for(d);
+  ctx.dependency->release();
+  co_return finished;
+}
+
 namespace {
 
-/// One call to the dependency: through the downstream when there is one.
-bool call_dependency(std::chrono::milliseconds d, const work_context& ctx) {
-  if (ctx.dependency != nullptr) return ctx.dependency->call(d, ctx.stop);
-  return simulated_io(d, ctx.stop);
+/// A parallel fan-out under a suspender: `workers` child tasks take fetches from a shared
+/// count until none are left, so at most `workers` run at once; the parent waits for all.
+struct fan_out_state {
+  const work_context& ctx;
+  int count;
+  std::chrono::milliseconds each;
+  std::atomic<int> next{0};
+  std::atomic<int> completed{0};
+  std::atomic<int> left{0};  ///< children still running, plus one for the parent
+  std::coroutine_handle<> parent;
+};
+
+job<void> fetcher(fan_out_state& s) {
+  for (int i = s.next.fetch_add(1); i < s.count; i = s.next.fetch_add(1)) {
+    if (!co_await call_dependency(s.each, s.ctx)) break;
+    s.completed.fetch_add(1);
+  }
+  if (s.left.fetch_sub(1) == 1) s.ctx.suspend->resume(s.parent);
+}
+
+struct join_awaiter {
+  fan_out_state& s;
+  bool await_ready() const noexcept { return false; }
+  bool await_suspend(std::coroutine_handle<> h) {
+    s.parent = h;
+    return s.left.fetch_sub(1) != 1;  // the last child has already finished: go on
+  }
+  void await_resume() const noexcept {}
+};
+
+job<int> fan_out(int count, std::chrono::milliseconds each, const work_context& ctx) {
+  fan_out_state s{ctx, count, each, {}, {}, {}, {}};
+  int limit = ctx.suspend->fanout_limit();
+  int workers = limit > 0 ? std::min(limit, count) : count;
+  s.left.store(workers + 1);
+  for (int i = 0; i < workers; ++i) ctx.suspend->spawn(fetcher(s));
+  co_await join_awaiter{s};
+  co_return s.completed.load();
 }
 
 }  // namespace
 
 response run_handler(handler_id h, const work_params& p, const work_context& ctx) {
+  return handle(h, p, ctx).run_inline();
+}
+
+job<response> handle(handler_id h, work_params p, const work_context& ctx) {
+  if (h == handler_id::other) co_return error_response(404, "not found");
   auto start = std::chrono::steady_clock::now();
   bool finished = true;
-  boost::json::object body;
-  body["mode"] = ctx.mode;
-  body["handler"] = to_string(h);
-  // The request's working set, held until the handler returns (waiting included).
+  int fetched = 0;
+  // The request's working set, held until the handler returns (waiting included). The answer
+  // is built after the work: a waiting request holds nothing else.
   std::optional<working_set> memory;
-  if (h == handler_id::io || h == handler_id::cpu || h == handler_id::fanout) {
+  const bool works = h == handler_id::io || h == handler_id::cpu || h == handler_id::fanout;
+  if (works) {
     try {
       memory.emplace(p.kb);
     } catch (const std::bad_alloc&) {
@@ -143,50 +262,50 @@ response run_handler(handler_id h, const work_params& p, const work_context& ctx
       b["kb"] = p.kb;
       r.body = boost::json::serialize(b);
       r.headers.emplace_back("Retry-After", "1");
-      return r;
+      co_return r;
     }
-    body["kb"] = p.kb < 0 ? 0 : p.kb;
   }
+  const std::chrono::milliseconds each(p.ms);
   switch (h) {
     case handler_id::io:
-      finished = call_dependency(std::chrono::milliseconds(p.ms), ctx);
-      body["ms"] = p.ms;
+      finished = co_await call_dependency(each, ctx);
       break;
     case handler_id::cpu:
-      finished = burn_cpu(std::chrono::milliseconds(p.ms), ctx.stop);
-      body["ms"] = p.ms;
+      finished = co_await burn(each, ctx);
       break;
-    case handler_id::fanout: {
-      int done = 0;
-      if (p.parallel && ctx.fanout != nullptr) {
-        done = ctx.fanout->run_parallel(p.n, std::chrono::milliseconds(p.ms), ctx.dependency,
-                                        ctx.stop);
+    case handler_id::fanout:
+      if (p.parallel && ctx.suspend != nullptr) {
+        fetched = co_await fan_out(p.n, each, ctx);
+      } else if (p.parallel && ctx.fanout != nullptr) {
+        fetched = ctx.fanout->run_parallel(p.n, each, ctx.dependency, ctx.stop);
       } else {
-        for (int i = 0; i < p.n && call_dependency(std::chrono::milliseconds(p.ms), ctx); ++i) {
-          ++done;
-        }
+        while (fetched < p.n && co_await call_dependency(each, ctx)) ++fetched;
       }
-      finished = done == p.n;
-      body["n"] = p.n;
-      body["ms"] = p.ms;
-      body["parallel"] = p.parallel;
-      body["fetched"] = done;
+      finished = fetched == p.n;
       break;
-    }
     case handler_id::healthz:
-      body["status"] = "ok";
-      break;
     case handler_id::other:
-      return error_response(404, "not found");
+      break;
   }
   auto elapsed =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start);
+  boost::json::object body;
+  body["mode"] = ctx.mode;
+  body["handler"] = to_string(h);
+  if (works) body["kb"] = p.kb < 0 ? 0 : p.kb;
+  if (works) body["ms"] = p.ms;
+  if (h == handler_id::fanout) {
+    body["n"] = p.n;
+    body["parallel"] = p.parallel;
+    body["fetched"] = fetched;
+  }
+  if (h == handler_id::healthz) body["status"] = "ok";
   body["elapsed_us"] = static_cast<std::int64_t>(elapsed.count() * 1000.0);
   body["outcome"] = finished ? "ok" : "cancelled";
   response r;
   r.status = finished ? 200 : 503;
   r.body = boost::json::serialize(body);
-  return r;
+  co_return r;
 }
 
 }  // namespace stampede

@@ -1,15 +1,22 @@
 #pragma once
 /// \file The workloads: a request in, a response out, a stop token checked.
-/// Handlers know nothing of sockets, threads or the execution mode; the mode reaches
-/// them only through `fanout_runner` (how parallel fetches are had) and the stop token.
+/// Handlers know nothing of sockets, threads or the execution mode; the mode reaches them only
+/// through their work_context: the stop token, `fanout_runner` (how a thread mode has parallel
+/// fetches) and `suspender` (how the coroutine mode waits without holding a thread). Each
+/// workload is written once, as a job, and waits only through the context's primitives.
 
 #include <chrono>
+#include <coroutine>
+#include <optional>
 #include <cstdint>
 #include <stop_token>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "handlers/downstream.hpp"
+#include "handlers/job.hpp"
 
 namespace stampede {
 
@@ -47,13 +54,99 @@ class fanout_runner {
                            std::stop_token stop) = 0;
 };
 
-/// What a running handler may use besides its parameters.
+/// \brief How a mode that runs work as suspendable tasks waits (the coroutine mode): each
+/// call arranges for a suspended job to be resumed later on the mode's threads.
+/// Thread-safety: every member may be called from any thread.
+class suspender {
+ public:
+  virtual ~suspender() = default;
+  /// Resumes `h` on the mode's threads.
+  virtual void resume(std::coroutine_handle<> h) = 0;
+  /// Resumes `h` once `d` has passed, or as soon as `stop` is requested; `*finished` is set
+  /// before, true only if the whole of `d` passed.
+  virtual void sleep(std::chrono::milliseconds d, const std::stop_token& stop,
+                     std::coroutine_handle<> h, bool* finished) = 0;
+  /// Resumes `h` after the other tasks ready on its thread had their turn.
+  virtual void yield(std::coroutine_handle<> h) = 0;
+  /// Runs `j` as a task of its own on the mode's threads; the job is destroyed when it ends.
+  virtual void spawn(job<void> j) = 0;
+  /// At most how many fetches of one fan-out run at once (0: all of them).
+  virtual int fanout_limit() const = 0;
+};
+
+struct sleep_awaiter;
+struct yield_awaiter;
+struct slot_awaiter;
+
+/// What a running handler may use besides its parameters, and how it waits. Each wait is an
+/// awaitable: without a suspender it blocks the calling thread until done (the thread modes);
+/// with one it suspends the job.
 struct work_context {
   std::stop_token stop;              ///< set when the work should give up (client left, shutdown)
-  fanout_runner* fanout;             ///< the mode's way to run parallel fetches
+  fanout_runner* fanout;             ///< a thread mode's way to run parallel fetches
   std::string_view mode;             ///< for the response body only
   downstream* dependency = nullptr;  ///< what /work/io and fetches call; null: unlimited
+  suspender* suspend = nullptr;      ///< null: waits block the thread
+
+  /// `co_await ctx.sleep_for(d)`: true if `d` passed, false if stopped first.
+  sleep_awaiter sleep_for(std::chrono::milliseconds d) const;
+  /// `co_await ctx.yield()`: lets the other tasks of a coroutine thread run (no-op otherwise).
+  yield_awaiter yield() const;
+  /// `co_await ctx.acquire_slot()`: waits in line for a slot of the dependency (which must be
+  /// set); false, holding nothing, if stopped first. The slot is freed with release().
+  slot_awaiter acquire_slot() const;
 };
+
+struct sleep_awaiter {
+  const work_context& ctx;
+  std::chrono::milliseconds d;
+  bool finished = false;
+  bool await_ready();
+  void await_suspend(std::coroutine_handle<> h) { ctx.suspend->sleep(d, ctx.stop, h, &finished); }
+  bool await_resume() const noexcept { return finished; }
+};
+
+struct yield_awaiter {
+  const work_context& ctx;
+  bool await_ready() const noexcept { return ctx.suspend == nullptr; }
+  void await_suspend(std::coroutine_handle<> h) { ctx.suspend->yield(h); }
+  void await_resume() const noexcept {}
+};
+
+/// Waits for a dependency slot: in line on the downstream, without a thread, when suspending.
+struct slot_awaiter final : downstream::waiter {
+  explicit slot_awaiter(const work_context& c) : ctx(c) {}
+  slot_awaiter(const slot_awaiter&) = delete;
+  slot_awaiter& operator=(const slot_awaiter&) = delete;
+  ~slot_awaiter() = default;
+
+  bool await_ready();
+  bool await_suspend(std::coroutine_handle<> awaiting);
+  bool await_resume() noexcept {
+    on_stop.reset();  // waits for a stop callback still running on another thread
+    return ok;
+  }
+  void granted() override;
+
+  struct stop_fn {
+    slot_awaiter* self;
+    void operator()() const noexcept;
+  };
+  const work_context& ctx;
+  std::coroutine_handle<> h;
+  bool ok = false;
+  std::optional<std::stop_callback<stop_fn>> on_stop;
+};
+
+inline sleep_awaiter work_context::sleep_for(std::chrono::milliseconds d) const {
+  return sleep_awaiter{*this, d};
+}
+inline yield_awaiter work_context::yield() const {
+  return yield_awaiter{*this};
+}
+inline slot_awaiter work_context::acquire_slot() const {
+  return slot_awaiter{*this};
+}
 
 /// \brief Memory a request holds while it runs: `kb` KiB, every page written, as a real
 /// request holds its buffers and decoded payload. Counted in request_memory_bytes() while
@@ -83,8 +176,15 @@ bool simulated_io(std::chrono::milliseconds d, const std::stop_token& stop);
 /// at least every millisecond. Returns false if stopped early.
 bool burn_cpu(std::chrono::milliseconds d, const std::stop_token& stop);
 
-/// Runs the handler `h` with `p`. Never throws; a cancelled run answers "cancelled".
+/// The handler `h` with `p`, as a job. Never throws; a cancelled run answers "cancelled".
+/// `ctx` must outlive the job.
+job<response> handle(handler_id h, work_params p, const work_context& ctx);
+
+/// Runs the handler `h` with `p` on the calling thread to its end (ctx without a suspender).
 response run_handler(handler_id h, const work_params& p, const work_context& ctx);
+
+/// One call to the dependency (or, without one, a wait of `d`): false if stopped first.
+job<bool> call_dependency(std::chrono::milliseconds d, const work_context& ctx);
 
 /// A JSON error body: {"error": message, ...}.
 response error_response(int status, std::string_view message);

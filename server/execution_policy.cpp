@@ -24,30 +24,78 @@ bool task::leave_waiting(state to) {
   return false;
 }
 
-bool task::run(fanout_runner* fanout) {
-  if (!leave_waiting(state::running)) return false;
+namespace {
+job<response> call_sync(task::sync_body_fn f, const work_context& ctx) {
+  co_return f(ctx);
+}
+}  // namespace
+
+task::task(sync_body_fn body, mode_kind mode, mode_metrics& m, downstream* dependency)
+    : task(body_fn([f = std::move(body)](const work_context& ctx) { return call_sync(f, ctx); }),
+           mode, m, dependency) {}
+
+bool task::cancelled_before_start() {
   // cancel_running sets client_gone_ before it looks at the state, so either it saw
   // `running` (and stops the body) or the flag is visible here: no cancellation falls between.
-  if (client_gone_.load()) {
-    if (!cancel_counted_.exchange(true)) metrics_.cancelled_queued->Increment();
-    result_ = error_response(503, "cancelled before it started: the client left");
-    state_.store(state::cancelled);
-    complete();
-    return true;
-  }
+  if (!client_gone_.load()) return false;
+  if (!cancel_counted_.exchange(true)) metrics_.cancelled_queued->Increment();
+  result_ = error_response(503, "cancelled before it started: the client left");
+  state_.store(state::cancelled);
+  complete();
+  return true;
+}
+
+void task::began() {
   metrics_.tasks_running->Increment();
   metrics_.tasks_started->Increment();
   started_ = steady::now();
-  try {
-    result_ = body_(work_context{stop_.get_token(), fanout, to_string(mode_), dependency_});
-  } catch (const std::exception& e) {
-    result_ = error_response(500, e.what());
-  }
+}
+
+void task::ended() {
   finished_ = steady::now();
   metrics_.tasks_running->Decrement();
   state_.store(state::done);
   complete();
+}
+
+bool task::run(fanout_runner* fanout) {
+  if (!leave_waiting(state::running)) return false;
+  if (cancelled_before_start()) return true;
+  began();
+  try {
+    result_ = body_(work_context{stop_.get_token(), fanout, to_string(mode_), dependency_})
+                  .run_inline();
+  } catch (const std::exception& e) {
+    result_ = error_response(500, e.what());
+  }
+  ended();
   return true;
+}
+
+bool task::start(suspender* s) {
+  if (!leave_waiting(state::running)) return false;
+  if (cancelled_before_start()) return true;
+  began();
+  context_ = work_context{stop_.get_token(), nullptr, to_string(mode_), dependency_, s};
+  try {
+    job_ = body_(context_);
+  } catch (const std::exception& e) {
+    result_ = error_response(500, e.what());
+    ended();
+    return true;
+  }
+  job_.start(&task::job_finished, this);
+  return true;
+}
+
+void task::job_finished(void* self) {
+  auto* t = static_cast<task*>(self);
+  try {
+    t->result_ = t->job_.take();
+  } catch (const std::exception& e) {
+    t->result_ = error_response(500, e.what());
+  }
+  t->ended();  // may end the task's life: the last thing done here
 }
 
 bool task::reject(reject_reason why, int retry_after_s) {
@@ -72,10 +120,6 @@ void task::cancel_running() {
   if (state_.load() == state::running && !cancel_counted_.exchange(true)) {
     metrics_.cancelled_running->Increment();
   }
-}
-
-void task::complete() {
-  if (on_done) on_done();
 }
 
 double task::wasted_after(steady::time_point client_left) const {

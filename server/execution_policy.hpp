@@ -22,13 +22,21 @@ using steady = std::chrono::steady_clock;
 /// may be finished on one thread while the front end cancels it on another.
 class task {
  public:
-  using body_fn = std::function<response(const work_context&)>;
+  /// The work, written once as a job (handlers/work.hpp) for every mode.
+  using body_fn = std::function<job<response>(const work_context&)>;
+  /// Work that never waits through its context (tests).
+  using sync_body_fn = std::function<response(const work_context&)>;
 
   /// `dependency` is what the body's work_context calls (null: a dependency without limit).
   task(body_fn body, mode_kind mode, mode_metrics& m, downstream* dependency = nullptr)
       : body_(std::move(body)), mode_(mode), metrics_(m), dependency_(dependency) {}
+  task(sync_body_fn body, mode_kind mode, mode_metrics& m, downstream* dependency = nullptr);
+  virtual ~task() = default;
+  task(const task&) = delete;
+  task& operator=(const task&) = delete;
 
-  /// Set by the front end before submit: called once, on the thread that finishes the task.
+  /// Called once, on the thread that finishes the task, unless a subclass overrides
+  /// completed() (the front end's one allocation per request does).
   std::function<void()> on_done;
 
   // A policy ends every task with exactly one of run, reject or cancel_queued; each of them
@@ -39,6 +47,9 @@ class task {
   /// Runs the body on the calling thread with the mode's fan-out; counts running/started;
   /// then completes.
   bool run(fanout_runner* fanout);
+  /// Starts the body as a job whose waits suspend through `s` (the coroutine mode); it
+  /// completes on whichever of the mode's threads finishes it. Counted like run().
+  bool start(suspender* s);
   /// Answers 503 without running, counting `why`, with a Retry-After of `retry_after_s`
   /// seconds (none if negative: retrying cannot help); then completes.
   bool reject(reject_reason why, int retry_after_s = -1);
@@ -64,11 +75,23 @@ class task {
   /// Handler time spent after `client_left`, in seconds (0 if it never ran).
   double wasted_after(steady::time_point client_left) const;
 
+ protected:
+  /// The task has ended (run, rejected or cancelled): called once, on the thread that ended
+  /// it. The default calls on_done.
+  virtual void completed() {
+    if (on_done) on_done();
+  }
+
  private:
   enum class state { created, queued, running, done, cancelled };
   /// Moves from created or queued to `to`; true if this call did it.
   bool leave_waiting(state to);
-  void complete();
+  /// Whether the client left before the body started; then ends the task as cancelled.
+  bool cancelled_before_start();
+  void began();
+  void ended();
+  void complete() { completed(); }
+  static void job_finished(void* self);
 
   body_fn body_;
   mode_kind mode_;
@@ -84,6 +107,8 @@ class task {
   std::optional<steady::time_point> finished_;
   std::atomic<bool> cancel_counted_{false};
   std::atomic<bool> client_gone_{false};  ///< set by cancel_running before it stops the body
+  work_context context_{};                ///< a started job's context (lives as long as it)
+  job<response> job_;                     ///< a started body
 };
 
 /// \brief The seam. One implementation per mode, each in server/modes/<mode>.{hpp,cpp}.

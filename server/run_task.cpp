@@ -1,43 +1,147 @@
 #include "server/run_task.hpp"
 
-#include <boost/asio/associated_cancellation_slot.hpp>
+#include <sys/socket.h>
+
 #include <boost/asio/associated_executor.hpp>
+#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/execution/outstanding_work.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/prefer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <optional>
+#include <cerrno>
 
 namespace stampede {
 
 namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
 
-asio::awaitable<void> run_task(execution_policy& p, std::shared_ptr<task> t) {
-  auto initiation = [&p, t](auto handler) {
-    using handler_type = decltype(handler);
-    auto slot = asio::get_associated_cancellation_slot(handler);
-    // A tracked executor keeps the I/O context alive while the task runs elsewhere.
-    auto ex = asio::prefer(asio::get_associated_executor(handler),
-                           asio::execution::outstanding_work.tracked);
-    auto holder = std::make_shared<std::optional<handler_type>>(std::move(handler));
-    if (slot.is_connected()) {
-      slot.assign([&p, t](asio::cancellation_type type) {
-        if (type != asio::cancellation_type::none) p.client_gone(t);
-      });
+bool peer_gone(tcp::socket& socket) {
+  char c;
+  ssize_t n = ::recv(socket.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n == 0) return true;
+  return n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+}
+
+namespace {
+
+using outcome_signature = void(work_outcome);
+
+/// A task that is also its own completion and disconnect watch. Everything but completed()
+/// runs on the awaiting coroutine's executor (the session's), so the flags need no lock.
+template <class Handler>
+class watched_task final : public task {
+ public:
+  watched_task(task::body_fn body, mode_kind mode, mode_metrics& m, downstream* dependency,
+               execution_policy& p, watched_connection conn, Handler handler)
+      : task(std::move(body), mode, m, dependency),
+        policy_(p),
+        conn_(conn),
+        // A tracked executor keeps the I/O context alive while the task runs elsewhere.
+        executor_(asio::prefer(asio::get_associated_executor(handler),
+                               asio::execution::outstanding_work.tracked)),
+        handler_(std::move(handler)) {}
+
+  /// Submits, watching unless the policy runs the work inline. `self` is this task.
+  void begin(std::shared_ptr<watched_task> self) {
+    self_ = std::move(self);
+    if (policy_.cancels_on_disconnect() && peer_gone(conn_.socket)) {
+      // Already gone when its request was read (sent, then closed): a mode that cancels does
+      // not start the work at all. (Handed over, it could only be stopped after its thread
+      // had been scheduled, and in a burst that takes milliseconds each.)
+      gone_at_ = steady::now();
+      cancel_queued();
+      return;
     }
-    t->on_done = [holder, ex, slot]() mutable {
-      asio::post(ex, [holder, slot]() mutable {
-        slot.clear();
-        auto h = std::move(**holder);
-        holder->reset();
-        std::move(h)();
-      });
-    };
-    p.submit(t);
+    if (policy_.runs_inline()) {
+      // The work is done before a watch could start: look at the socket afterwards only.
+      policy_.submit(self_);
+      return;
+    }
+    watch();
+    policy_.submit(self_);
+  }
+
+ protected:
+  void completed() override {
+    asio::post(executor_, [this] { task_ended(); });
+  }
+
+ private:
+  void watch() {
+    watching_ = true;
+    conn_.socket.async_wait(
+        tcp::socket::wait_read,
+        asio::bind_executor(executor_, [this](boost::system::error_code ec) { readable(ec); }));
+  }
+
+  void readable(boost::system::error_code ec) {
+    watching_ = false;
+    if (!ec && !ended_ && !gone_at_) {
+      if (peer_gone(conn_.socket)) {
+        gone_at_ = steady::now();
+        policy_.client_gone(self_);
+      } else {
+        // Bytes of a next request (pipelining): kept, and the watch goes on while they fit.
+        boost::system::error_code rec;
+        std::size_t avail = conn_.socket.available(rec);
+        std::size_t room = conn_.max_buffered > conn_.buffer.size()
+                               ? conn_.max_buffered - conn_.buffer.size()
+                               : 0;
+        if (!rec && avail > 0 && room > 0) {
+          std::size_t n =
+              conn_.socket.read_some(conn_.buffer.prepare(std::min(avail, room)), rec);
+          if (!rec) conn_.buffer.commit(n);
+        }
+        if (conn_.buffer.size() < conn_.max_buffered) watch();
+      }
+    }
+    if (ended_ && !watching_) finish();
+  }
+
+  void task_ended() {
+    ended_ = true;
+    if (!watching_) {
+      finish();
+      return;
+    }
+    boost::system::error_code ignored;
+    conn_.socket.cancel(ignored);  // readable() runs with operation_aborted, then finishes
+  }
+
+  void finish() {
+    if (policy_.runs_inline() && !gone_at_ && peer_gone(conn_.socket)) {
+      gone_at_ = admitted();  // left at some point while nobody watched: all of it wasted
+    }
+    // Moved out first: the handler resumes the coroutine, which may drop the last reference.
+    Handler h = std::move(handler_);
+    work_outcome out{std::move(self_), gone_at_};
+    std::move(h)(std::move(out));
+  }
+
+  execution_policy& policy_;
+  watched_connection conn_;
+  decltype(asio::prefer(std::declval<asio::associated_executor_t<Handler>>(),
+                        asio::execution::outstanding_work.tracked)) executor_;
+  Handler handler_;
+  std::shared_ptr<watched_task> self_;  ///< held while the operation is pending
+  std::optional<steady::time_point> gone_at_;
+  bool watching_ = false;
+  bool ended_ = false;
+};
+
+}  // namespace
+
+asio::awaitable<work_outcome> run_task(execution_policy& p, task::body_fn body, mode_metrics& m,
+                                       downstream* dependency, watched_connection conn) {
+  auto initiation = [&](auto handler) {
+    using handler_type = decltype(handler);
+    auto t = std::make_shared<watched_task<handler_type>>(std::move(body), p.mode(), m,
+                                                          dependency, p, conn, std::move(handler));
+    t->begin(t);
   };
-  co_await asio::async_initiate<const asio::use_awaitable_t<>, void()>(std::move(initiation),
-                                                                       asio::use_awaitable);
+  co_return co_await asio::async_initiate<const asio::use_awaitable_t<>, outcome_signature>(
+      std::move(initiation), asio::use_awaitable);
 }
 
 }  // namespace stampede

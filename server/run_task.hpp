@@ -1,18 +1,42 @@
 #pragma once
-/// \file Hands a task to a policy and resumes the coroutine on its own executor when the
-/// task completes, on whatever thread that happens.
+/// \file Hands one request's work to a policy and waits for it to end while watching the
+/// connection for the client leaving: the front end's whole view of a mode.
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
 #include <memory>
+#include <optional>
 
 #include "server/execution_policy.hpp"
 
 namespace stampede {
 
-/// Submits `t` to `p` and completes when `t` has completed. Cancelling the awaiting
-/// coroutine (e.g. the `||` with a disconnect watch) calls `p.client_gone(t)`; the
-/// operation still completes only when the task has returned, so nothing outlives it.
-/// `p` must outlive the operation.
-boost::asio::awaitable<void> run_task(execution_policy& p, std::shared_ptr<task> t);
+/// What the front end learns about one request's work once it has ended.
+struct work_outcome {
+  std::shared_ptr<const task> t;               ///< result, rejection, times
+  std::optional<steady::time_point> gone_at;  ///< when the client left, if it did
+};
+
+/// The connection the work is for.
+struct watched_connection {
+  boost::asio::ip::tcp::socket& socket;
+  boost::beast::flat_buffer& buffer;  ///< bytes sent meanwhile (a pipelined request) go here
+  std::size_t max_buffered;           ///< past this, the connection is no longer read
+};
+
+/// Makes `body` a task of `p`'s mode, submits it to `p` and completes when the task has ended,
+/// on the awaiting coroutine's executor. Meanwhile the socket is watched (a readiness wait,
+/// no buffer held): if the client closes or resets, `p.client_gone` is called at once. A mode
+/// that cancels never gets work whose client had already left; a mode that runs work inline
+/// is not watched (the socket is looked at afterwards). The task and its completion are one
+/// allocation. `p` must outlive the operation.
+boost::asio::awaitable<work_outcome> run_task(execution_policy& p, task::body_fn body,
+                                              mode_metrics& m, downstream* dependency,
+                                              watched_connection conn);
+
+/// True if the peer has closed or reset the connection (checked without blocking or
+/// consuming anything).
+bool peer_gone(boost::asio::ip::tcp::socket& socket);
 
 }  // namespace stampede

@@ -193,6 +193,7 @@ struct server::impl {
       active->reconfigure(next);
     }
     cfg.store(std::make_shared<const config>(next));
+    fe.generation.fetch_add(1);  // sessions pick up config and policy at their next request
     stats.config_reloads(true).Increment();
     spdlog::info("config reloaded ({}): mode={}", why, to_string(next.mode));
   }

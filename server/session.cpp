@@ -29,37 +29,6 @@ namespace {
 
 constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 
-/// Keeps reading the connection while its request is worked on, into the session's buffer
-/// (so a pipelined next request is data, not a disconnect). Returns when the client has gone:
-/// a 0-byte read (EOF — a half-closed client counts as gone) or an error. If the client
-/// sends more than `max_buffered` bytes meanwhile, it stops reading and waits to be cancelled.
-asio::awaitable<steady::time_point> watch_disconnect(stream_type& stream,
-                                                     boost::beast::flat_buffer& buffer,
-                                                     std::size_t max_buffered) {
-  // Work may take as long as it takes: no deadline while watching. The raw socket is read, as
-  // its reads honour the parallel group's cancellation when the work completes first.
-  stream.expires_never();
-  tcp::socket& socket = stream.socket();
-  while (buffer.size() < max_buffered) {
-    auto [ec, n] = co_await socket.async_read_some(buffer.prepare(4096), nothrow);
-    if (ec == asio::error::operation_aborted) co_return steady::time_point::max();  // work done
-    if (ec || n == 0) co_return steady::now();
-    buffer.commit(n);
-  }
-  // Not gone, or no longer watched: wait until the work completes and cancels us.
-  asio::steady_timer forever(socket.get_executor(), steady::time_point::max());
-  co_await forever.async_wait(nothrow);
-  co_return steady::time_point::max();
-}
-
-/// True if the peer has closed or reset the connection (checked without blocking or consuming).
-bool peer_gone(tcp::socket& socket) {
-  char c;
-  ssize_t n = ::recv(socket.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
-  if (n == 0) return true;
-  return n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
-}
-
 /// The one place where a typed rejection becomes HTTP. The policy that rejected says whether,
 /// and when, a retry can help.
 response overload_response(const task& t) {
@@ -118,8 +87,17 @@ asio::awaitable<void> run_session(tcp::socket connection, front_end& fe) {
   tcp::socket& socket = stream.socket();
   boost::beast::flat_buffer buffer;
 
+  // This session's view of the config and the mode, refreshed when the server swaps either.
+  std::uint64_t seen = ~std::uint64_t{0};
+  std::shared_ptr<const config> cfg;
+  std::shared_ptr<execution_policy> active;
+
   while (!fe.draining.load()) {
-    std::shared_ptr<const config> cfg = fe.cfg.load();
+    if (std::uint64_t now = fe.generation.load(); now != seen) {
+      seen = now;
+      cfg = fe.cfg.load();
+      active = fe.policy.load();
+    }
     const auto& h = cfg->http;
     const auto write_timeout = std::chrono::milliseconds(h.write_timeout_ms);
 
@@ -137,7 +115,7 @@ asio::awaitable<void> run_session(tcp::socket connection, front_end& fe) {
 
     // The mode is read once per request: a live switch applies to the next request, and
     // this one finishes under the policy it started with (held here until it completes).
-    std::shared_ptr<execution_policy> policy = fe.policy.load();
+    std::shared_ptr<execution_policy> policy = active;
     const mode_kind mode = policy->mode();
     auto seconds_since_start = [&] {
       return std::chrono::duration<double>(steady::now() - started).count();
@@ -163,35 +141,16 @@ asio::awaitable<void> run_session(tcp::socket connection, front_end& fe) {
     } else {
       auto& mm = fe.stats.for_mode(mode);
       if (routed.params.kb < 0) routed.params.kb = cfg->work.request_kb;
-      auto t =
-          std::make_shared<task>([h = routed.handler, p = routed.params](
-                                     const work_context& ctx) { return run_handler(h, p, ctx); },
-                                 mode, mm, &fe.dependency);
-      std::optional<steady::time_point> gone_at;
-      if (policy->cancels_on_disconnect() && peer_gone(socket)) {
-        // Already gone when its request was read (sent, then closed): a mode that cancels
-        // does not start the work at all. (Handed over, it could only be stopped after its
-        // thread had been scheduled, and in a burst that takes milliseconds each.)
-        t->cancel_queued();
-        gone_at = steady::now();
-      } else if (policy->runs_inline()) {
-        // The work is done before a watch could start: look at the socket afterwards only.
-        co_await run_task(*policy, t);
-        if (peer_gone(socket)) gone_at = t->admitted();  // left at some point: all of it wasted
-      } else {
-        auto outcome = co_await (
-            run_task(*policy, t) ||
-            watch_disconnect(stream, buffer, static_cast<std::size_t>(h.max_header_bytes) * 4));
-        if (outcome.index() == 1) {
-          gone_at = std::get<1>(outcome);
-        } else if (peer_gone(socket)) {
-          // Left while nobody was watching (blocking mode holds the only I/O thread): we
-          // cannot know when, so all of the handler's time counts as wasted.
-          gone_at = t->admitted();
-        }
-      }
-      if (gone_at) {
-        mm.wasted_seconds->Increment(t->wasted_after(*gone_at));
+      work_outcome done = co_await run_task(
+          *policy,
+          [h = routed.handler, p = routed.params](const work_context& ctx) {
+            return handle(h, p, ctx);
+          },
+          mm, &fe.dependency,
+          watched_connection{socket, buffer, static_cast<std::size_t>(h.max_header_bytes) * 4});
+      const task* t = done.t.get();
+      if (done.gone_at) {
+        mm.wasted_seconds->Increment(t->wasted_after(*done.gone_at));
         fe.stats.count_request(mode, routed.handler, 499, seconds_since_start());
         mm.client_disconnects->Increment();  // last: tests wait on it, then read the others
         socket.close(ignored);
@@ -218,6 +177,7 @@ asio::awaitable<void> run_session(tcp::socket connection, front_end& fe) {
       fe.stats.for_mode(mode).client_disconnects->Increment();
       co_return;
     }
+    if (fe.generation.load() != seen) active.reset();  // switched meanwhile: let the old go
     if (!keep_alive) {
       buffer.clear();
       co_await lingering_close(stream);
