@@ -33,6 +33,14 @@ asio::awaitable<read_status> read_request(stream_type& stream, boost::beast::fla
     if (*done == read_status::ok) req = reader.release();
     co_return *done;
   }
+  co_return co_await read_rest_of_request(stream, buffer, reader, req, limits, started);
+}
+
+asio::awaitable<read_status> read_rest_of_request(stream_type& stream,
+                                                  boost::beast::flat_buffer& buffer,
+                                                  request_reader& reader, http_request& req,
+                                                  const read_limits& limits,
+                                                  std::chrono::steady_clock::time_point started) {
   // A request that trickles in. Its deadline must leave the socket open, to answer 408 (the
   // stream's deadline would close it), so these reads race a timer of their own; each is a
   // single socket operation, whose cancellation cannot be lost between inner reads as in

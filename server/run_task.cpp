@@ -2,13 +2,10 @@
 
 #include <sys/socket.h>
 
-#include <boost/asio/associated_executor.hpp>
 #include <boost/asio/bind_executor.hpp>
-#include <boost/asio/async_result.hpp>
 #include <boost/asio/execution/outstanding_work.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/prefer.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <cerrno>
 
 namespace stampede {
@@ -25,22 +22,19 @@ bool peer_gone(tcp::socket& socket) {
 
 namespace {
 
-using outcome_signature = void(work_outcome);
-
 /// A task that is also its own completion and disconnect watch. Everything but completed()
 /// runs on the awaiting coroutine's executor (the session's), so the flags need no lock.
-template <class Handler>
 class watched_task final : public task {
  public:
   watched_task(task::body_fn body, mode_kind mode, mode_metrics& m, downstream* dependency,
-               execution_policy& p, watched_connection conn, Handler handler)
+               execution_policy& p, watched_connection conn, std::shared_ptr<work_waiter> waiter,
+               const asio::any_io_executor& ex)
       : task(std::move(body), mode, m, dependency),
         policy_(p),
         conn_(conn),
         // A tracked executor keeps the I/O context alive while the task runs elsewhere.
-        executor_(asio::prefer(asio::get_associated_executor(handler),
-                               asio::execution::outstanding_work.tracked)),
-        handler_(std::move(handler)) {}
+        executor_(asio::prefer(ex, asio::execution::outstanding_work.tracked)),
+        waiter_(std::move(waiter)) {}
 
   /// Submits, watching unless the policy runs the work inline. `self` is this task.
   void begin(std::shared_ptr<watched_task> self) {
@@ -113,17 +107,15 @@ class watched_task final : public task {
     if (policy_.runs_inline() && !gone_at_ && peer_gone(conn_.socket)) {
       gone_at_ = admitted();  // left at some point while nobody watched: all of it wasted
     }
-    // Moved out first: the handler resumes the coroutine, which may drop the last reference.
-    Handler h = std::move(handler_);
-    work_outcome out{std::move(self_), gone_at_};
-    std::move(h)(std::move(out));
+    // Moved out first: the waiter may drop the last reference to this task.
+    auto waiter = std::move(waiter_);
+    waiter->work_done(work_outcome{std::move(self_), gone_at_});
   }
 
   execution_policy& policy_;
   watched_connection conn_;
-  decltype(asio::prefer(std::declval<asio::associated_executor_t<Handler>>(),
-                        asio::execution::outstanding_work.tracked)) executor_;
-  Handler handler_;
+  asio::any_io_executor executor_;
+  std::shared_ptr<work_waiter> waiter_;
   std::shared_ptr<watched_task> self_;  ///< held while the operation is pending
   std::optional<steady::time_point> gone_at_;
   bool watching_ = false;
@@ -132,16 +124,12 @@ class watched_task final : public task {
 
 }  // namespace
 
-asio::awaitable<work_outcome> run_task(execution_policy& p, task::body_fn body, mode_metrics& m,
-                                       downstream* dependency, watched_connection conn) {
-  auto initiation = [&](auto handler) {
-    using handler_type = decltype(handler);
-    auto t = std::make_shared<watched_task<handler_type>>(std::move(body), p.mode(), m,
-                                                          dependency, p, conn, std::move(handler));
-    t->begin(t);
-  };
-  co_return co_await asio::async_initiate<const asio::use_awaitable_t<>, outcome_signature>(
-      std::move(initiation), asio::use_awaitable);
+void start_task(execution_policy& p, task::body_fn body, mode_metrics& m, downstream* dependency,
+                watched_connection conn, std::shared_ptr<work_waiter> waiter,
+                const asio::any_io_executor& ex) {
+  auto t = std::make_shared<watched_task>(std::move(body), p.mode(), m, dependency, p, conn,
+                                          std::move(waiter), ex);
+  t->begin(t);
 }
 
 }  // namespace stampede

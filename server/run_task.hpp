@@ -2,7 +2,7 @@
 /// \file Hands one request's work to a policy and waits for it to end while watching the
 /// connection for the client leaving: the front end's whole view of a mode.
 
-#include <boost/asio/awaitable.hpp>
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <memory>
@@ -25,15 +25,24 @@ struct watched_connection {
   std::size_t max_buffered;           ///< past this, the connection is no longer read
 };
 
-/// Makes `body` a task of `p`'s mode, submits it to `p` and completes when the task has ended,
-/// on the awaiting coroutine's executor. Meanwhile the socket is watched (a readiness wait,
-/// no buffer held): if the client closes or resets, `p.client_gone` is called at once. A mode
-/// that cancels never gets work whose client had already left; a mode that runs work inline
-/// is not watched (the socket is looked at afterwards). The task and its completion are one
-/// allocation. `p` must outlive the operation.
-boost::asio::awaitable<work_outcome> run_task(execution_policy& p, task::body_fn body,
-                                              mode_metrics& m, downstream* dependency,
-                                              watched_connection conn);
+/// \brief Who waits for a request's work: called once, on the executor given to start_task.
+class work_waiter {
+ public:
+  virtual void work_done(work_outcome done) = 0;
+
+ protected:
+  ~work_waiter() = default;
+};
+
+/// Makes `body` a task of `p`'s mode, submits it to `p`, and calls `waiter->work_done` on
+/// `ex` (never inline) once the task has ended. Meanwhile the socket is watched (a readiness
+/// wait, no buffer held): if the client closes or resets, `p.client_gone` is called at once.
+/// A mode that cancels never gets work whose client had already left; a mode that runs work
+/// inline is not watched (the socket is looked at afterwards). The task and its completion
+/// are one allocation. `p` and the connection must outlive the operation (the waiter is held).
+void start_task(execution_policy& p, task::body_fn body, mode_metrics& m, downstream* dependency,
+                watched_connection conn, std::shared_ptr<work_waiter> waiter,
+                const boost::asio::any_io_executor& ex);
 
 /// True if the peer has closed or reset the connection (checked without blocking or
 /// consuming anything).

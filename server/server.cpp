@@ -125,8 +125,7 @@ struct server::impl {
     }
     // The socket was accepted onto the session's executor (see session_executor): the session
     // and its stream's deadline timer share it.
-    auto ex = socket.get_executor();
-    asio::co_spawn(ex, run_session(std::move(socket), fe), asio::detached);
+    start_session(std::move(socket), fe);
   }
 
   asio::awaitable<void> accept_main() {

@@ -4,12 +4,12 @@
 
 #include <algorithm>
 #include <array>
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/write.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 #include <cctype>
@@ -22,12 +22,9 @@
 namespace stampede {
 
 namespace asio = boost::asio;
-using namespace asio::experimental::awaitable_operators;
 using tcp = asio::ip::tcp;
 
 namespace {
-
-constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 
 /// The one place where a typed rejection becomes HTTP. The policy that rejected says whether,
 /// and when, a retry can help.
@@ -74,126 +71,271 @@ struct connection_count {
 struct in_flight_count {
   explicit in_flight_count(std::atomic<int>& c) : count(c) { ++count; }
   ~in_flight_count() { --count; }
+  in_flight_count(const in_flight_count&) = delete;
+  in_flight_count& operator=(const in_flight_count&) = delete;
   std::atomic<int>& count;
 };
 
-}  // namespace
+/// \brief One main-port connection. The usual path — read, route, hand the work to the mode,
+/// write, read again — is a chain of completion handlers on one object, so a connection that
+/// waits (idle, or for its work) holds that object and one pending operation, not a stack of
+/// coroutine frames. The rare paths (a request that trickles in, a refusal, the closing
+/// handshake, shutdown) are coroutines spawned on the connection's executor; each holds the
+/// connection and ends it. Everything runs on the socket's executor (a strand of its own with
+/// several I/O threads).
+class connection final : public work_waiter, public std::enable_shared_from_this<connection> {
+ public:
+  connection(tcp::socket socket, front_end& fe)
+      : fe_(fe), open_(fe.stats.connections_active()), stream_(std::move(socket)) {
+    boost::system::error_code ignored;
+    stream_.socket().set_option(tcp::no_delay(true), ignored);
+  }
 
-asio::awaitable<void> run_session(tcp::socket connection, front_end& fe) {
-  connection_count open(fe.stats.connections_active());
-  boost::system::error_code ignored;
-  connection.set_option(tcp::no_delay(true), ignored);
-  stream_type stream(std::move(connection));
-  tcp::socket& socket = stream.socket();
-  boost::beast::flat_buffer buffer;
+  void start() { next_request(); }
 
-  // This session's view of the config and the mode, refreshed when the server swaps either.
-  std::uint64_t seen = ~std::uint64_t{0};
-  std::shared_ptr<const config> cfg;
-  std::shared_ptr<execution_policy> active;
+  void work_done(work_outcome done) override;
 
-  while (!fe.draining.load()) {
-    if (std::uint64_t now = fe.generation.load(); now != seen) {
-      seen = now;
-      cfg = fe.cfg.load();
-      active = fe.policy.load();
-    }
-    const auto& h = cfg->http;
-    const auto write_timeout = std::chrono::milliseconds(h.write_timeout_ms);
+ private:
+  using self_ptr = std::shared_ptr<connection>;
+  /// Most requests fit; a connection waiting for its next request holds no more than this.
+  static constexpr std::size_t first_read = 512;
 
-    http_request req;
-    steady::time_point started;
-    read_status got =
-        co_await read_request(stream, buffer, req,
-                              read_limits{std::chrono::milliseconds(h.idle_timeout_ms),
-                                          std::chrono::milliseconds(h.header_timeout_ms),
-                                          static_cast<std::uint32_t>(h.max_header_bytes),
-                                          static_cast<std::uint64_t>(h.max_body_bytes),
-                                          static_cast<std::size_t>(h.max_target_bytes)},
-                              started);
-    if (got == read_status::closed) co_return;
+  read_limits limits() const {
+    const auto& h = cfg_->http;
+    return read_limits{std::chrono::milliseconds(h.idle_timeout_ms),
+                       std::chrono::milliseconds(h.header_timeout_ms),
+                       static_cast<std::uint32_t>(h.max_header_bytes),
+                       static_cast<std::uint64_t>(h.max_body_bytes),
+                       static_cast<std::size_t>(h.max_target_bytes)};
+  }
+  std::chrono::milliseconds write_timeout() const {
+    return std::chrono::milliseconds(cfg_->http.write_timeout_ms);
+  }
+  double seconds_since_start() const {
+    return std::chrono::duration<double>(steady::now() - started_).count();
+  }
+  template <class Coroutine>
+  void spawn(Coroutine&& c) {
+    asio::co_spawn(stream_.get_executor(), std::forward<Coroutine>(c), asio::detached);
+  }
 
-    // The mode is read once per request: a live switch applies to the next request, and
-    // this one finishes under the policy it started with (held here until it completes).
-    std::shared_ptr<execution_policy> policy = active;
-    const mode_kind mode = policy->mode();
-    auto seconds_since_start = [&] {
-      return std::chrono::duration<double>(steady::now() - started).count();
-    };
+  void next_request();
+  void on_read(boost::system::error_code ec, std::size_t n);
+  void parse();
+  void serve();
+  void respond(response res);
+  void on_written(boost::system::error_code ec);
+  void refuse(read_status why);
 
-    if (got != read_status::ok) {
-      int status = status_for(got);
-      fe.stats.count_request(mode, handler_id::other, status, seconds_since_start());
-      co_await reject_and_close(stream, status,
-                                got == read_status::timeout ? "request not received in time"
-                                                            : "malformed or oversized request",
-                                write_timeout);
-      co_return;
-    }
-    in_flight_count busy(fe.in_flight);
+  static asio::awaitable<void> read_rest(self_ptr self, std::unique_ptr<request_reader> reader);
+  static asio::awaitable<void> refuse_and_close(self_ptr self, int status, std::string message);
+  static asio::awaitable<void> close_gracefully(self_ptr self);
+  static asio::awaitable<void> drain(self_ptr self);
 
-    route_result routed =
-        route(req.method_string(), req.target(),
-              work_limits{cfg->limits.max_ms, cfg->limits.max_fanout, cfg->limits.max_kb});
-    response res;
-    if (routed.error) {
-      res = std::move(*routed.error);
-    } else {
-      auto& mm = fe.stats.for_mode(mode);
-      if (routed.params.kb < 0) routed.params.kb = cfg->work.request_kb;
-      work_outcome done = co_await run_task(
-          *policy,
-          [h = routed.handler, p = routed.params](const work_context& ctx) {
-            return handle(h, p, ctx);
-          },
-          mm, &fe.dependency,
-          watched_connection{socket, buffer, static_cast<std::size_t>(h.max_header_bytes) * 4});
-      const task* t = done.t.get();
-      if (done.gone_at) {
-        mm.wasted_seconds->Increment(t->wasted_after(*done.gone_at));
-        fe.stats.count_request(mode, routed.handler, 499, seconds_since_start());
-        mm.client_disconnects->Increment();  // last: tests wait on it, then read the others
-        socket.close(ignored);
-        co_return;
-      }
-      if (t->rejected()) {
-        res = overload_response(*t);
-      } else {
-        res = t->result();
-      }
-    }
+  front_end& fe_;
+  connection_count open_;
+  stream_type stream_;
+  boost::beast::flat_buffer buffer_;
+  // This connection's view of the config and the mode, refreshed when the server swaps either
+  // (fe.generation), instead of two atomic shared_ptr loads per request.
+  std::uint64_t seen_ = ~std::uint64_t{0};
+  std::shared_ptr<const config> cfg_;
+  std::shared_ptr<execution_policy> active_;
+  // The request under way.
+  http_request req_;
+  steady::time_point started_;
+  std::shared_ptr<execution_policy> policy_;  ///< the mode it started under, until it ends
+  handler_id handler_ = handler_id::other;
+  int status_ = 0;
+  bool keep_alive_ = false;
+  std::optional<in_flight_count> busy_;
+  http_response out_;
+};
 
-    // Any 4xx closes the connection: a client that sent something wrong gets its answer and
-    // no chance to have a next request read out of what it sent.
-    bool keep_alive =
-        req.keep_alive() && !fe.draining.load() && (res.status < 400 || res.status >= 500);
-    auto out = make_response(res, req.version(), keep_alive,
-                             req.method() == boost::beast::http::verb::head);
-    out.set("X-Stampede-Mode", to_string(mode));
-    if (auto id = req["X-Request-Id"]; is_request_id(id)) out.set("X-Request-Id", id);
-    bool wrote = co_await write_response(stream, out, write_timeout);
-    fe.stats.count_request(mode, routed.handler, wrote ? res.status : 499, seconds_since_start());
-    if (!wrote) {
-      fe.stats.for_mode(mode).client_disconnects->Increment();
-      co_return;
-    }
-    if (fe.generation.load() != seen) active.reset();  // switched meanwhile: let the old go
-    if (!keep_alive) {
-      buffer.clear();
-      co_await lingering_close(stream);
-      co_return;
+void connection::next_request() {
+  if (fe_.draining.load()) {
+    spawn(drain(shared_from_this()));
+    return;
+  }
+  if (std::uint64_t now = fe_.generation.load(); now != seen_) {
+    seen_ = now;
+    cfg_ = fe_.cfg.load();
+    active_ = fe_.policy.load();
+  }
+  if (buffer_.size() > 0) {  // pipelined: the next request is already here
+    parse();
+    return;
+  }
+  // Between requests: wait for the first bytes within the idle timeout, into a small buffer
+  // (what is left waiting is topped up in on_read).
+  stream_.expires_after(std::chrono::milliseconds(cfg_->http.idle_timeout_ms));
+  stream_.async_read_some(buffer_.prepare(first_read),
+                          [self = shared_from_this()](boost::system::error_code ec,
+                                                      std::size_t n) { self->on_read(ec, n); });
+}
+
+void connection::on_read(boost::system::error_code ec, std::size_t n) {
+  if (ec || n == 0) return;  // idle too long, closed or reset: the connection ends here
+  buffer_.commit(n);
+  if (n == first_read) {
+    // Filled the first read: a larger request may be waiting whole; take what is there.
+    std::size_t cap = static_cast<std::size_t>(cfg_->http.max_header_bytes) * 2;
+    if (buffer_.size() < cap) {
+      auto room = buffer_.prepare(cap - buffer_.size());
+      ssize_t got = ::recv(stream_.socket().native_handle(), room.data(), room.size(), MSG_DONTWAIT);
+      if (got > 0) buffer_.commit(static_cast<std::size_t>(got));
     }
   }
+  parse();
+}
+
+void connection::parse() {
+  started_ = steady::now();
+  auto l = limits();
+  // On the heap only for as long as the parse: a connection holds no parser between requests.
+  auto reader =
+      std::make_unique<request_reader>(l.max_header_bytes, l.max_body_bytes, l.max_target_bytes);
+  auto done = reader->feed(buffer_);
+  if (!done) {  // it trickles in: the rare path
+    spawn(read_rest(shared_from_this(), std::move(reader)));
+    return;
+  }
+  if (*done != read_status::ok) {
+    refuse(*done);
+    return;
+  }
+  req_ = reader->release();
+  serve();
+}
+
+asio::awaitable<void> connection::read_rest(self_ptr self, std::unique_ptr<request_reader> reader) {
+  read_status got = co_await read_rest_of_request(self->stream_, self->buffer_, *reader,
+                                                  self->req_, self->limits(), self->started_);
+  if (got == read_status::closed) co_return;  // gone mid-request: nobody to answer
+  if (got != read_status::ok) {
+    self->refuse(got);
+    co_return;
+  }
+  self->serve();
+}
+
+void connection::refuse(read_status why) {
+  int status = status_for(why);
+  fe_.stats.count_request(active_->mode(), handler_id::other, status, seconds_since_start());
+  spawn(refuse_and_close(shared_from_this(), status,
+                         why == read_status::timeout ? "request not received in time"
+                                                     : "malformed or oversized request"));
+}
+
+asio::awaitable<void> connection::refuse_and_close(self_ptr self, int status,
+                                                   std::string message) {
+  co_await reject_and_close(self->stream_, status, message, self->write_timeout());
+}
+
+void connection::serve() {
+  // Nothing pipelined behind it (the usual case): the read buffer is given back, so a
+  // request that waits holds no buffer.
+  if (buffer_.size() == 0) buffer_.shrink_to_fit();
+  busy_.emplace(fe_.in_flight);
+  // The mode is read once per request: a live switch applies to the next request, and this
+  // one finishes under the policy it started with (held until it completes).
+  policy_ = active_;
+  route_result routed =
+      route(req_.method_string(), req_.target(),
+            work_limits{cfg_->limits.max_ms, cfg_->limits.max_fanout, cfg_->limits.max_kb});
+  handler_ = routed.handler;
+  if (routed.error) {
+    respond(std::move(*routed.error));
+    return;
+  }
+  if (routed.params.kb < 0) routed.params.kb = cfg_->work.request_kb;
+  start_task(
+      *policy_,
+      [h = routed.handler, p = routed.params](const work_context& ctx) {
+        return handle(h, p, ctx);
+      },
+      fe_.stats.for_mode(policy_->mode()), &fe_.dependency,
+      watched_connection{stream_.socket(), buffer_,
+                         static_cast<std::size_t>(cfg_->http.max_header_bytes) * 4},
+      shared_from_this(), stream_.get_executor());
+}
+
+void connection::work_done(work_outcome done) {
+  const mode_kind mode = policy_->mode();
+  auto& mm = fe_.stats.for_mode(mode);
+  const task* t = done.t.get();
+  if (done.gone_at) {
+    mm.wasted_seconds->Increment(t->wasted_after(*done.gone_at));
+    fe_.stats.count_request(mode, handler_, 499, seconds_since_start());
+    mm.client_disconnects->Increment();  // last: tests wait on it, then read the others
+    boost::system::error_code ignored;
+    stream_.socket().close(ignored);
+    busy_.reset();
+    return;  // the connection ends when the task lets go of it
+  }
+  respond(t->rejected() ? overload_response(*t) : t->result());
+}
+
+void connection::respond(response res) {
+  // Any 4xx closes the connection: a client that sent something wrong gets its answer and
+  // no chance to have a next request read out of what it sent.
+  keep_alive_ =
+      req_.keep_alive() && !fe_.draining.load() && (res.status < 400 || res.status >= 500);
+  status_ = res.status;
+  out_ = make_response(res, req_.version(), keep_alive_,
+                       req_.method() == boost::beast::http::verb::head);
+  out_.set("X-Stampede-Mode", to_string(policy_->mode()));
+  if (auto id = req_["X-Request-Id"]; is_request_id(id)) out_.set("X-Request-Id", id);
+  stream_.expires_after(write_timeout());
+  boost::beast::http::async_write(
+      stream_, out_,
+      [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+        self->on_written(ec);
+      });
+}
+
+void connection::on_written(boost::system::error_code ec) {
+  const mode_kind mode = policy_->mode();
+  fe_.stats.count_request(mode, handler_, ec ? 499 : status_, seconds_since_start());
+  if (ec) {
+    fe_.stats.for_mode(mode).client_disconnects->Increment();
+    busy_.reset();
+    return;
+  }
+  busy_.reset();
+  out_ = {};
+  req_ = {};
+  policy_.reset();
+  if (fe_.generation.load() != seen_) active_.reset();  // switched meanwhile: let the old go
+  if (!keep_alive_) {
+    buffer_.clear();
+    spawn(close_gracefully(shared_from_this()));
+    return;
+  }
+  next_request();
+}
+
+asio::awaitable<void> connection::close_gracefully(self_ptr self) {
+  co_await lingering_close(self->stream_);
+}
+
+asio::awaitable<void> connection::drain(self_ptr self) {
   // Draining for shutdown: a request already sent on this connection gets a clear answer;
   // otherwise the connection is closed gracefully (not reset).
   boost::system::error_code ec;
-  if (buffer.size() > 0 || socket.available(ec) > 0) {
-    auto write_timeout = std::chrono::milliseconds(fe.cfg.load()->http.write_timeout_ms);
-    fe.stats.count_request(fe.policy.load()->mode(), handler_id::other, 503, 0);
-    co_await reject_and_close(stream, 503, "shutting down", write_timeout);
+  if (self->buffer_.size() > 0 || self->stream_.socket().available(ec) > 0) {
+    auto write_timeout = std::chrono::milliseconds(self->fe_.cfg.load()->http.write_timeout_ms);
+    self->fe_.stats.count_request(self->fe_.policy.load()->mode(), handler_id::other, 503, 0);
+    co_await reject_and_close(self->stream_, 503, "shutting down", write_timeout);
   } else {
-    co_await lingering_close(stream);
+    co_await lingering_close(self->stream_);
   }
+}
+
+}  // namespace
+
+void start_session(tcp::socket socket, front_end& fe) {
+  std::make_shared<connection>(std::move(socket), fe)->start();
 }
 
 }  // namespace stampede

@@ -3,7 +3,6 @@
 /// watch for the client leaving meanwhile, write the answer. Keep-alive, pipelining in order.
 
 #include <atomic>
-#include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <memory>
 
@@ -27,7 +26,7 @@ struct front_end {
   std::atomic<int> in_flight{0};      ///< requests read and not yet answered
 };
 
-/// Serves one main-port connection until it closes.
-boost::asio::awaitable<void> run_session(boost::asio::ip::tcp::socket socket, front_end& fe);
+/// Serves one main-port connection until it closes, on the socket's executor (returns at once).
+void start_session(boost::asio::ip::tcp::socket socket, front_end& fe);
 
 }  // namespace stampede
