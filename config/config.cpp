@@ -21,6 +21,8 @@ std::string_view to_string(mode_kind m) {
       return "thread_per_request";
     case mode_kind::bounded:
       return "bounded";
+    case mode_kind::coroutine:
+      return "coroutine";
   }
   return "unknown";
 }
@@ -31,6 +33,7 @@ std::optional<mode_kind> parse_mode(std::string_view text) {
     return mode_kind::thread_per_request;
   }
   if (text == "bounded") return mode_kind::bounded;
+  if (text == "coroutine") return mode_kind::coroutine;
   return std::nullopt;
 }
 
@@ -106,6 +109,12 @@ const std::vector<key_spec>& specs() {
       {"bounded.cancel_on_disconnect", bool_spec{STAMPEDE_REF(bool, bounded.cancel_on_disconnect)}},
       {"bounded.fanout_limit", int_spec{STAMPEDE_REF(int, bounded.fanout_limit), 1, 1024}},
       {"bounded.retry_after_s", int_spec{STAMPEDE_REF(int, bounded.retry_after_s), 0, 3600}},
+      {"coroutine.threads", int_spec{STAMPEDE_REF(int, coroutine.threads), 0, 256}},
+      {"coroutine.max_tasks", int_spec{STAMPEDE_REF(int, coroutine.max_tasks), 0, 10000000}},
+      {"coroutine.cancel_on_disconnect",
+       bool_spec{STAMPEDE_REF(bool, coroutine.cancel_on_disconnect)}},
+      {"coroutine.fanout_limit", int_spec{STAMPEDE_REF(int, coroutine.fanout_limit), 0, 1024}},
+      {"coroutine.retry_after_s", int_spec{STAMPEDE_REF(int, coroutine.retry_after_s), 0, 3600}},
       {"shutdown.drain_timeout_ms",
        int_spec{STAMPEDE_REF(int, shutdown.drain_timeout_ms), 0, 600000}},
       {"log.level", level_spec{STAMPEDE_REF(std::string, log.level)}},
@@ -189,7 +198,7 @@ std::string apply(const key_spec& s, config& c, const std::string& text) {
           }
         } else if constexpr (std::is_same_v<T, mode_spec>) {
           auto m = parse_mode(text);
-          if (!m) return "must be blocking, thread_per_request or bounded (got '" + text + "')";
+          if (!m) return "must be blocking, thread_per_request, bounded or coroutine (got '" + text + "')";
           c.mode = *m;
         } else if constexpr (std::is_same_v<T, level_spec>) {
           static const char* levels[] = {"trace", "debug",    "info", "warn",

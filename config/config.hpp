@@ -13,9 +13,9 @@
 
 namespace stampede {
 
-/// The three execution modes. The whole of each mode's policy lives in server/modes/.
-enum class mode_kind { blocking, thread_per_request, bounded };
-inline constexpr int mode_count = 3;
+/// The four execution modes. The whole of each mode's policy lives in server/modes/.
+enum class mode_kind { blocking, thread_per_request, bounded, coroutine };
+inline constexpr int mode_count = 4;
 
 std::string_view to_string(mode_kind m);
 std::optional<mode_kind> parse_mode(std::string_view text);
@@ -71,6 +71,13 @@ struct config {
     int fanout_limit = 8;
     int retry_after_s = 1;
   } bounded;
+  struct {
+    int threads = 0;    ///< threads the tasks run on; 0 = one per core
+    int max_tasks = 0;  ///< live tasks at most (503 task_limit past it); 0 = unbounded
+    bool cancel_on_disconnect = false;
+    int fanout_limit = 0;  ///< fetches of one fan-out at once; 0 = a task per fetch
+    int retry_after_s = 1;
+  } coroutine;
   struct {
     int drain_timeout_ms = 5000;
   } shutdown;

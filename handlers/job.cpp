@@ -1,9 +1,20 @@
 #include "handlers/job.hpp"
 
 #include <array>
+#include <atomic>
 #include <new>
 
-namespace stampede::detail {
+namespace stampede {
+
+namespace {
+std::atomic<std::int64_t> frame_bytes{0};
+}
+
+std::int64_t live_frame_bytes() {
+  return frame_bytes.load(std::memory_order_relaxed);
+}
+
+namespace detail {
 
 namespace {
 
@@ -59,11 +70,15 @@ thread_local frame_cache cache;
 }  // namespace
 
 void* allocate_frame(std::size_t bytes) {
-  return cache.allocate(bytes);
+  void* p = cache.allocate(bytes);
+  frame_bytes.fetch_add(static_cast<std::int64_t>(bytes), std::memory_order_relaxed);
+  return p;
 }
 
 void free_frame(void* p, std::size_t bytes) noexcept {
+  frame_bytes.fetch_sub(static_cast<std::int64_t>(bytes), std::memory_order_relaxed);
   cache.release(p, bytes);
 }
 
-}  // namespace stampede::detail
+}  // namespace detail
+}  // namespace stampede

@@ -10,12 +10,16 @@
 
 #include <coroutine>
 #include <cstddef>
+#include <cstdint>
 #include <exception>
 #include <optional>
 #include <stdexcept>
 #include <utility>
 
 namespace stampede {
+
+/// Bytes held by the frames of jobs alive now, in every thread.
+std::int64_t live_frame_bytes();
 
 namespace detail {
 

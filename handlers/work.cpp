@@ -186,7 +186,8 @@ response error_response(int status, std::string_view message) {
 
 job<bool> call_dependency(std::chrono::milliseconds d, const work_context& ctx) {
   if (ctx.dependency == nullptr) co_return co_await ctx.sleep_for(d);
-  if (!co_await ctx.acquire_slot()) co_return false;
+  bool got = co_await ctx.acquire_slot();
+  if (!got) co_return false;
   bool finished = co_await ctx.sleep_for(d);
   ctx.dependency->release();
   co_return finished;
@@ -208,7 +209,8 @@ struct fan_out_state {
 
 job<void> fetcher(fan_out_state& s) {
   for (int i = s.next.fetch_add(1); i < s.count; i = s.next.fetch_add(1)) {
-    if (!co_await call_dependency(s.each, s.ctx)) break;
+    bool ok = co_await call_dependency(s.each, s.ctx);
+    if (!ok) break;
     s.completed.fetch_add(1);
   }
   if (s.left.fetch_sub(1) == 1) s.ctx.suspend->resume(s.parent);
@@ -279,7 +281,12 @@ job<response> handle(handler_id h, work_params p, const work_context& ctx) {
       } else if (p.parallel && ctx.fanout != nullptr) {
         fetched = ctx.fanout->run_parallel(p.n, each, ctx.dependency, ctx.stop);
       } else {
-        while (fetched < p.n && co_await call_dependency(each, ctx)) ++fetched;
+        // (co_await kept out of the loop condition: GCC 12 mis-evaluates it there.)
+        while (fetched < p.n) {
+          bool ok = co_await call_dependency(each, ctx);
+          if (!ok) break;
+          ++fetched;
+        }
       }
       finished = fetched == p.n;
       break;

@@ -4,6 +4,7 @@
 
 #include "server/modes/blocking.hpp"
 #include "server/modes/bounded_pool.hpp"
+#include "server/modes/coroutine.hpp"
 #include "server/modes/thread_per_request.hpp"
 
 namespace stampede {
@@ -72,15 +73,17 @@ bool task::run(fanout_runner* fanout) {
   return true;
 }
 
-bool task::start(suspender* s) {
+bool task::start(suspender* s, task_host* host) {
   if (!leave_waiting(state::running)) return false;
   if (cancelled_before_start()) return true;
+  host_ = host;
   began();
   context_ = work_context{stop_.get_token(), nullptr, to_string(mode_), dependency_, s};
   try {
     job_ = body_(context_);
   } catch (const std::exception& e) {
     result_ = error_response(500, e.what());
+    if (host_ != nullptr) host_->task_ended(*this);
     ended();
     return true;
   }
@@ -95,6 +98,7 @@ void task::job_finished(void* self) {
   } catch (const std::exception& e) {
     t->result_ = error_response(500, e.what());
   }
+  if (t->host_ != nullptr) t->host_->task_ended(*t);
   t->ended();  // may end the task's life: the last thing done here
 }
 
@@ -137,6 +141,8 @@ std::unique_ptr<execution_policy> make_policy(const config& c, metrics& m) {
       return std::make_unique<thread_per_request_policy>(c, m);
     case mode_kind::bounded:
       return std::make_unique<bounded_pool_policy>(c, m);
+    case mode_kind::coroutine:
+      return std::make_unique<coroutine_policy>(c, m);
   }
   return nullptr;
 }

@@ -17,6 +17,18 @@ namespace stampede {
 
 using steady = std::chrono::steady_clock;
 
+class task;
+
+/// \brief A mode that keeps track of the tasks it started as jobs: told when each ends,
+/// before the task completes (so the task is still alive), on the thread that ended it.
+class task_host {
+ public:
+  virtual void task_ended(task& t) noexcept = 0;
+
+ protected:
+  ~task_host() = default;
+};
+
 /// \brief One request's work as a mode sees it: a body to run, a stop token, and a
 /// completion called exactly once. Thread-safety: the state transitions are atomic; a task
 /// may be finished on one thread while the front end cancels it on another.
@@ -48,8 +60,9 @@ class task {
   /// then completes.
   bool run(fanout_runner* fanout);
   /// Starts the body as a job whose waits suspend through `s` (the coroutine mode); it
-  /// completes on whichever of the mode's threads finishes it. Counted like run().
-  bool start(suspender* s);
+  /// completes on whichever of the mode's threads finishes it, after `host->task_ended` (if it
+  /// started at all: a task whose client had left completes at once). Counted like run().
+  bool start(suspender* s, task_host* host);
   /// Answers 503 without running, counting `why`, with a Retry-After of `retry_after_s`
   /// seconds (none if negative: retrying cannot help); then completes.
   bool reject(reject_reason why, int retry_after_s = -1);
@@ -109,6 +122,7 @@ class task {
   std::atomic<bool> client_gone_{false};  ///< set by cancel_running before it stops the body
   work_context context_{};                ///< a started job's context (lives as long as it)
   job<response> job_;                     ///< a started body
+  task_host* host_ = nullptr;             ///< told when a started body ends
 };
 
 /// \brief The seam. One implementation per mode, each in server/modes/<mode>.{hpp,cpp}.

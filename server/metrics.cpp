@@ -1,5 +1,7 @@
 #include "server/metrics.hpp"
 
+#include "handlers/job.hpp"
+
 #include <prometheus/metric_family.h>
 #include <prometheus/text_serializer.h>
 
@@ -21,6 +23,8 @@ std::string_view to_string(reject_reason r) {
       return "spawn_failed";
     case reject_reason::shutting_down:
       return "shutting_down";
+    case reject_reason::task_limit:
+      return "task_limit";
   }
   return "unknown";
 }
@@ -234,6 +238,10 @@ std::string metrics::serialize() {
   families.push_back(one("stampede_request_memory_bytes",
                          "Working-set memory held by requests running now", MetricType::Gauge,
                          static_cast<double>(request_memory_bytes())));
+  families.push_back(one("stampede_task_memory_bytes",
+                         "Memory held by the coroutine frames of live tasks (every mode's work "
+                         "runs as one; thread stacks are not included)",
+                         MetricType::Gauge, static_cast<double>(live_frame_bytes())));
   families.push_back(one("stampede_request_memory_failures_total",
                          "Requests answered 503 no_memory: their working set could not be had",
                          MetricType::Counter, static_cast<double>(request_memory_failures())));

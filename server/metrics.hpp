@@ -23,8 +23,15 @@
 namespace stampede {
 
 /// Why a request was answered 503 without running.
-enum class reject_reason { queue_full, queue_timeout, thread_ceiling, spawn_failed, shutting_down };
-inline constexpr int reject_reason_count = 5;
+enum class reject_reason {
+  queue_full,
+  queue_timeout,
+  thread_ceiling,
+  spawn_failed,
+  shutting_down,
+  task_limit
+};
+inline constexpr int reject_reason_count = 6;
 std::string_view to_string(reject_reason r);
 
 /// \brief The metrics one mode writes, all labelled with that mode.

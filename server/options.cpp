@@ -6,8 +6,8 @@ namespace stampede {
 
 std::variant<options, int> parse_options(int argc, char** argv) {
   CLI::App app{
-      "stampede: one HTTP server, three execution modes (blocking, thread_per_request, "
-      "bounded), and the metrics that show what unbounded concurrency costs.\n"
+      "stampede: one HTTP server, four execution modes (blocking, thread_per_request, "
+      "bounded, coroutine), and the metrics that show what unbounded concurrency costs.\n"
       "Every config key can also be set by an environment variable STAMPEDE_<SECTION>_<KEY>, "
       "e.g. STAMPEDE_BOUNDED_WORKERS=8. Precedence: flag > environment > file > default."};
   options o;
@@ -21,7 +21,7 @@ std::variant<options, int> parse_options(int argc, char** argv) {
     const char* help;
   };
   static const flag flags[] = {
-      {"--mode", "mode", "blocking | thread_per_request | bounded"},
+      {"--mode", "mode", "blocking | thread_per_request | bounded | coroutine"},
       {"--listen", "main.listen", "Main port address IP:PORT (port 0 picks one)"},
       {"--admin-listen", "admin.listen", "Admin port address IP:PORT (/metrics /healthz /config)"},
       {"--io-threads", "main.io_threads", "I/O threads of the main port"},

@@ -1,0 +1,175 @@
+#include "server/modes/coroutine.hpp"
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <optional>
+#include <thread>
+
+namespace stampede {
+
+namespace asio = boost::asio;
+
+/// One thread and its event loop: the suspender of the tasks given to it. Resumptions from
+/// other threads (a downstream slot freed, a stop requested) are posted to it.
+class coroutine_policy::lane final : public suspender {
+ public:
+  explicit lane(coroutine_policy& owner)
+      : owner_(owner), guard_(asio::make_work_guard(io_)), thread_([this] { io_.run(); }) {}
+  ~lane() override {
+    guard_.reset();
+    io_.stop();
+    thread_.join();
+  }
+
+  asio::io_context& io() { return io_; }
+
+  void resume(std::coroutine_handle<> h) override {
+    asio::post(io_, [h] { h.resume(); });
+  }
+
+  void yield(std::coroutine_handle<> h) override {
+    // Behind every handler already ready on this thread: the other tasks get their turn.
+    asio::post(io_, [h] { h.resume(); });
+  }
+
+  void sleep(std::chrono::milliseconds d, const std::stop_token& stop, std::coroutine_handle<> h,
+             bool* finished) override {
+    // Called on this lane's thread (by the job running on it), so the wait is set up before
+    // any of this thread's handlers can run.
+    auto s = std::make_shared<sleeper>(io_, d, h, finished);
+    s->timer.async_wait([s](boost::system::error_code ec) {
+      s->on_stop.reset();  // waits for a stop callback running on another thread
+      *s->finished = !ec && !s->stopped.load();
+      s->h.resume();
+    });
+    // A stop cancels the timer on this thread (the timer is not thread-safe); one requested
+    // already runs the callback here, whose posted cancel follows the wait just started.
+    s->on_stop.emplace(stop, stop_fn{s, this});
+  }
+
+  void spawn(job<void> j) override {
+    auto* held = new job<void>(std::move(j));
+    asio::post(io_, [held] {
+      held->start([](void* p) { delete static_cast<job<void>*>(p); }, held);
+    });
+  }
+
+  int fanout_limit() const override { return owner_.fanout_limit_.load(); }
+
+ private:
+  struct sleeper;
+  struct stop_fn {
+    std::weak_ptr<sleeper> s;
+    lane* l;
+    void operator()() const noexcept {
+      if (auto held = s.lock()) held->stopped.store(true);
+      // Only a post here: the timer is touched on the lane's thread, if still there.
+      asio::post(l->io_, [w = s] {
+        if (auto held = w.lock()) held->timer.cancel();
+      });
+    }
+  };
+  struct sleeper {
+    sleeper(asio::io_context& io, std::chrono::milliseconds d, std::coroutine_handle<> handle,
+            bool* f)
+        : timer(io, d), h(handle), finished(f) {}
+    asio::steady_timer timer;
+    std::coroutine_handle<> h;
+    bool* finished;
+    std::atomic<bool> stopped{false};
+    std::optional<std::stop_callback<stop_fn>> on_stop;
+  };
+
+  coroutine_policy& owner_;
+  asio::io_context io_{1};
+  asio::executor_work_guard<asio::io_context::executor_type> guard_;
+  std::thread thread_;
+};
+
+coroutine_policy::coroutine_policy(const config& c, metrics& m)
+    : all_metrics_(m),
+      max_tasks_(c.coroutine.max_tasks),
+      cancel_on_disconnect_(c.coroutine.cancel_on_disconnect),
+      fanout_limit_(c.coroutine.fanout_limit),
+      retry_after_s_(c.coroutine.retry_after_s) {
+  std::lock_guard lock(mutex_);
+  resize_locked(c.coroutine.threads);
+}
+
+coroutine_policy::~coroutine_policy() {
+  {
+    std::unique_lock lock(mutex_);
+    stopping_ = true;
+    for (auto& t : running_) t->request_stop();
+    idle_cv_.wait(lock, [&] { return running_.empty(); });
+  }
+  lanes_.clear();  // stops and joins the threads
+}
+
+void coroutine_policy::resize_locked(int threads) {
+  int n = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  // Lanes are added, never removed while the policy lives: a lane past the new count gets no
+  // new tasks and idles once its tasks have ended.
+  while (static_cast<int>(lanes_.size()) < n) lanes_.push_back(std::make_unique<lane>(*this));
+  lanes_in_use_.store(n);
+}
+
+void coroutine_policy::submit(std::shared_ptr<task> t) {
+  lane* target = nullptr;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) {
+      target = nullptr;
+    } else {
+      int limit = max_tasks_.load();
+      if (limit > 0 && live_.load() >= limit) {
+        // Checked and counted under one lock, so the limit is never overshot.
+        t->reject(reject_reason::task_limit, retry_after_s_.load());
+        return;
+      }
+      live_.fetch_add(1);
+      running_.insert(t);
+      unsigned n = static_cast<unsigned>(lanes_in_use_.load());
+      target = lanes_[next_lane_.fetch_add(1) % n].get();
+    }
+  }
+  if (target == nullptr) {
+    t->reject(reject_reason::shutting_down);
+    return;
+  }
+  asio::post(target->io(), [this, t, target] {
+    if (!t->start(target, this)) task_ended(*t);  // ended before it started (cannot happen now)
+    else if (t->cancelled_in_queue()) task_ended(*t);  // its client had left: never ran
+  });
+}
+
+void coroutine_policy::task_ended(task& t) noexcept {
+  std::lock_guard lock(mutex_);
+  // Found by address: the set holds shared_ptrs.
+  std::shared_ptr<task> key(std::shared_ptr<task>{}, &t);
+  if (running_.erase(key) > 0) live_.fetch_sub(1);
+  if (running_.empty()) idle_cv_.notify_all();
+}
+
+void coroutine_policy::client_gone(const std::shared_ptr<task>& t) {
+  if (cancel_on_disconnect_.load()) t->cancel_running();
+}
+
+void coroutine_policy::reconfigure(const config& c) {
+  max_tasks_.store(c.coroutine.max_tasks);
+  cancel_on_disconnect_.store(c.coroutine.cancel_on_disconnect);
+  fanout_limit_.store(c.coroutine.fanout_limit);
+  retry_after_s_.store(c.coroutine.retry_after_s);
+  std::lock_guard lock(mutex_);
+  if (!stopping_) resize_locked(c.coroutine.threads);
+}
+
+void coroutine_policy::stop_all() {
+  std::lock_guard lock(mutex_);
+  stopping_ = true;
+  for (auto& t : running_) t->request_stop();
+}
+
+}  // namespace stampede
