@@ -68,14 +68,17 @@ panel('Active mode',
 panel('Request work alive vs OS threads',
       'The goroutine-equivalent view. Tasks = requests queued or running; OS threads = what '
       'the kernel schedules. thread_per_request: threads rise with tasks (the runaway). '
-      'bounded: threads stay flat while tasks are capped at workers + queue. blocking: one.',
+      'coroutine: tasks climb into the tens of thousands while threads stay flat — the '
+      'goroutine runaway, paid in memory. bounded (and coroutine with max_tasks): tasks are '
+      'capped. blocking: one.',
       [('sum by (state) (stampede_tasks%s)' % M, 'tasks {{state}}'),
        ('stampede_os_threads', 'OS threads')], 'short', 6, 18)
 
 row('Traffic and latency')
 panel('Requests per second by status',
       '2xx = served; 503 = shed (bounded: queue_full, queue_timeout; thread_per_request: '
-      'thread_ceiling, spawn_failed); 499 = the client left before its answer.',
+      'thread_ceiling, spawn_failed; coroutine: task_limit); 499 = the client left before '
+      'its answer.',
       [('sum by (code) (rate(stampede_http_requests_total%s[%s]))' % (M, RATE), '{{code}}')],
       'reqps', 0, 12)
 panel('Latency p50 / p90 / p99 (server-side)',
@@ -138,7 +141,8 @@ panel('Resident memory',
       'each). Each OS thread adds its stack pages. Unbounded concurrency grows this until a '
       'memory limit\'s OOM killer ends the process, and every request in flight with it.',
       [('process_resident_memory_bytes', 'RSS'),
-       ('stampede_request_memory_bytes', 'request working sets')], 'bytes', 0, 8)
+       ('stampede_request_memory_bytes', 'request working sets'),
+       ('stampede_task_memory_bytes', 'task frames (coroutines)')], 'bytes', 0, 8)
 panel('CPU used',
       'Cores busy in the server. With thousands of runnable threads, part of it goes to '
       'scheduling rather than work.',

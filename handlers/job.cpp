@@ -43,7 +43,7 @@ class frame_cache {
       --count_[c - 1];
       return n;
     }
-    return ::operator new(c * granule);
+    return ::operator new(c* granule);
   }
   void release(void* p, std::size_t bytes) noexcept {
     std::size_t c = (bytes + granule - 1) / granule;

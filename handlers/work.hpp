@@ -7,8 +7,8 @@
 
 #include <chrono>
 #include <coroutine>
-#include <optional>
 #include <cstdint>
+#include <optional>
 #include <stop_token>
 #include <string>
 #include <string_view>

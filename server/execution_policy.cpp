@@ -42,6 +42,7 @@ bool task::cancelled_before_start() {
   if (!cancel_counted_.exchange(true)) metrics_.cancelled_queued->Increment();
   result_ = error_response(503, "cancelled before it started: the client left");
   state_.store(state::cancelled);
+  if (host_ != nullptr) host_->task_ended(*this);
   complete();
   return true;
 }
@@ -64,8 +65,8 @@ bool task::run(fanout_runner* fanout) {
   if (cancelled_before_start()) return true;
   began();
   try {
-    result_ = body_(work_context{stop_.get_token(), fanout, to_string(mode_), dependency_})
-                  .run_inline();
+    result_ =
+        body_(work_context{stop_.get_token(), fanout, to_string(mode_), dependency_}).run_inline();
   } catch (const std::exception& e) {
     result_ = error_response(500, e.what());
   }
@@ -75,8 +76,8 @@ bool task::run(fanout_runner* fanout) {
 
 bool task::start(suspender* s, task_host* host) {
   if (!leave_waiting(state::running)) return false;
-  if (cancelled_before_start()) return true;
   host_ = host;
+  if (cancelled_before_start()) return true;
   began();
   context_ = work_context{stop_.get_token(), nullptr, to_string(mode_), dependency_, s};
   try {

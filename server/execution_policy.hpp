@@ -60,8 +60,8 @@ class task {
   /// then completes.
   bool run(fanout_runner* fanout);
   /// Starts the body as a job whose waits suspend through `s` (the coroutine mode); it
-  /// completes on whichever of the mode's threads finishes it, after `host->task_ended` (if it
-  /// started at all: a task whose client had left completes at once). Counted like run().
+  /// completes on whichever of the mode's threads finishes it, just after `host->task_ended`
+  /// (also when its client had already left and the body never starts). Counted like run().
   bool start(suspender* s, task_host* host);
   /// Answers 503 without running, counting `why`, with a Retry-After of `retry_after_s`
   /// seconds (none if negative: retrying cannot help); then completes.

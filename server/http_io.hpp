@@ -43,11 +43,9 @@ boost::asio::awaitable<read_status> read_request(stream_type& stream,
 /// The rest of a request whose first bytes did not complete it: reads on within the header
 /// deadline (`started` + limits.header; the 408 it ends in leaves the socket writable),
 /// feeding `reader`. `req` is set on ok.
-boost::asio::awaitable<read_status> read_rest_of_request(stream_type& stream,
-                                                         boost::beast::flat_buffer& buffer,
-                                                         request_reader& reader, http_request& req,
-                                                         const read_limits& limits,
-                                                         std::chrono::steady_clock::time_point started);
+boost::asio::awaitable<read_status> read_rest_of_request(
+    stream_type& stream, boost::beast::flat_buffer& buffer, request_reader& reader,
+    http_request& req, const read_limits& limits, std::chrono::steady_clock::time_point started);
 
 /// Builds the HTTP response for `res` answering `req` (version, keep-alive, HEAD).
 http_response make_response(const response& res, unsigned version, bool keep_alive,

@@ -1,12 +1,11 @@
 #include "server/metrics.hpp"
 
-#include "handlers/job.hpp"
-
 #include <prometheus/metric_family.h>
 #include <prometheus/text_serializer.h>
 
 #include <sstream>
 
+#include "handlers/job.hpp"
 #include "server/proc_stats.hpp"
 
 namespace stampede {

@@ -79,12 +79,10 @@ class watched_task final : public task {
         // Bytes of a next request (pipelining): kept, and the watch goes on while they fit.
         boost::system::error_code rec;
         std::size_t avail = conn_.socket.available(rec);
-        std::size_t room = conn_.max_buffered > conn_.buffer.size()
-                               ? conn_.max_buffered - conn_.buffer.size()
-                               : 0;
+        std::size_t room =
+            conn_.max_buffered > conn_.buffer.size() ? conn_.max_buffered - conn_.buffer.size() : 0;
         if (!rec && avail > 0 && room > 0) {
-          std::size_t n =
-              conn_.socket.read_some(conn_.buffer.prepare(std::min(avail, room)), rec);
+          std::size_t n = conn_.socket.read_some(conn_.buffer.prepare(std::min(avail, room)), rec);
           if (!rec) conn_.buffer.commit(n);
         }
         if (conn_.buffer.size() < conn_.max_buffered) watch();

@@ -14,7 +14,7 @@ namespace stampede {
 
 /// What the front end learns about one request's work once it has ended.
 struct work_outcome {
-  std::shared_ptr<const task> t;               ///< result, rejection, times
+  std::shared_ptr<const task> t;              ///< result, rejection, times
   std::optional<steady::time_point> gone_at;  ///< when the client left, if it did
 };
 

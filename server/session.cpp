@@ -170,8 +170,9 @@ void connection::next_request() {
   // (what is left waiting is topped up in on_read).
   stream_.expires_after(std::chrono::milliseconds(cfg_->http.idle_timeout_ms));
   stream_.async_read_some(buffer_.prepare(first_read),
-                          [self = shared_from_this()](boost::system::error_code ec,
-                                                      std::size_t n) { self->on_read(ec, n); });
+                          [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
+                            self->on_read(ec, n);
+                          });
 }
 
 void connection::on_read(boost::system::error_code ec, std::size_t n) {
@@ -182,7 +183,8 @@ void connection::on_read(boost::system::error_code ec, std::size_t n) {
     std::size_t cap = static_cast<std::size_t>(cfg_->http.max_header_bytes) * 2;
     if (buffer_.size() < cap) {
       auto room = buffer_.prepare(cap - buffer_.size());
-      ssize_t got = ::recv(stream_.socket().native_handle(), room.data(), room.size(), MSG_DONTWAIT);
+      ssize_t got =
+          ::recv(stream_.socket().native_handle(), room.data(), room.size(), MSG_DONTWAIT);
       if (got > 0) buffer_.commit(static_cast<std::size_t>(got));
     }
   }
@@ -209,8 +211,8 @@ void connection::parse() {
 }
 
 asio::awaitable<void> connection::read_rest(self_ptr self, std::unique_ptr<request_reader> reader) {
-  read_status got = co_await read_rest_of_request(self->stream_, self->buffer_, *reader,
-                                                  self->req_, self->limits(), self->started_);
+  read_status got = co_await read_rest_of_request(self->stream_, self->buffer_, *reader, self->req_,
+                                                  self->limits(), self->started_);
   if (got == read_status::closed) co_return;  // gone mid-request: nobody to answer
   if (got != read_status::ok) {
     self->refuse(got);
@@ -227,8 +229,7 @@ void connection::refuse(read_status why) {
                                                      : "malformed or oversized request"));
 }
 
-asio::awaitable<void> connection::refuse_and_close(self_ptr self, int status,
-                                                   std::string message) {
+asio::awaitable<void> connection::refuse_and_close(self_ptr self, int status, std::string message) {
   co_await reject_and_close(self->stream_, status, message, self->write_timeout());
 }
 
@@ -288,8 +289,7 @@ void connection::respond(response res) {
   if (auto id = req_["X-Request-Id"]; is_request_id(id)) out_.set("X-Request-Id", id);
   stream_.expires_after(write_timeout());
   boost::beast::http::async_write(
-      stream_, out_,
-      [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+      stream_, out_, [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
         self->on_written(ec);
       });
 }

@@ -18,7 +18,7 @@ struct front_end {
   metrics& stats;
   std::atomic<std::shared_ptr<const config>>& cfg;
   std::atomic<std::shared_ptr<execution_policy>>& policy;
-  downstream& dependency;             ///< the simulated dependency every mode shares
+  downstream& dependency;  ///< the simulated dependency every mode shares
   /// Bumped after every swap of cfg or policy: a session keeps its own copies and reloads them
   /// only when this has changed, instead of two atomic shared_ptr loads per request.
   std::atomic<std::uint64_t> generation{0};

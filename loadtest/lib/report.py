@@ -129,7 +129,16 @@ PLOTS = [
      'Work done for clients that had already left (wasted handler seconds per second)'),
 ]
 
-COLORS = {'blocking': '#1f77b4', 'thread_per_request': '#d62728', 'bounded': '#2ca02c'}
+COLORS = {'blocking': '#1f77b4', 'thread_per_request': '#d62728', 'bounded': '#2ca02c',
+          'coroutine': '#9467bd', 'coroutine (max_tasks 64)': '#ff7f0e'}
+SPARE_COLORS = ['#8c564b', '#e377c2', '#17becf', '#bcbd22', '#7f7f7f']
+
+
+def color(mode):
+    """A mode's line colour: fixed for the usual rows, a spare one for any other."""
+    if mode not in COLORS:
+        COLORS[mode] = SPARE_COLORS[len(COLORS) % len(SPARE_COLORS)]
+    return COLORS[mode]
 
 
 TIMELINE = ['ok', '503', 'other', 'timeout', 'lost', 'error']
@@ -208,7 +217,7 @@ def plot(folder, prefix, series_files, marks, subtitle, client_files=(), capacit
         for mode, f in files:
             style = 'lines lw 2' if source == 'series' else 'steps lw 2'
             plots.append("'%s' using 't':'%s' with %s lc rgb '%s' title '%s'"
-                         % (os.path.basename(f), column, style, COLORS.get(mode, 'black'), mode))
+                         % (os.path.basename(f), column, style, color(mode), mode))
         if name == 'goodput' and capacity:
             plots.append("%g with lines dt 2 lw 2 lc rgb 'black' title '%s (%g/s)'"
                          % (capacity[0], capacity[1], capacity[0]))
@@ -217,7 +226,7 @@ def plot(folder, prefix, series_files, marks, subtitle, client_files=(), capacit
             for mode, times in (deaths or {}).items():
                 for t in times:
                     lines.append("set arrow %d from %.2f, graph 0 to %.2f, graph 1 nohead dt 3 "
-                                 "lc rgb '%s'" % (n, t, t, COLORS.get(mode, 'black')))
+                                 "lc rgb '%s'" % (n, t, t, color(mode)))
                     n += 1
             if n > 10:
                 lines.append("set label 2 'dotted: the server died (see OOM kills) and was restarted' "
@@ -256,6 +265,9 @@ def verdict(r):
             _count(r['goodput_per_s']), _count(cap),
             'downstream' if r.get('endpoint') == 'io' else 'cores')
     parts.append(line)
+    if r.get('tasks_peak') and r.get('threads_peak') and r['mode'].startswith('coroutine'):
+        parts.append('%s tasks alive at the peak on %s OS threads' % (
+            _count(r['tasks_peak']), _count(r['threads_peak'])))
     if r.get('rejected_503'):
         parts.append('%s turned away at once with 503' % _count(r['rejected_503']))
     if r.get('ok_p99_us') and r.get('baseline_p99_us') and ok >= 50:

@@ -10,7 +10,38 @@ import lab
 import report
 import wrkparse
 
-MODES = ['blocking', 'thread_per_request', 'bounded']
+# A mode, or a mode with settings of its own ("coroutine:max_tasks=64"): each runs as its own
+# row, labelled e.g. "coroutine (max_tasks 64)".
+MODES = ['blocking', 'thread_per_request', 'bounded', 'coroutine', 'coroutine:max_tasks=64']
+BASE_MODES = ['blocking', 'thread_per_request', 'bounded', 'coroutine']
+
+
+def parse_mode_spec(spec):
+    """'coroutine:max_tasks=64' -> ('coroutine', {'max_tasks': '64'}); ValueError if bad."""
+    name, _, rest = spec.partition(':')
+    if name not in BASE_MODES:
+        raise ValueError('unknown mode: %s' % name)
+    settings = {}
+    for item in filter(None, rest.split(',')):
+        key, eq, value = item.partition('=')
+        if not eq or not key or not value:
+            raise ValueError('mode settings are key=value: %s' % spec)
+        settings[key] = value
+    return name, settings
+
+
+def mode_label(spec):
+    """How a mode spec is shown: 'coroutine (max_tasks 64)'."""
+    name, settings = parse_mode_spec(spec)
+    if not settings:
+        return name
+    return '%s (%s)' % (name, ', '.join('%s %s' % kv for kv in settings.items()))
+
+
+def mode_slug(spec):
+    """A mode spec as a file-name part: 'coroutine-max_tasks64'."""
+    name, settings = parse_mode_spec(spec)
+    return '-'.join([name] + ['%s%s' % kv for kv in settings.items()])
 
 ENDPOINTS = {
     'io': '/work/io?ms=100',
@@ -31,9 +62,11 @@ REQUEST_KB = 256
 MEMORY_LIMIT = '192M'
 
 
-def server_config(mode, workload='io', request_kb=REQUEST_KB):
-    """The lab's server: the demo's settings, the mode varying."""
+def server_config(spec, workload='io', request_kb=REQUEST_KB):
+    """The lab's server: the demo's settings, the mode (and its own settings) varying."""
+    mode, settings = parse_mode_spec(spec)
     workers = POOL[workload]
+    own = ['  %s: %s' % kv for kv in settings.items()]
     return '\n'.join([
         'mode: %s' % mode,
         'main:',
@@ -46,6 +79,11 @@ def server_config(mode, workload='io', request_kb=REQUEST_KB):
         '  cancel_on_disconnect: true',
         'thread_per_request:',
         '  max_threads: 4000',
+        # A goroutine per request, no limit, no cancellation: what a service gets by default.
+        'coroutine:',
+        '  threads: 0',
+        '  cancel_on_disconnect: false',
+    ] + own + [
         'downstream:',
         '  capacity: %d' % DOWNSTREAM,
         'work:',
@@ -141,11 +179,12 @@ def spike(args, out, progress):
         path = ENDPOINTS[endpoint]
         files, client_files = [], []
         steady_c = p.steady_for(endpoint)
-        for mode in args.modes:
+        for spec in args.modes:
+            mode, slug = mode_label(spec), mode_slug(spec)
             label = 'spike %s %s' % (endpoint, mode)
             progress.show('[%s] starting' % label, force=True)
-            with lab.Run(args.binary, server_config(mode, endpoint, args.request_kb), out,
-                         'spike-%s-%s' % (endpoint, mode), args.memory_limit) as run:
+            with lab.Run(args.binary, server_config(spec, endpoint, args.request_kb), out,
+                         'spike-%s-%s' % (endpoint, slug), args.memory_limit) as run:
                 if args.memory_limit and not run.cgroup:
                     progress.show('[%s] %s' % (label, run.memory_note), force=True)
                 if hasattr(args, 'on_server'):
@@ -189,11 +228,11 @@ def spike(args, out, progress):
                 oom_kills = run.supervisor.oom_kills()
                 limit_note = run.memory_note
             rows = report.derive(sampler.rows, sampler.buckets)
-            csv_path = os.path.join(out, 'series-%s-%s.csv' % (endpoint, mode))
+            csv_path = os.path.join(out, 'series-%s-%s.csv' % (endpoint, slug))
             report.write_csv(csv_path, rows)
             files.append((mode, csv_path))
             every = [pre_result, steady_result, burst_result, post_result]
-            client_path = os.path.join(out, 'clients-%s-%s.csv' % (endpoint, mode))
+            client_path = os.path.join(out, 'clients-%s-%s.csv' % (endpoint, slug))
             if report.write_client_series(client_path, every):
                 client_files.append((mode, client_path))
             during = wrkparse.merge([steady_result, burst_result])
@@ -297,6 +336,7 @@ SPIKE_COLUMNS = [
     ('OOM kills', 'oom_kills', report.n0),
     ('lost in flight', 'lost_in_flight', report.n0),
     ('recovery s', 'recovery_s', report.n1),
+    ('tasks peak', 'tasks_peak', report.n0),
     ('threads peak', 'threads_peak', report.n0),
     ('RSS peak', 'rss_peak', report.mib),
     ('downstream busy %', 'ds_busy_pct', report.n0),
@@ -310,9 +350,11 @@ def baseline(args, out, progress):
     p = Params(args.quick)
     path = '/work/io?ms=20'
     results = []
-    for mode in args.modes:
+    for spec in args.modes:
+        mode = mode_label(spec)
         label = 'baseline %s' % mode
-        with lab.Run(args.binary, server_config(mode), out, 'baseline-%s' % mode) as run:
+        with lab.Run(args.binary, server_config(spec), out, 'baseline-%s' % mode_slug(spec)) \
+                as run:
             sampler = run.sampler
             w = run.wrk(path, p.steady_c, p.baseline_s)
             _wait([w], progress, label, time.monotonic(), p.baseline_s, sampler)
@@ -349,11 +391,13 @@ def disconnect(args, out, progress):
     path = '/work/io?ms=1000'
     give_up = 0.2
     results = []
-    for mode in args.modes:
+    for spec in args.modes:
+        mode = mode_label(spec)
         label = 'disconnect %s' % mode
         progress.show('[%s] %d clients give up after %.1fs on %s for %ds' % (
             label, p.impatient_clients, give_up, path, p.disconnect_s), force=True)
-        with lab.Run(args.binary, server_config(mode), out, 'disconnect-%s' % mode) as run:
+        with lab.Run(args.binary, server_config(spec), out,
+                     'disconnect-%s' % mode_slug(spec)) as run:
             sampler = run.sampler
             counts = lab.impatient_clients(run.server.main_port, path, p.impatient_clients,
                                            p.disconnect_s, give_up)
@@ -386,8 +430,9 @@ DISCONNECT_COLUMNS = [
 def fanout(args, out, progress):
     p = Params(args.quick)
     results = []
-    for mode in args.modes:
-        with lab.Run(args.binary, server_config(mode), out, 'fanout-%s' % mode) as run:
+    for spec in args.modes:
+        mode = mode_label(spec)
+        with lab.Run(args.binary, server_config(spec), out, 'fanout-%s' % mode_slug(spec)) as run:
             sampler = run.sampler
             for parallel in (0, 1):
                 path = '/work/fanout?n=8&ms=50&parallel=%d' % parallel

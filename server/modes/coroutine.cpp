@@ -51,9 +51,8 @@ class coroutine_policy::lane final : public suspender {
 
   void spawn(job<void> j) override {
     auto* held = new job<void>(std::move(j));
-    asio::post(io_, [held] {
-      held->start([](void* p) { delete static_cast<job<void>*>(p); }, held);
-    });
+    asio::post(io_,
+               [held] { held->start([](void* p) { delete static_cast<job<void>*>(p); }, held); });
   }
 
   int fanout_limit() const override { return owner_.fanout_limit_.load(); }
@@ -109,7 +108,8 @@ coroutine_policy::~coroutine_policy() {
 }
 
 void coroutine_policy::resize_locked(int threads) {
-  int n = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  int n =
+      threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   // Lanes are added, never removed while the policy lives: a lane past the new count gets no
   // new tasks and idles once its tasks have ended.
   while (static_cast<int>(lanes_.size()) < n) lanes_.push_back(std::make_unique<lane>(*this));
@@ -140,8 +140,9 @@ void coroutine_policy::submit(std::shared_ptr<task> t) {
     return;
   }
   asio::post(target->io(), [this, t, target] {
-    if (!t->start(target, this)) task_ended(*t);  // ended before it started (cannot happen now)
-    else if (t->cancelled_in_queue()) task_ended(*t);  // its client had left: never ran
+    // start() tells this policy when the task ends (before it completes), whether it ran or
+    // its client had already left; false only if something else ended it first.
+    if (!t->start(target, this)) task_ended(*t);
   });
 }
 

@@ -8,6 +8,7 @@ import unittest
 from harness import Server, wait_for
 
 CONFIG = ('mode: %s\nthread_per_request:\n  cancel_on_disconnect: true\n'
+          'coroutine:\n  cancel_on_disconnect: true\n'
           'downstream:\n  capacity: 0\nbounded:\n  queue_capacity: 400\n'
           '  queue_timeout_ms: 10000\n')
 
@@ -33,6 +34,9 @@ class CancellationTest(unittest.TestCase):
 
     def test_bounded_wastes_nothing(self):
         self.check('bounded')
+
+    def test_coroutine_with_cancellation_wastes_nothing(self):
+        self.check('coroutine')
 
 
 if __name__ == '__main__':

@@ -74,6 +74,17 @@ class SpikeSmokeTest(unittest.TestCase):
         self.assertGreater(blocking['timeouts'], 0)
         self.assertLess(blocking['goodput_per_s'], 20)
 
+    def test_coroutine_tasks_outnumber_its_threads_and_max_tasks_bounds_them(self):
+        co = self.by_mode['coroutine']
+        limited = self.by_mode['coroutine (max_tasks 64)']
+        # The goroutine count climbs with the spike while the OS threads stay few.
+        self.assertGreaterEqual(co['tasks_peak'], 4 * co['threads_peak'])
+        self.assertLess(co['threads_peak'], self.by_mode['bounded']['threads_peak'])
+        self.assertLessEqual(limited['tasks_peak'], 64)
+        self.assertGreater(limited['rejected_503'], 0)
+        # Unbounded tasks hold more memory than the limited ones at the same load.
+        self.assertGreater(co['rss_peak'], limited['rss_peak'])
+
     def test_summary_carries_the_per_mode_outcome(self):
         for mode, r in self.by_mode.items():
             for key in ('oom_kills', 'lost_in_flight', 'recovery_s', 'goodput_per_s', 'verdict'):
@@ -84,6 +95,7 @@ class SpikeSmokeTest(unittest.TestCase):
     def test_report_files_and_plots_exist(self):
         for name in ('summary.md', 'summary.json', 'series-io-blocking.csv',
                      'series-io-thread_per_request.csv', 'series-io-bounded.csv',
+                     'series-io-coroutine.csv', 'series-io-coroutine-max_tasks64.csv',
                      'clients-io-bounded.csv'):
             self.assertTrue(os.path.getsize(os.path.join(self.out, name)) > 0, name)
         plots = self.by_mode['bounded']['plots']
@@ -104,10 +116,11 @@ class SpikeSmokeTest(unittest.TestCase):
             self.assertIn('capacity' if 'goodput' in gp else 'memory limit', script)
 
     def test_table_and_verdicts_are_printed(self):
-        for mode in ('blocking', 'thread_per_request', 'bounded'):
+        for mode in ('blocking', 'thread_per_request', 'bounded', 'coroutine',
+                     'coroutine (max_tasks 64)'):
             self.assertIn('  %s: ' % mode, self.stdout)
         for column in ('goodput/s', 'OOM kills', 'lost in flight', 'recovery s',
-                       'downstream busy %'):
+                       'downstream busy %', 'tasks peak'):
             self.assertIn(column, self.stdout)
         self.assertIn('coordinated omission', self.stdout)
 
