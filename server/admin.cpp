@@ -7,6 +7,15 @@
 
 namespace stampede {
 
+namespace embedded {
+extern const char live_page[];
+extern const std::size_t live_page_size;
+extern const char dygraph_js[];
+extern const std::size_t dygraph_js_size;
+extern const char dygraph_css[];
+extern const std::size_t dygraph_css_size;
+}  // namespace embedded
+
 namespace asio = boost::asio;
 namespace http = boost::beast::http;
 
@@ -29,20 +38,58 @@ response text(int status, std::string body, std::string content_type) {
   return r;
 }
 
+/// The live page: page.html with the charting library put in its place (one document, so
+/// the browser needs no second request that would have to carry the token).
+const std::string& live_page() {
+  static const std::string page = [] {
+    std::string html(embedded::live_page, embedded::live_page_size);
+    auto put = [&](std::string_view marker, const char* bytes, std::size_t size) {
+      auto at = html.find(marker);
+      if (at != std::string::npos) html.replace(at, marker.size(), bytes, size);
+    };
+    put("<!--DYGRAPH_CSS-->", embedded::dygraph_css, embedded::dygraph_css_size);
+    put("<!--DYGRAPH_JS-->", embedded::dygraph_js, embedded::dygraph_js_size);
+    return html;
+  }();
+  return page;
+}
+
+/// `after=N` of the data endpoint's query (0 when absent or not a number).
+std::uint64_t after_of(std::string_view target) {
+  auto q = target.find("after=");
+  if (q == std::string_view::npos) return 0;
+  std::uint64_t n = 0;
+  for (std::size_t i = q + 6;
+       i < target.size() && std::isdigit(static_cast<unsigned char>(target[i])); ++i) {
+    n = n * 10 + static_cast<std::uint64_t>(target[i] - '0');
+    if (n > (1ull << 53)) return 0;
+  }
+  return n;
+}
+
 response serve(const http_request& req, admin_view& view) {
+  std::string_view target = req.target();
+  std::string_view path = target.substr(0, target.find('?'));
   std::string token = view.token();
   if (!token.empty()) {
     auto auth = req[http::field::authorization];
     if (!same_secret(auth, "Bearer " + token)) {
-      auto r = error_response(401, "admin token required");
+      response r;
+      if (path == "/") {
+        // A browser cannot send the token when it opens the page: it gets the page (which
+        // holds no data) with 401, and the page asks for the token before it fetches any.
+        r = text(401, live_page(), "text/html; charset=utf-8");
+        r.headers.emplace_back("Cache-Control", "no-cache");
+      } else {
+        r = error_response(401, "admin token required");
+      }
       r.headers.emplace_back("WWW-Authenticate", "Bearer");
       return r;
     }
   }
-  std::string_view target = req.target();
-  std::string_view path = target.substr(0, target.find('?'));
-  if (path != "/metrics" && path != "/healthz" && path != "/config") {
-    return error_response(404, "admin endpoints: /metrics /healthz /config");
+  if (path != "/" && path != "/live/data" && path != "/metrics" && path != "/healthz" &&
+      path != "/config") {
+    return error_response(404, "admin endpoints: / /live/data /metrics /healthz /config");
   }
   if (req.method() != http::verb::get && req.method() != http::verb::head) {
     auto r = error_response(405, "method not allowed; use GET");
@@ -53,6 +100,13 @@ response serve(const http_request& req, admin_view& view) {
     return text(200, view.stats.serialize(), "text/plain; version=0.0.4; charset=utf-8");
   }
   if (path == "/config") return text(200, view.config_json(), "application/json");
+  if (path == "/") {
+    auto r = text(200, live_page(), "text/html; charset=utf-8");
+    r.headers.emplace_back("Cache-Control", "no-cache");  // revalidated: a new binary, a new page
+    return r;
+  }
+  if (path == "/live/data")
+    return text(200, view.live.json_after(after_of(target)), "application/json");
   return text(200, "{\"status\":\"ok\"}", "application/json");
 }
 

@@ -1,12 +1,14 @@
 #pragma once
-/// \file The admin port: /metrics, /healthz, /config on a listener of its own, served by its
-/// own thread so it answers in every mode, even while the main port is saturated or blocked.
+/// \file The admin port: the live page (/), its data (/live/data), /metrics, /healthz, /config
+/// on a listener of its own, served by its own thread so it answers in every mode, even while
+/// the main port is saturated or blocked. Everything on it is read-only.
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <functional>
 #include <string>
 
+#include "server/live.hpp"
 #include "server/metrics.hpp"
 
 namespace stampede {
@@ -16,6 +18,7 @@ struct admin_view {
   metrics& stats;
   std::function<std::string()> config_json;  ///< effective config, secrets masked
   std::function<std::string()> token;        ///< empty: no token required
+  live_history& live;                        ///< the live page's samples
 };
 
 /// Serves one admin connection until it closes.

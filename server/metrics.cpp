@@ -201,6 +201,13 @@ void metrics::set_active_mode(mode_kind m) {
 }
 
 std::string metrics::serialize() {
+  auto families = collect();
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, families);
+  return out.str();
+}
+
+std::vector<prometheus::MetricFamily> metrics::collect() {
   std::lock_guard lock(serialize_mutex_);
   auto families = registry_->Collect();
   sharded_.collect(families);
@@ -244,9 +251,7 @@ std::string metrics::serialize() {
   families.push_back(one("stampede_request_memory_failures_total",
                          "Requests answered 503 no_memory: their working set could not be had",
                          MetricType::Counter, static_cast<double>(request_memory_failures())));
-  std::ostringstream out;
-  prometheus::TextSerializer().Serialize(out, families);
-  return out.str();
+  return families;
 }
 
 }  // namespace stampede

@@ -6,6 +6,7 @@
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
+#include <prometheus/metric_family.h>
 #include <prometheus/registry.h>
 
 #include <array>
@@ -69,6 +70,8 @@ class metrics {
   /// The Prometheus text exposition of everything, with /proc, the downstream's gauges and
   /// the requests' memory read now.
   std::string serialize();
+  /// The same, as metric families (what serialize writes out).
+  std::vector<prometheus::MetricFamily> collect();
 
   /// The downstream whose capacity, in_use and waiting gauges are exported (read at scrape
   /// time). Set once, before serving.

@@ -79,7 +79,8 @@ struct server::impl {
         main_io(io_threads),
         admin_io(1),
         view{stats, [this] { return boost::json::serialize(to_json(*cfg.load())); },
-             [this] { return cfg.load()->admin.token; }} {
+             [this] { return cfg.load()->admin.token; }, live} {
+    live.set_config_path(path.empty() ? std::string() : std::filesystem::absolute(path).string());
     stats.set_active_mode(cfg.load()->mode);
     dependency.on_wait = [this](double seconds) {
       stats.downstream_wait_seconds().Observe(seconds);
@@ -96,6 +97,7 @@ struct server::impl {
   /// shutdown stops their work too.
   std::vector<std::weak_ptr<execution_policy>> retired;
   downstream dependency;  ///< shared by every mode: a mode switch does not reset its line
+  live_history live;      ///< the live page's last ten minutes, sampled on the admin thread
   front_end fe;
   const int io_threads;  ///< main.io_threads, fixed until restart
   asio::io_context main_io;
@@ -215,6 +217,22 @@ struct server::impl {
     }
   }
 
+  /// Once a second, on the admin thread: the live page's sample, from the same metric families
+  /// /metrics writes out. Stopped with the admin I/O context.
+  asio::awaitable<void> sample_live() {
+    asio::steady_timer timer(admin_io);
+    auto next = std::chrono::steady_clock::now();
+    for (;;) {
+      auto wall = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+                      .count();
+      live.record(stats.collect(), wall, read_memory_limit());
+      next += std::chrono::seconds(1);
+      timer.expires_at(next);
+      auto [ec] = co_await timer.async_wait(nothrow);
+      if (ec) co_return;
+    }
+  }
+
   /// Installed before the "listening" line, so a signal sent once that line is seen is handled.
   asio::signal_set signals{admin_io, SIGINT, SIGTERM, SIGHUP};
 
@@ -299,6 +317,7 @@ int server::run() {
   asio::co_spawn(s.accept_strand, s.accept_main(), asio::detached);
   asio::co_spawn(s.admin_io, s.accept_admin(), asio::detached);
   asio::co_spawn(s.admin_io, s.handle_signals(), asio::detached);
+  asio::co_spawn(s.admin_io, s.sample_live(), asio::detached);
   if (!s.path.empty()) asio::co_spawn(s.admin_io, s.watch_file(loaded), asio::detached);
 
   std::vector<std::thread> io_threads;

@@ -42,6 +42,11 @@ class Progress:
         self.tty = stream.isatty()
         self.last = 0.0
 
+    def line(self, text):
+        """A line that stays (not overwritten by the next progress update)."""
+        self.stream.write(('\r\033[K' if self.tty else '') + text + '\n')
+        self.stream.flush()
+
     def show(self, text, force=False):
         now = time.monotonic()
         if self.tty:

@@ -97,11 +97,11 @@ TEST(WorkTest, io_handler_waits_for_the_downstream) {
   downstream d(1);
   std::stop_source never;
   ASSERT_TRUE(d.try_acquire());  // the only slot is taken
+  auto start = clock_type::now();  // before the freer starts its 50 ms
   std::jthread freer([&] {
     std::this_thread::sleep_for(50ms);
     d.release();
   });
-  auto start = clock_type::now();
   work_context ctx{never.get_token(), nullptr, "test", &d};
   auto r = run_handler(handler_id::io, work_params{10, 1, false, 0}, ctx);
   EXPECT_EQ(r.status, 200);

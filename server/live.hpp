@@ -1,0 +1,60 @@
+#pragma once
+/// \file The live page's data: once a second the server reads its own metrics (the same
+/// families /metrics writes out), turns counters into rates over that second and histograms
+/// into quantiles, and keeps the last ten minutes. The admin port serves it as JSON.
+
+#include <prometheus/metric_family.h>
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace stampede {
+
+/// The memory limit of the cgroup this process is in (v2 memory.max, v1
+/// memory.limit_in_bytes), or nullopt if there is none or it cannot be read.
+std::optional<double> read_memory_limit();
+
+/// The cgroup memory limit file for a /proc/self/cgroup text, under `root` (/sys/fs/cgroup):
+/// the v2 unified entry, else the v1 memory controller's. Empty if neither is listed.
+std::string memory_limit_path(std::string_view proc_self_cgroup, std::string_view root);
+
+/// A limit file's text as bytes: nullopt for "max" or a v1 value meaning no limit.
+std::optional<double> parse_memory_limit(std::string_view text);
+
+/// \brief The last `capacity` one-second samples. Thread-safety: record and json_after may be
+/// called from different threads.
+class live_history {
+ public:
+  explicit live_history(std::size_t capacity = 600) : capacity_(capacity) {}
+
+  /// Takes a sample from `families` read at `unix_time`. The first call only sets the
+  /// baseline for rates.
+  void record(const std::vector<prometheus::MetricFamily>& families, double unix_time,
+              std::optional<double> memory_limit);
+
+  /// JSON: {"interval_s", "config", "samples": [...]} with the samples after sequence `after`
+  /// (0: all kept).
+  std::string json_after(std::uint64_t after) const;
+
+  /// Shown on the page as the way to switch modes; set once.
+  void set_config_path(std::string path) { config_path_ = std::move(path); }
+
+ private:
+  struct reading;  ///< the cumulative values of one read
+  std::size_t capacity_;
+  mutable std::mutex mutex_;
+  std::deque<std::pair<std::uint64_t, std::string>> samples_;  ///< sequence, JSON object
+  std::uint64_t next_seq_ = 1;
+  std::optional<double> last_time_;
+  std::map<std::string, double> last_;              ///< cumulative values at the last read
+  std::vector<std::pair<double, double>> last_le_;  ///< 2xx duration buckets at the last read
+  std::string config_path_;
+};
+
+}  // namespace stampede

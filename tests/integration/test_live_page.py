@@ -1,0 +1,177 @@
+"""The live page on the admin port, loaded in headless Chromium while stampede is under load
+and switched from one mode to another: every chart draws, the switch is marked, the page has
+no errors, and what it shows agrees with /metrics. Also the token rules and the data endpoint."""
+
+import html.parser
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+from harness import Server, wait_for
+
+ARTIFACTS = os.environ.get('STAMPEDE_ARTIFACTS') or tempfile.mkdtemp(prefix='stampede-live-')
+CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser')
+
+CONFIG = ('mode: %s\nreload:\n  poll_ms: 100\nbounded:\n  workers: 2\n  queue_capacity: 2\n'
+          'downstream:\n  capacity: 4\nwork:\n  request_kb: 16\n')
+
+
+class Probe(html.parser.HTMLParser):
+    """Collects the page's probe attributes and the figures it shows (data-k / data-value)."""
+
+    def __init__(self):
+        super().__init__()
+        self.probe = {}
+        self.shown = {}
+        self.token_hidden = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if a.get('id') == 'probe':
+            self.probe = {k[5:]: v for k, v in a.items() if k.startswith('data-')}
+        if a.get('id') == 'token':
+            self.token_hidden = 'hidden' in a
+        if 'data-k' in a and a.get('data-value'):
+            self.shown[a['data-k']] = float(a['data-value'])
+
+
+def chromium(url, *flags, budget_ms=3000):
+    """Runs headless Chromium on url; returns (stdout, stderr)."""
+    run = subprocess.run(
+        [CHROMIUM, '--headless=new', '--no-sandbox', '--disable-gpu', '--hide-scrollbars',
+         '--no-first-run', '--disable-extensions', '--enable-logging=stderr', '--v=0',
+         '--user-data-dir=' + tempfile.mkdtemp(prefix='stampede-chromium-'),
+         '--virtual-time-budget=%d' % budget_ms] + list(flags) + [url],
+        capture_output=True, text=True, timeout=120)
+    return run.stdout, run.stderr
+
+
+def console_errors(stderr):
+    return [line for line in stderr.splitlines()
+            if 'CONSOLE' in line and ('Uncaught' in line or 'Error' in line)]
+
+
+class LivePageTest(unittest.TestCase):
+    def setUp(self):
+        if CHROMIUM is None:
+            self.fail('chromium is not installed (scripts/setup installs it)')
+
+    def load(self, server, stop):
+        """Keeps 12 clients busy with short requests (2xx, and 503s from the small pool)."""
+        def client():
+            while not stop.is_set():
+                try:
+                    server.get('/work/io?ms=30', timeout=10)
+                except OSError:
+                    pass
+        threads = [threading.Thread(target=client) for _ in range(12)]
+        for t in threads:
+            t.start()
+        return threads
+
+    def test_page_draws_every_chart_marks_the_switch_and_agrees_with_metrics(self):
+        with Server(CONFIG % 'bounded') as server:
+            stop = threading.Event()
+            threads = self.load(server, stop)
+            try:
+                time.sleep(3)
+                server.write_config(CONFIG % 'coroutine')
+                self.assertTrue(wait_for(lambda: server.metrics().value(
+                    'stampede_mode_info', mode='coroutine') == 1))
+                time.sleep(3)
+            finally:
+                stop.set()
+                for t in threads:
+                    t.join(30)
+            time.sleep(2.5)  # a quiet second or two: the last sample and /metrics can agree
+            url = 'http://127.0.0.1:%d/' % server.admin_port
+            dom, err = chromium(url, '--dump-dom')
+            m = server.metrics()
+            shot = os.path.join(ARTIFACTS, 'live-page.png')
+            os.makedirs(ARTIFACTS, exist_ok=True)
+            chromium(url, '--window-size=1400,2300', '--screenshot=' + shot)
+            print('\nscreenshot: %s' % shot)
+            self.assertGreater(os.path.getsize(shot), 20000)
+
+            p = Probe()
+            p.feed(dom)
+            self.assertEqual(p.probe.get('state'), 'live', p.probe)
+            self.assertEqual(p.probe.get('charts'), '8')
+            self.assertEqual(p.probe.get('drawn'), '8', 'every chart drew data points')
+            self.assertGreaterEqual(int(p.probe.get('points', 0)), 5)
+            self.assertGreaterEqual(int(p.probe.get('markers', 0)), 1, 'the mode switch is marked')
+            self.assertEqual(p.probe.get('errors'), '0')
+            self.assertEqual(console_errors(err), [])
+            self.assertIn('<span id="mode" class="mode coroutine">coroutine</span>', dom)
+            self.assertIn("sed -i 's/^mode: .*/mode: ", dom)
+
+            # What the page shows, against /metrics read just after.
+            shown = p.shown
+            self.assertEqual(shown['ds_capacity'], m.value('stampede_downstream_capacity'))
+            self.assertEqual(shown['os_threads'], m.value('stampede_os_threads'))
+            self.assertEqual(shown['rejected_total'], m.value('stampede_rejected_total'))
+            self.assertGreater(shown['rejected_total'], 0)
+            self.assertAlmostEqual(shown['wasted_total'],
+                                   m.value('stampede_wasted_work_seconds_total'), places=3)
+            rss = m.value('process_resident_memory_bytes') / 2**20
+            self.assertLess(abs(shown['rss_mib'] - rss), max(2.0, 0.1 * rss))
+
+    def test_with_a_token_the_page_asks_for_it_and_shows_no_data(self):
+        with Server(CONFIG % 'bounded' + 'admin:\n  token: s3cret-token\n') as server:
+            r = server._request(server.admin_port, '/')
+            self.assertEqual(r.status, 401)
+            self.assertIn('text/html', r.headers['content-type'])
+            self.assertIn('id="tokenform"', r.body)
+            self.assertEqual(server._request(server.admin_port, '/live/data').status, 401)
+            ok = server._request(server.admin_port, '/live/data',
+                                 headers={'Authorization': 'Bearer s3cret-token'})
+            self.assertEqual(ok.status, 200)
+            self.assertIn('samples', json.loads(ok.body))
+            dom, err = chromium('http://127.0.0.1:%d/' % server.admin_port, '--dump-dom')
+            p = Probe()
+            p.feed(dom)
+            self.assertEqual(p.probe.get('state'), 'token')
+            self.assertEqual(p.probe.get('points'), '0', 'no data without the token')
+            self.assertEqual(p.probe.get('drawn'), '0')
+            self.assertFalse(p.token_hidden, 'the prompt is shown')
+            self.assertEqual(p.probe.get('errors'), '0')
+
+    def test_data_endpoint_keeps_history_and_agrees_with_metrics(self):
+        with Server(CONFIG % 'coroutine') as server:
+            for _ in range(20):
+                server.get('/work/io?ms=1')
+            self.assertTrue(wait_for(lambda: len(json.loads(server._request(
+                server.admin_port, '/live/data').body)['samples']) >= 3, timeout=10))
+            time.sleep(1.2)
+            data = server._request(server.admin_port, '/live/data')
+            self.assertEqual(data.status, 200)
+            self.assertEqual(data.headers['cache-control'], 'no-store')
+            body = json.loads(data.body)
+            self.assertEqual(body['config'], os.path.abspath(server.config_path))
+            samples = body['samples']
+            seqs = [s['seq'] for s in samples]
+            self.assertEqual(seqs, sorted(seqs))
+            last = samples[-1]
+            m = server.metrics()
+            self.assertEqual(last['mode'], 'coroutine')
+            self.assertEqual(last['totals']['requests'],
+                             m.value('stampede_http_requests_total'))
+            self.assertEqual(last['ds_capacity'], 4)
+            # Only what came after a sequence number.
+            newer = json.loads(server._request(
+                server.admin_port, '/live/data?after=%d' % seqs[-2]).body)['samples']
+            self.assertEqual([s['seq'] for s in newer][:1], [seqs[-1]])
+            page = server._request(server.admin_port, '/')
+            self.assertEqual(page.status, 200)
+            self.assertEqual(page.headers['content-type'], 'text/html; charset=utf-8')
+            self.assertEqual(page.headers['cache-control'], 'no-cache')
+            self.assertNotIn('src="http', page.body, 'nothing fetched from elsewhere')
+
+
+if __name__ == '__main__':
+    unittest.main()
