@@ -138,9 +138,14 @@ class execution_policy {
   /// `t`'s client has gone. A policy that cancels on disconnect removes queued work or stops
   /// running work; one that does not leaves it alone (its time is counted as wasted).
   virtual void client_gone(const std::shared_ptr<task>& t) = 0;
-  /// Whether client_gone stops work now; then a request whose client is already gone when
-  /// it is read is never handed over at all.
+  /// Whether client_gone stops work now.
   virtual bool cancels_on_disconnect() const = 0;
+  /// Whether the front end should look (one extra system call per request) for a client that
+  /// left before its request was handed over, and then not hand it over at all: worth it
+  /// where handing over is costly to undo (a new thread that must be scheduled before it can
+  /// be stopped). Elsewhere the disconnect watch, which starts at once, cancels such work
+  /// before its body runs.
+  virtual bool checks_gone_before_submit() const { return false; }
   /// Whether the front end can watch the connection while the work runs. A policy that runs
   /// the work inline in submit() (blocking) finishes before any watch could start, so the
   /// front end only checks the socket afterwards.

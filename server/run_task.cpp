@@ -39,10 +39,10 @@ class watched_task final : public task {
   /// Submits, watching unless the policy runs the work inline. `self` is this task.
   void begin(std::shared_ptr<watched_task> self) {
     self_ = std::move(self);
-    if (policy_.cancels_on_disconnect() && peer_gone(conn_.socket)) {
-      // Already gone when its request was read (sent, then closed): a mode that cancels does
-      // not start the work at all. (Handed over, it could only be stopped after its thread
-      // had been scheduled, and in a burst that takes milliseconds each.)
+    if (policy_.checks_gone_before_submit() && peer_gone(conn_.socket)) {
+      // Already gone when its request was read (sent, then closed): not handed over at all.
+      // (In thread_per_request it could only be stopped after its new thread had been
+      // scheduled, and in a burst that takes milliseconds each.)
       gone_at_ = steady::now();
       cancel_queued();
       return;

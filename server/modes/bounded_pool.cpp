@@ -56,6 +56,7 @@ void bounded_pool_policy::publish_depth_locked() {
 
 void bounded_pool_policy::submit(std::shared_ptr<task> t) {
   std::optional<reject_reason> reject;
+  bool earliest_changed = false;
   {
     std::lock_guard lock(mutex_);
     if (stopping_) {
@@ -65,6 +66,9 @@ void bounded_pool_policy::submit(std::shared_ptr<task> t) {
       reject = reject_reason::queue_full;
     } else {
       t->mark_queued();
+      // FIFO with one timeout: only an entry into an empty queue is the earliest deadline,
+      // the one the supervisor must wake for.
+      earliest_changed = queue_.empty();
       queue_.push_back({t, t->admitted() + queue_timeout_});
       publish_depth_locked();
     }
@@ -74,7 +78,7 @@ void bounded_pool_policy::submit(std::shared_ptr<task> t) {
     return;
   }
   work_cv_.notify_one();
-  supervisor_cv_.notify_one();
+  if (earliest_changed) supervisor_cv_.notify_one();
 }
 
 void bounded_pool_policy::client_gone(const std::shared_ptr<task>& t) {

@@ -36,17 +36,19 @@ class coroutine_policy::lane final : public suspender {
 
   void sleep(std::chrono::milliseconds d, const std::stop_token& stop, std::coroutine_handle<> h,
              bool* finished) override {
-    // Called on this lane's thread (by the job running on it), so the wait is set up before
-    // any of this thread's handlers can run.
-    auto s = std::make_shared<sleeper>(io_, d, h, finished);
-    s->timer.async_wait([s](boost::system::error_code ec) {
-      s->on_stop.reset();  // waits for a stop callback running on another thread
-      *s->finished = !ec && !s->stopped.load();
-      s->h.resume();
+    // Set up on this lane's thread (a task's first run is on the I/O thread that read its
+    // request): the timer and its stop callback are then only touched here.
+    asio::post(io_, [this, d, stop, h, finished] {
+      auto s = std::make_shared<sleeper>(io_, d, h, finished);
+      s->timer.async_wait([s](boost::system::error_code ec) {
+        s->on_stop.reset();  // waits for a stop callback running on another thread
+        *s->finished = !ec && !s->stopped.load();
+        s->h.resume();
+      });
+      // A stop cancels the timer on this thread (the timer is not thread-safe); one requested
+      // already runs the callback here, whose posted cancel follows the wait just started.
+      s->on_stop.emplace(stop, stop_fn{s, this});
     });
-    // A stop cancels the timer on this thread (the timer is not thread-safe); one requested
-    // already runs the callback here, whose posted cancel follows the wait just started.
-    s->on_stop.emplace(stop, stop_fn{s, this});
   }
 
   void spawn(job<void> j) override {
@@ -139,11 +141,12 @@ void coroutine_policy::submit(std::shared_ptr<task> t) {
     t->reject(reject_reason::shutting_down);
     return;
   }
-  asio::post(target->io(), [this, t, target] {
-    // start() tells this policy when the task ends (before it completes), whether it ran or
-    // its client had already left; false only if something else ended it first.
-    if (!t->start(target, this)) task_ended(*t);
-  });
+  // The task's first run is here, on the I/O thread that read its request, as a goroutine
+  // starts on the processor that created it: a request that never waits (/healthz) costs no
+  // hand-off. Its first wait or yield moves it to its lane. start() tells this policy when the
+  // task ends (before it completes), whether it ran or its client had already left; false
+  // only if something else ended it first.
+  if (!t->start(target, this)) task_ended(*t);
 }
 
 void coroutine_policy::task_ended(task& t) noexcept {

@@ -14,15 +14,16 @@
 
 namespace stampede {
 
-/// \brief Runs every admitted request's work as a job (a C++20 coroutine) on a fixed set of
-/// coroutine.threads threads, each with an event loop of its own; a task stays on the thread it
-/// was given. Waiting — for the downstream, a fetch, a timer — suspends the job and holds no
-/// thread; CPU work yields every millisecond, so a CPU spike slows every task rather than
-/// starving the rest. Past coroutine.max_tasks live tasks (0 = no limit): 503 task_limit at
-/// once. A parallel fan-out is a task per fetch, at most coroutine.fanout_limit at once (0 =
-/// no limit). Client disconnects are ignored unless coroutine.cancel_on_disconnect.
-/// Thread-safety: all public members may be called from any thread. The destructor stops the
-/// threads once every task has ended.
+/// \brief Runs every admitted request's work as a job (a C++20 coroutine): its first run on the
+/// I/O thread that read the request (as a goroutine starts on the processor that made it),
+/// every run after a wait or a yield on one of coroutine.threads threads, each with an event
+/// loop of its own (the task keeps to the one it was given). Waiting — for the downstream, a fetch,
+/// a timer — suspends the job and holds no thread; CPU work yields every millisecond, so a CPU
+/// spike slows every task rather than starving the rest. Past coroutine.max_tasks live tasks (0 =
+/// no limit): 503 task_limit at once. A parallel fan-out is a task per fetch, at most
+/// coroutine.fanout_limit at once (0 = no limit). Client disconnects are ignored unless
+/// coroutine.cancel_on_disconnect. Thread-safety: all public members may be called from any thread.
+/// The destructor stops the threads once every task has ended.
 class coroutine_policy final : public execution_policy, private task_host {
  public:
   coroutine_policy(const config& c, metrics& m);
@@ -31,6 +32,8 @@ class coroutine_policy final : public execution_policy, private task_host {
   void submit(std::shared_ptr<task> t) override;
   void client_gone(const std::shared_ptr<task>& t) override;
   bool cancels_on_disconnect() const override { return cancel_on_disconnect_.load(); }
+  /// A task's first run is inline, before the disconnect watch could see anything.
+  bool checks_gone_before_submit() const override { return cancel_on_disconnect_.load(); }
   void reconfigure(const config& c) override;
   void stop_all() override;
 
