@@ -25,8 +25,8 @@ bounded_pool_policy::~bounded_pool_policy() {
     left.swap(queue_);
     publish_depth_locked();
     for (auto& t : running_) t->request_stop();
+    work_signal_.release(live_workers_ + 1);  // every worker wakes and sees exiting_
   }
-  work_cv_.notify_all();
   supervisor_cv_.notify_all();
   for (auto& e : left) e.work->reject(reject_reason::shutting_down);
   for (auto& th : threads_) th.join();
@@ -39,8 +39,8 @@ void bounded_pool_policy::resize_locked(int workers) {
     ++live_workers_;
     threads_.emplace_back([this] { worker_loop(); });
   }
-  // Surplus workers notice target_workers_ when they next wait for work, and exit.
-  work_cv_.notify_all();
+  // Surplus workers notice target_workers_ when they next wake, and exit: wake that many.
+  if (live_workers_ > target_workers_) work_signal_.release(live_workers_ - target_workers_);
   all_metrics_.pool_workers().Set(target_workers_);
 }
 
@@ -77,7 +77,7 @@ void bounded_pool_policy::submit(std::shared_ptr<task> t) {
     t->reject(*reject, *reject == reject_reason::shutting_down ? -1 : retry_after_s_.load());
     return;
   }
-  work_cv_.notify_one();
+  work_signal_.release();
   if (earliest_changed) supervisor_cv_.notify_one();
 }
 
@@ -129,14 +129,17 @@ void bounded_pool_policy::stop_all() {
 }
 
 void bounded_pool_policy::worker_loop() {
-  std::unique_lock lock(mutex_);
   for (;;) {
-    work_cv_.wait(lock,
-                  [&] { return exiting_ || !queue_.empty() || live_workers_ > target_workers_; });
+    // One signal per admitted task (and per worker asked to exit). A semaphore rather than a
+    // condition variable: a busy pool takes a signal without a system call, and a submit wakes
+    // at most one sleeping worker.
+    work_signal_.acquire();
+    std::unique_lock lock(mutex_);
     if (exiting_ || live_workers_ > target_workers_) {
       --live_workers_;
       return;  // the thread object is joined by the destructor
     }
+    if (queue_.empty()) continue;  // its task was cancelled or timed out meanwhile
     entry e = std::move(queue_.front());
     queue_.pop_front();
     publish_depth_locked();

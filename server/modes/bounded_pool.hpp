@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <semaphore>
 #include <thread>
 #include <vector>
 
@@ -46,8 +47,8 @@ class bounded_pool_policy final : public execution_policy {
   int free_workers_locked() const;
 
   metrics& all_metrics_;
-  std::mutex mutex_;                 ///< guards everything below
-  std::condition_variable work_cv_;  ///< workers wait for work
+  std::mutex mutex_;                          ///< guards everything below
+  std::counting_semaphore<> work_signal_{0};  ///< a release per task admitted (and per exit)
   std::condition_variable supervisor_cv_;
   std::deque<entry> queue_;
   std::vector<std::shared_ptr<task>> running_;
