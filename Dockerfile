@@ -3,10 +3,13 @@
 FROM debian:12 AS build
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential cmake libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev \
-      prometheus-cpp-dev libyaml-cpp-dev libcli11-dev libspdlog-dev \
+      prometheus-cpp-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libjs-dygraphs \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
+COPY cmake cmake
+COPY bench bench
+COPY loadtest/openloop loadtest/openloop
 COPY config config
 COPY handlers handlers
 COPY server server

@@ -276,7 +276,9 @@ void live_history::record(const std::vector<prometheus::MetricFamily>& families,
 
 std::string live_history::json_after(std::uint64_t after) const {
   std::lock_guard lock(mutex_);
-  std::string out = "{\"interval_s\":1,\"config\":";
+  std::string out = "{\"interval_s\":1,\"started\":";
+  out += boost::json::serialize(boost::json::value(started_));
+  out += ",\"config\":";
   out += boost::json::serialize(boost::json::value(config_path_));
   out += ",\"samples\":[";
   bool first = true;

@@ -31,15 +31,18 @@ std::optional<double> parse_memory_limit(std::string_view text);
 /// called from different threads.
 class live_history {
  public:
-  explicit live_history(std::size_t capacity = 600) : capacity_(capacity) {}
+  /// `started` (Unix seconds) names this server's run: a page that sees it change (a restart
+  /// on the same port) starts its history afresh.
+  explicit live_history(std::size_t capacity = 600, double started = 0)
+      : capacity_(capacity), started_(started) {}
 
   /// Takes a sample from `families` read at `unix_time`. The first call only sets the
   /// baseline for rates.
   void record(const std::vector<prometheus::MetricFamily>& families, double unix_time,
               std::optional<double> memory_limit);
 
-  /// JSON: {"interval_s", "config", "samples": [...]} with the samples after sequence `after`
-  /// (0: all kept).
+  /// JSON: {"interval_s", "started", "config", "samples": [...]} with the samples after
+  /// sequence `after` (0: all kept).
   std::string json_after(std::uint64_t after) const;
 
   /// Shown on the page as the way to switch modes; set once.
@@ -48,6 +51,7 @@ class live_history {
  private:
   struct reading;  ///< the cumulative values of one read
   std::size_t capacity_;
+  double started_;
   mutable std::mutex mutex_;
   std::deque<std::pair<std::uint64_t, std::string>> samples_;  ///< sequence, JSON object
   std::uint64_t next_seq_ = 1;

@@ -97,7 +97,10 @@ struct server::impl {
   /// shutdown stops their work too.
   std::vector<std::weak_ptr<execution_policy>> retired;
   downstream dependency;  ///< shared by every mode: a mode switch does not reset its line
-  live_history live;      ///< the live page's last ten minutes, sampled on the admin thread
+  /// The live page's last ten minutes, sampled on the admin thread.
+  live_history live{
+      600,
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count()};
   front_end fe;
   const int io_threads;  ///< main.io_threads, fixed until restart
   asio::io_context main_io;

@@ -26,6 +26,19 @@ LOOPBACK = '127.0.0.1'
 MAX_CONNECTIONS = 4000  # hard cap on any one load generator's connections
 
 
+def free_port(port):
+    """`port` if nothing listens on it on loopback, else 0 (an ephemeral one)."""
+    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((LOOPBACK, port))
+        return port
+    except OSError:
+        return 0
+    finally:
+        probe.close()
+
+
 def raise_fd_limit():
     """Lets this process and its children (wrk, stampede) open many sockets."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -237,7 +250,7 @@ class Server:
     """One stampede process on loopback ports (ephemeral the first time; the same ones when
     restarted), optionally inside a memory cgroup."""
 
-    def __init__(self, binary, config_text, workdir, name, cgroup=None):
+    def __init__(self, binary, config_text, workdir, name, cgroup=None, admin_port=0):
         self.binary = binary
         self.cgroup = cgroup
         self.config_path = os.path.join(workdir, '%s.yaml' % name)
@@ -245,7 +258,8 @@ class Server:
             f.write(config_text)
         self.log_path = os.path.join(workdir, '%s.log' % name)
         self.log = open(self.log_path, 'w')
-        self.main_port = self.admin_port = 0
+        self.main_port = 0
+        self.admin_port = admin_port  # 0: an ephemeral port (kept across restarts)
         self.starts = 0
         self._spawn()
         self.url = 'http://%s:%d' % (LOOPBACK, self.main_port)
@@ -543,7 +557,7 @@ class Run:
     included), the generators are killed, the sampler takes a last sample, the server is
     stopped and the cgroup removed."""
 
-    def __init__(self, binary, config_text, workdir, name, memory_limit=None):
+    def __init__(self, binary, config_text, workdir, name, memory_limit=None, admin_port=0):
         self.cgroup = None
         self.memory_note = 'no memory limit'  # what the report says of the limit
         if memory_limit:
@@ -552,7 +566,7 @@ class Run:
             if not self.cgroup.active:
                 self.cgroup = None
         try:
-            self.server = Server(binary, config_text, workdir, name, self.cgroup)
+            self.server = Server(binary, config_text, workdir, name, self.cgroup, admin_port)
         except BaseException:
             if self.cgroup:
                 self.cgroup.close()

@@ -184,7 +184,8 @@ def spike(args, out, progress):
             label = 'spike %s %s' % (endpoint, mode)
             progress.show('[%s] starting' % label, force=True)
             with lab.Run(args.binary, server_config(spec, endpoint, args.request_kb), out,
-                         'spike-%s-%s' % (endpoint, slug), args.memory_limit) as run:
+                         'spike-%s-%s' % (endpoint, slug), args.memory_limit,
+                         admin_port=getattr(args, 'admin_port', 0)) as run:
                 if args.memory_limit and not run.cgroup:
                     progress.show('[%s] %s' % (label, run.memory_note), force=True)
                 if hasattr(args, 'on_server'):

@@ -29,7 +29,8 @@ TEST(LiveTest, samples_hold_rates_quantiles_and_totals_and_are_bounded) {
   live_history h(3);
   h.set_config_path("/etc/stampede.yaml");
   h.record(m.collect(), 100.0, std::nullopt);  // the baseline: no sample yet
-  EXPECT_EQ(h.json_after(0), "{\"interval_s\":1,\"config\":\"/etc/stampede.yaml\",\"samples\":[]}");
+  EXPECT_EQ(h.json_after(0),
+            "{\"interval_s\":1,\"started\":0E0,\"config\":\"/etc/stampede.yaml\",\"samples\":[]}");
   for (int i = 0; i < 10; ++i) m.count_request(mode_kind::bounded, handler_id::io, 200, 0.004);
   m.for_mode(mode_kind::bounded).rejected[0]->Increment(4);
   h.record(m.collect(), 102.0, 1024.0);
