@@ -2,6 +2,7 @@
 
 #include <sys/socket.h>
 
+#include <atomic>
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/execution/outstanding_work.hpp>
 #include <boost/asio/post.hpp>
@@ -36,7 +37,9 @@ class watched_task final : public task {
         executor_(asio::prefer(ex, asio::execution::outstanding_work.tracked)),
         waiter_(std::move(waiter)) {}
 
-  /// Submits, watching unless the policy runs the work inline. `self` is this task.
+  /// Submits, watching unless the policy runs the work inline. `self` is this task. Runs on
+  /// the executor; a task that ends inside submit (a rejection, inline work) is finished here,
+  /// without a round trip through the executor's queue.
   void begin(std::shared_ptr<watched_task> self) {
     self_ = std::move(self);
     if (policy_.checks_gone_before_submit() && peer_gone(conn_.socket)) {
@@ -44,24 +47,38 @@ class watched_task final : public task {
       // (In thread_per_request it could only be stopped after its new thread had been
       // scheduled, and in a burst that takes milliseconds each.)
       gone_at_ = steady::now();
-      cancel_queued();
+      if (ended_during([&] { cancel_queued(); })) task_ended();
       return;
     }
-    if (policy_.runs_inline()) {
-      // The work is done before a watch could start: look at the socket afterwards only.
-      policy_.submit(self_);
+    if (ended_during([&] { policy_.submit(self_); })) {
+      task_ended();  // may end this task's life: nothing of it is touched afterwards
       return;
     }
+    // Handed over and not ended yet: watch for the client leaving meanwhile. (A policy that
+    // runs work inline has always ended by now; its socket is looked at in finish().)
     watch();
-    policy_.submit(self_);
   }
 
  protected:
   void completed() override {
+    int expected = submitting;
+    if (phase_.compare_exchange_strong(expected, ended_in_submit)) return;  // begin() finishes
     asio::post(executor_, [this] { task_ended(); });
   }
 
  private:
+  enum phase { idle, submitting, submitted, ended_in_submit };
+
+  /// Runs `f` (which hands the task over); true if the task ended meanwhile, on this thread or
+  /// another, before f returned.
+  template <class F>
+  bool ended_during(F&& f) {
+    phase_.store(submitting);
+    f();
+    int expected = submitting;
+    return !phase_.compare_exchange_strong(expected, submitted);
+  }
+
   void watch() {
     watching_ = true;
     conn_.socket.async_wait(
@@ -118,6 +135,7 @@ class watched_task final : public task {
   std::optional<steady::time_point> gone_at_;
   bool watching_ = false;
   bool ended_ = false;
+  std::atomic<int> phase_{idle};  ///< completed() and begin() agree on who finishes
 };
 
 }  // namespace
