@@ -91,8 +91,8 @@ struct server::impl {
   const std::string path;
   const std::vector<override_value> overrides;
   metrics stats;
-  std::atomic<std::shared_ptr<const config>> cfg;
-  std::atomic<std::shared_ptr<execution_policy>> policy;
+  shared_slot<const config> cfg;
+  shared_slot<execution_policy> policy;
   /// Policies switched away from while requests may still run under them (admin thread only):
   /// shutdown stops their work too.
   std::vector<std::weak_ptr<execution_policy>> retired;

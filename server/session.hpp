@@ -5,6 +5,7 @@
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
 #include <memory>
+#include <mutex>
 
 #include "config/config.hpp"
 #include "server/execution_policy.hpp"
@@ -12,12 +13,34 @@
 
 namespace stampede {
 
+/// \brief A shared_ptr that one thread replaces while others copy it, under a mutex.
+/// (libstdc++ 12's std::atomic<std::shared_ptr> unlocks a load with a relaxed store, so a load
+/// does not happen-before the next store: ThreadSanitizer rightly reports the pointer's read and
+/// write as a race.) Readers copy it only when `front_end::generation` has changed.
+template <class T>
+class shared_slot {
+ public:
+  explicit shared_slot(std::shared_ptr<T> p) : p_(std::move(p)) {}
+  std::shared_ptr<T> load() const {
+    std::lock_guard lock(mutex_);
+    return p_;
+  }
+  void store(std::shared_ptr<T> p) {
+    std::lock_guard lock(mutex_);
+    p_.swap(p);  // the old one is released after the lock, in p's destructor
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::shared_ptr<T> p_;
+};
+
 /// \brief What every session shares, owned by the server. Thread-safety: all members are
-/// safe to read from any I/O thread; the server swaps config and policy atomically.
+/// safe to read from any I/O thread; the server swaps config and policy under their slots' locks.
 struct front_end {
   metrics& stats;
-  std::atomic<std::shared_ptr<const config>>& cfg;
-  std::atomic<std::shared_ptr<execution_policy>>& policy;
+  shared_slot<const config>& cfg;
+  shared_slot<execution_policy>& policy;
   downstream& dependency;  ///< the simulated dependency every mode shares
   /// Bumped after every swap of cfg or policy: a session keeps its own copies and reloads them
   /// only when this has changed, instead of two atomic shared_ptr loads per request.
