@@ -61,8 +61,11 @@ class watched_task final : public task {
 
  protected:
   void completed() override {
+    // Work that ended inside submit (blocking's inline work) is finished by begin() at once. A
+    // rejection is not: it goes to the back of the executor's queue, behind the answers of
+    // admitted work already waiting there, so that a storm of 503s cannot delay them.
     int expected = submitting;
-    if (phase_.compare_exchange_strong(expected, ended_in_submit)) return;  // begin() finishes
+    if (!rejected() && phase_.compare_exchange_strong(expected, ended_in_submit)) return;
     asio::post(executor_, [this] { task_ended(); });
   }
 
