@@ -46,22 +46,6 @@ std::int64_t request_memory_failures() {
   return memory_failures.load(std::memory_order_relaxed);
 }
 
-std::string_view to_string(handler_id h) {
-  switch (h) {
-    case handler_id::io:
-      return "io";
-    case handler_id::cpu:
-      return "cpu";
-    case handler_id::fanout:
-      return "fanout";
-    case handler_id::healthz:
-      return "healthz";
-    case handler_id::other:
-      return "other";
-  }
-  return "other";
-}
-
 bool simulated_io(std::chrono::milliseconds d, const std::stop_token& stop) {
   if (d.count() <= 0) return !stop.stop_requested();
   std::mutex m;
@@ -172,16 +156,6 @@ void slot_awaiter::stop_fn::operator()() const noexcept {
     self->ok = false;
     self->ctx.suspend->resume(self->h);
   }
-}
-
-response error_response(int status, std::string_view message) {
-  response r;
-  r.status = status;
-  boost::json::object body;
-  body["error"] = message;
-  body["status"] = status;
-  r.body = boost::json::serialize(body);
-  return r;
 }
 
 job<bool> call_dependency(std::chrono::milliseconds d, const work_context& ctx) {
