@@ -3,6 +3,7 @@ and switched from one mode to another: every chart draws, the switch is marked, 
 no errors, and what it shows agrees with /metrics. Also the token rules and the data endpoint."""
 
 import html.parser
+import http.server
 import json
 import os
 import shutil
@@ -140,6 +141,70 @@ class LivePageTest(unittest.TestCase):
             self.assertEqual(p.probe.get('drawn'), '0')
             self.assertFalse(p.token_hidden, 'the prompt is shown')
             self.assertEqual(p.probe.get('errors'), '0')
+
+    def test_an_open_page_keeps_its_history_across_a_restart_and_marks_it(self):
+        # The page as the server serves it, then a stand-in for the admin port that answers
+        # /live/data as a server that restarts (a new start time, sequence numbers from 1) in
+        # another mode would: what an open page sees when the demo's next server, or one
+        # restarted after an OOM kill, takes the port.
+        with Server(CONFIG % 'bounded') as server:
+            page = server._request(server.admin_port, '/').body.encode()
+        t0 = time.time() - 60
+        runs = [(t0, 'bounded', [t0 + i for i in range(1, 6)]),
+                (t0 + 30, 'coroutine', [t0 + 30 + i for i in range(1, 4)])]
+        calls = []
+
+        def sample(seq, t, mode):
+            s = {'seq': seq, 't': t, 'mode': mode, 'totals': {'wasted_seconds': 0, 'rejected': 0}}
+            for k in ('tasks_running', 'tasks_queued', 'os_threads', 'rps_2xx', 'rps_499',
+                      'rps_other', 'rps_503_other', 'rejected_per_s', 'cancelled_per_s',
+                      'wasted_per_s', 'cpu_cores', 'p50_ms', 'p99_ms', 'queue_depth',
+                      'queue_capacity', 'pool_workers', 'ds_in_use', 'ds_waiting',
+                      'ds_capacity', 'rss_bytes', 'memory_limit_bytes',
+                      'request_memory_bytes', 'task_memory_bytes', 'connections'):
+                s[k] = seq
+            s['rps_503'] = {'queue_full': 1}
+            return s
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                if self.path == '/':
+                    body, kind = page, 'text/html; charset=utf-8'
+                else:
+                    calls.append(self.path)
+                    started, mode, times = runs[0] if len(calls) <= 3 else runs[1]
+                    after = int(self.path.split('after=')[1]) if 'after=' in self.path else 0
+                    samples = [sample(i + 1, t, mode) for i, t in enumerate(times) if i + 1 > after]
+                    body = json.dumps({'interval_s': 1, 'started': started, 'config': '',
+                                       'samples': samples}).encode()
+                    kind = 'application/json'
+                self.send_response(200)
+                self.send_header('Content-Type', kind)
+                self.send_header('Content-Length', str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        stand_in = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+        thread = threading.Thread(target=stand_in.serve_forever)
+        thread.start()
+        try:
+            dom, err = chromium('http://127.0.0.1:%d/' % stand_in.server_address[1],
+                                '--dump-dom', budget_ms=8000)
+        finally:
+            stand_in.shutdown()
+            thread.join()
+        p = Probe()
+        p.feed(dom)
+        self.assertGreater(len(calls), 3, 'the page kept polling')
+        self.assertEqual(p.probe.get('restarts'), '1')
+        self.assertEqual(p.probe.get('points'), '8', 'both runs\' samples kept: 5 + 3')
+        self.assertEqual(p.probe.get('markers'), '1', 'the mode change between the runs')
+        self.assertEqual(p.probe.get('drawn'), '8')
+        self.assertEqual(p.probe.get('errors'), '0')
+        self.assertEqual(console_errors(err), [])
 
     def test_data_endpoint_keeps_history_and_agrees_with_metrics(self):
         with Server(CONFIG % 'coroutine') as server:
