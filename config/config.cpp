@@ -198,7 +198,9 @@ std::string apply(const key_spec& s, config& c, const std::string& text) {
           }
         } else if constexpr (std::is_same_v<T, mode_spec>) {
           auto m = parse_mode(text);
-          if (!m) return "must be blocking, thread_per_request, bounded or coroutine (got '" + text + "')";
+          if (!m)
+            return "must be blocking, thread_per_request, bounded or coroutine (got '" + text +
+                   "')";
           c.mode = *m;
         } else if constexpr (std::is_same_v<T, level_spec>) {
           static const char* levels[] = {"trace", "debug",    "info", "warn",

@@ -38,8 +38,9 @@ class work_waiter {
 /// `ex` (never inline) once the task has ended. Meanwhile the socket is watched (a readiness
 /// wait, no buffer held): if the client closes or resets, `p.client_gone` is called at once.
 /// A mode that asks (checks_gone_before_submit) never gets work whose client had already
-/// left; a mode that runs work inline is not watched (the socket is looked at afterwards). The task and its completion
-/// are one allocation. `p` and the connection must outlive the operation (the waiter is held).
+/// left; a mode that runs work inline is not watched (the socket is looked at afterwards). The task
+/// and its completion are one allocation. `p` and the connection must outlive the operation (the
+/// waiter is held).
 void start_task(execution_policy& p, task::body_fn body, mode_metrics& m, downstream* dependency,
                 watched_connection conn, std::shared_ptr<work_waiter> waiter,
                 const boost::asio::any_io_executor& ex);

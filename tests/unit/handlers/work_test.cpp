@@ -96,7 +96,7 @@ TEST(WorkTest, stopped_fetches_free_their_slots) {
 TEST(WorkTest, io_handler_waits_for_the_downstream) {
   downstream d(1);
   std::stop_source never;
-  ASSERT_TRUE(d.try_acquire());  // the only slot is taken
+  ASSERT_TRUE(d.try_acquire());    // the only slot is taken
   auto start = clock_type::now();  // before the freer starts its 50 ms
   std::jthread freer([&] {
     std::this_thread::sleep_for(50ms);
