@@ -24,7 +24,7 @@ bool peer_gone(tcp::socket& socket) {
 namespace {
 
 /// A task that is also its own completion and disconnect watch. Everything but completed()
-/// runs on the awaiting coroutine's executor (the session's), so the flags need no lock.
+/// runs on the connection's executor, so the flags need no lock.
 class watched_task final : public task {
  public:
   watched_task(task::body_fn body, mode_kind mode, mode_metrics& m, downstream* dependency,
@@ -37,9 +37,10 @@ class watched_task final : public task {
         executor_(asio::prefer(ex, asio::execution::outstanding_work.tracked)),
         waiter_(std::move(waiter)) {}
 
-  /// Submits, watching unless the policy runs the work inline. `self` is this task. Runs on
-  /// the executor; a task that ends inside submit (a rejection, inline work) is finished here,
-  /// without a round trip through the executor's queue.
+  /// Submits, then watches the connection while the work is under way. `self` is this task.
+  /// Runs on the executor. Work that ends inside submit (blocking's inline work) is finished
+  /// here, without a round trip through the executor's queue; a rejection is not watched, and
+  /// its answer comes through the queue (see completed()).
   void begin(std::shared_ptr<watched_task> self) {
     self_ = std::move(self);
     if (policy_.checks_gone_before_submit() && peer_gone(conn_.socket)) {
@@ -47,16 +48,20 @@ class watched_task final : public task {
       // (In thread_per_request it could only be stopped after its new thread had been
       // scheduled, and in a burst that takes milliseconds each.)
       gone_at_ = steady::now();
-      if (ended_during([&] { cancel_queued(); })) task_ended();
+      if (hand_over([&] { cancel_queued(); }) == ended_in_submit) task_ended();
       return;
     }
-    if (ended_during([&] { policy_.submit(self_); })) {
-      task_ended();  // may end this task's life: nothing of it is touched afterwards
-      return;
+    switch (hand_over([&] { policy_.submit(self_); })) {
+      case ended_in_submit:
+        task_ended();  // may end this task's life: nothing of it is touched afterwards
+        return;
+      case rejected_in_submit:
+        return;  // its answer is on its way through the queue; nothing to watch for
+      default:
+        // Under way: watch for the client leaving meanwhile. (A policy that runs work inline
+        // has always ended by now; its socket is looked at in finish().)
+        watch();
     }
-    // Handed over and not ended yet: watch for the client leaving meanwhile. (A policy that
-    // runs work inline has always ended by now; its socket is looked at in finish().)
-    watch();
   }
 
  protected:
@@ -65,21 +70,23 @@ class watched_task final : public task {
     // rejection is not: it goes to the back of the executor's queue, behind the answers of
     // admitted work already waiting there, so that a storm of 503s cannot delay them.
     int expected = submitting;
-    if (!rejected() && phase_.compare_exchange_strong(expected, ended_in_submit)) return;
+    bool in_submit =
+        phase_.compare_exchange_strong(expected, rejected() ? rejected_in_submit : ended_in_submit);
+    if (in_submit && !rejected()) return;  // begin() finishes it
     asio::post(executor_, [this] { task_ended(); });
   }
 
  private:
-  enum phase { idle, submitting, submitted, ended_in_submit };
+  enum phase { idle, submitting, submitted, ended_in_submit, rejected_in_submit };
 
-  /// Runs `f` (which hands the task over); true if the task ended meanwhile, on this thread or
-  /// another, before f returned.
+  /// Runs `f` (which hands the task over); returns `submitted`, or how the task ended
+  /// meanwhile (on this thread or another) if it ended before f returned.
   template <class F>
-  bool ended_during(F&& f) {
+  int hand_over(F&& f) {
     phase_.store(submitting);
     f();
     int expected = submitting;
-    return !phase_.compare_exchange_strong(expected, submitted);
+    return phase_.compare_exchange_strong(expected, submitted) ? submitted : expected;
   }
 
   void watch() {
