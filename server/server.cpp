@@ -14,6 +14,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json/serialize.hpp>
+#include <atomic>
 #include <csignal>
 #include <filesystem>
 #include <thread>
@@ -112,6 +113,7 @@ struct server::impl {
   tcp::acceptor admin_acceptor{admin_io};
   admin_view view;
   int stop_signals = 0;
+  std::atomic<bool> acceptor_closed{false};  ///< shutdown has taken the backlog and closed it
 
   /// Where a new connection's session runs: a strand of its own when several threads run the
   /// I/O context; with one thread (the default) a strand would only cost.
@@ -140,7 +142,14 @@ struct server::impl {
     main_acceptor.non_blocking(true);
     for (;;) {
       auto [ec, socket] = co_await main_acceptor.async_accept(session_executor(), nothrow);
-      if (ec == asio::error::operation_aborted || !main_acceptor.is_open()) co_return;
+      if (ec == asio::error::operation_aborted) co_return;
+      if (!ec && !main_acceptor.is_open()) {
+        // Accepted just before shutdown closed the acceptor: answered like the rest of the
+        // backlog (its session drains). Dropped here, its unread request would be reset.
+        admit(std::move(socket));
+        co_return;
+      }
+      if (!main_acceptor.is_open()) co_return;
       if (ec) {
         // Out of descriptors and the like: back off briefly rather than spin.
         spdlog::warn("accept failed: {}", ec.message());
@@ -274,24 +283,34 @@ struct server::impl {
       }
       boost::system::error_code ignored;
       main_acceptor.close(ignored);
+      acceptor_closed.store(true);
     });
+    // Connections waiting idle for their next request stop waiting: a request already sent
+    // on one gets 503, the others a graceful close.
+    fe.connections.wake_all();
     asio::steady_timer tick(admin_io);
-    auto wait_idle = [&](std::chrono::milliseconds limit) -> asio::awaitable<bool> {
+    auto wait_until = [&](auto done, std::chrono::milliseconds limit) -> asio::awaitable<bool> {
       auto until = std::chrono::steady_clock::now() + limit;
-      while (fe.in_flight.load() > 0 && std::chrono::steady_clock::now() < until) {
+      while (!done() && std::chrono::steady_clock::now() < until) {
         tick.expires_after(std::chrono::milliseconds(10));
         co_await tick.async_wait(nothrow);
       }
-      co_return fe.in_flight.load() == 0;
+      co_return done();
     };
-    if (!co_await wait_idle(drain)) {
+    auto idle = [this] { return fe.in_flight.load() == 0; };
+    if (!co_await wait_until(idle, drain)) {
       spdlog::warn("drain timeout: stopping {} request(s)", fe.in_flight.load());
       policy.load()->stop_all();
       for (const auto& old : retired) {
         if (auto p = old.lock()) p->stop_all();
       }
-      co_await wait_idle(std::chrono::milliseconds(1000));
+      co_await wait_until(idle, std::chrono::milliseconds(1000));
     }
+    // Then every connection writes what it owes and closes (a graceful close lingers at most
+    // 500 ms): a request left unread when the process exits would be reset by the kernel.
+    co_await wait_until(
+        [this] { return acceptor_closed.load() && stats.connections_active().Value() <= 0; },
+        std::chrono::milliseconds(1000));
     main_io.stop();
     admin_io.stop();
   }

@@ -6,6 +6,7 @@
 #include <array>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -83,17 +84,32 @@ struct in_flight_count {
 /// handshake, shutdown) are coroutines spawned on the connection's executor; each holds the
 /// connection and ends it. Everything runs on the socket's executor (a strand of its own with
 /// several I/O threads).
-class connection final : public work_waiter, public std::enable_shared_from_this<connection> {
+class connection final : public work_waiter,
+                         public drainable,
+                         public std::enable_shared_from_this<connection> {
  public:
   connection(tcp::socket socket, front_end& fe)
       : fe_(fe), open_(fe.stats.connections_active()), stream_(std::move(socket)) {
     boost::system::error_code ignored;
     stream_.socket().set_option(tcp::no_delay(true), ignored);
   }
+  ~connection() {
+    if (listed_) fe_.connections.remove(*listed_);
+  }
 
-  void start() { next_request(); }
+  void start() {
+    listed_ = fe_.connections.add(weak_from_this());
+    next_request();
+  }
 
   void work_done(work_outcome done) override;
+
+  void wake_for_drain() override {
+    asio::post(stream_.get_executor(), [self = shared_from_this()] {
+      // Only a wait for the next request is cut short; work under way is answered first.
+      if (self->idle_) self->stream_.cancel();
+    });
+  }
 
  private:
   using self_ptr = std::shared_ptr<connection>;
@@ -134,6 +150,8 @@ class connection final : public work_waiter, public std::enable_shared_from_this
 
   front_end& fe_;
   connection_count open_;
+  std::optional<connection_list::handle> listed_;  ///< in fe_.connections while open
+  bool idle_ = false;  ///< waiting for the first bytes of the next request
   stream_type stream_;
   boost::beast::flat_buffer buffer_;
   // This connection's view of the config and the mode, refreshed when the server swaps either
@@ -169,6 +187,7 @@ void connection::next_request() {
   // Between requests: wait for the first bytes within the idle timeout, into a small buffer
   // (what is left waiting is topped up in on_read).
   stream_.expires_after(std::chrono::milliseconds(cfg_->http.idle_timeout_ms));
+  idle_ = true;
   stream_.async_read_some(buffer_.prepare(first_read),
                           [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
                             self->on_read(ec, n);
@@ -176,6 +195,12 @@ void connection::next_request() {
 }
 
 void connection::on_read(boost::system::error_code ec, std::size_t n) {
+  idle_ = false;
+  if (ec == asio::error::operation_aborted && fe_.draining.load()) {
+    // Woken by shutdown (wake_for_drain): a request already sent is answered, not reset.
+    spawn(drain(shared_from_this()));
+    return;
+  }
   if (ec || n == 0) return;  // idle too long, closed or reset: the connection ends here
   buffer_.commit(n);
   if (n == first_read) {

@@ -4,8 +4,10 @@
 
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
+#include <list>
 #include <memory>
 #include <mutex>
+#include <vector>
 
 #include "config/config.hpp"
 #include "server/execution_policy.hpp"
@@ -35,6 +37,49 @@ class shared_slot {
   std::shared_ptr<T> p_;
 };
 
+/// \brief A main-port connection as shutdown sees it.
+class drainable {
+ public:
+  /// Shutdown has begun: a connection waiting idle for its next request stops waiting and
+  /// drains (503 if a request is already there, else a graceful close). Busy ones drain when
+  /// their answer is written. Safe to call from any thread (it posts to the connection).
+  virtual void wake_for_drain() = 0;
+
+ protected:
+  ~drainable() = default;
+};
+
+/// \brief Every open main-port connection, so that shutdown can wake the idle ones and wait
+/// until each has answered or closed (a request still unread when the process exits would be
+/// reset by the kernel). A lock per connection opened and closed, none per request.
+class connection_list {
+ public:
+  using handle = std::list<std::weak_ptr<drainable>>::iterator;
+  handle add(std::weak_ptr<drainable> c) {
+    std::lock_guard lock(mutex_);
+    return all_.insert(all_.end(), std::move(c));
+  }
+  void remove(handle h) {
+    std::lock_guard lock(mutex_);
+    all_.erase(h);
+  }
+  /// Calls wake_for_drain on every connection still open.
+  void wake_all() {
+    std::vector<std::shared_ptr<drainable>> open;
+    {
+      std::lock_guard lock(mutex_);
+      for (auto& w : all_) {
+        if (auto c = w.lock()) open.push_back(std::move(c));
+      }
+    }
+    for (auto& c : open) c->wake_for_drain();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::list<std::weak_ptr<drainable>> all_;
+};
+
 /// \brief What every session shares, owned by the server. Thread-safety: all members are
 /// safe to read from any I/O thread; the server swaps config and policy under their slots' locks.
 struct front_end {
@@ -47,6 +92,7 @@ struct front_end {
   std::atomic<std::uint64_t> generation{0};
   std::atomic<bool> draining{false};  ///< shutdown: finish the current request, then close
   std::atomic<int> in_flight{0};      ///< requests read and not yet answered
+  connection_list connections;        ///< open connections, for shutdown
 };
 
 /// Serves one main-port connection until it closes, on the socket's executor (returns at once).

@@ -8,7 +8,7 @@ import threading
 import time
 import unittest
 
-from harness import Server, wait_for
+from harness import Server, request_bytes, wait_for
 
 MODES = ('blocking', 'thread_per_request', 'bounded')
 
@@ -140,6 +140,29 @@ class ShutdownTest(unittest.TestCase):
         self.assertNotEqual(code, 0)
         for t in threads:
             t.join(30)
+
+    def test_idle_keep_alive_connection_is_closed_at_once_while_draining(self):
+        # A keep-alive connection waiting for its next request is closed gracefully when the
+        # drain begins, not held open (or its next request read and served) until the work
+        # still running ends.
+        server = Server('mode: bounded\nshutdown:\n  drain_timeout_ms: 5000\n').start()
+        idle = server.connect()
+        idle.sendall(request_bytes('/healthz'))
+        self.assertIn(b'200 OK', idle.recv(65536))
+        threads, results = fire(server, 1, '/work/io?ms=2500')
+        self.assertTrue(wait_for(lambda: server.metrics().value(
+            'stampede_tasks', state='running') == 1))
+        start = time.monotonic()
+        server.signal(signal.SIGTERM)
+        idle.settimeout(10)
+        self.assertEqual(idle.recv(65536), b'', 'a graceful close: end of stream, no answer')
+        closed_after = time.monotonic() - start
+        idle.close()
+        self.assertLess(closed_after, 1.5, 'closed as the drain began, not when the work ended')
+        self.assertEqual(server.wait_exit(15), 0)
+        for t in threads:
+            t.join(30)
+        self.assertEqual(results, [200], 'the running request still finished')
 
     def test_new_connections_are_refused_while_draining(self):
         server = Server('mode: bounded\nshutdown:\n  drain_timeout_ms: 5000\n').start()
