@@ -91,12 +91,16 @@ class watched_task final : public task {
 
   void watch() {
     watching_ = true;
-    conn_.socket.async_wait(
-        tcp::socket::wait_read,
-        asio::bind_executor(executor_, [this](boost::system::error_code ec) { readable(ec); }));
+    // The handler holds the task: the task may finish (and the connection move on) before a
+    // cancelled wait's handler has run.
+    conn_.socket.async_wait(tcp::socket::wait_read,
+                            asio::bind_executor(executor_, [self = self_](boost::system::error_code ec) {
+                              self->readable(ec);
+                            }));
   }
 
   void readable(boost::system::error_code ec) {
+    if (finished_) return;  // a wait cancelled when the work ended: the connection has moved on
     watching_ = false;
     if (!ec && !ended_ && !gone_at_) {
       if (peer_gone(conn_.socket)) {
@@ -115,20 +119,23 @@ class watched_task final : public task {
         if (conn_.buffer.size() < conn_.max_buffered) watch();
       }
     }
-    if (ended_ && !watching_) finish();
   }
 
   void task_ended() {
     ended_ = true;
-    if (!watching_) {
-      finish();
-      return;
+    if (watching_) {
+      // Not waited for: its handler (operation_aborted, or readiness that raced the cancel)
+      // finds the task finished and does nothing; bytes that arrived stay in the socket for the
+      // connection's next read. Waiting for it would put the answer behind a second full turn
+      // of the I/O thread's queue (under a 503 storm, tens of milliseconds).
+      boost::system::error_code ignored;
+      conn_.socket.cancel(ignored);
     }
-    boost::system::error_code ignored;
-    conn_.socket.cancel(ignored);  // readable() runs with operation_aborted, then finishes
+    finish();
   }
 
   void finish() {
+    finished_ = true;
     if (policy_.runs_inline() && !gone_at_ && peer_gone(conn_.socket)) {
       gone_at_ = admitted();  // left at some point while nobody watched: all of it wasted
     }
@@ -145,6 +152,7 @@ class watched_task final : public task {
   std::optional<steady::time_point> gone_at_;
   bool watching_ = false;
   bool ended_ = false;
+  bool finished_ = false;  ///< handed to the waiter: nothing of the connection is touched after
   std::atomic<int> phase_{idle};  ///< completed() and begin() agree on who finishes
 };
 

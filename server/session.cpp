@@ -92,6 +92,7 @@ class connection final : public work_waiter,
       : fe_(fe), open_(fe.stats.connections_active()), stream_(std::move(socket)) {
     boost::system::error_code ignored;
     stream_.socket().set_option(tcp::no_delay(true), ignored);
+    stream_.socket().non_blocking(true, ignored);  // answers are first written synchronously
   }
   ~connection() {
     if (listed_) fe_.connections.remove(*listed_);
@@ -168,6 +169,12 @@ class connection final : public work_waiter,
   bool keep_alive_ = false;
   std::optional<in_flight_count> busy_;
   http_response out_;
+  /// Only while an answer is being written: a waiting connection holds none.
+  std::unique_ptr<boost::beast::http::response_serializer<boost::beast::http::string_body>> sr_;
+  /// Answers written inline inside one another (pipelined requests answered inline by
+  /// blocking); past the limit the write goes through the queue, which ends the recursion.
+  int depth_ = 0;
+  static constexpr int max_inline_depth = 8;
 };
 
 void connection::next_request() {
@@ -312,9 +319,25 @@ void connection::respond(response res) {
                        req_.method() == boost::beast::http::verb::head);
   out_.set("X-Stampede-Mode", to_string(policy_->mode()));
   if (auto id = req_["X-Request-Id"]; is_request_id(id)) out_.set("X-Request-Id", id);
+  sr_ = std::make_unique<boost::beast::http::response_serializer<boost::beast::http::string_body>>(
+      out_);
+  if (depth_ < max_inline_depth) {
+    // Written now, on the non-blocking socket: an answer almost always fits the socket's
+    // buffer at once, and its completion then needs no turn through the I/O thread's queue
+    // (under a 503 storm, behind every other ready connection: tens of milliseconds before
+    // this connection's next request is read). The rest, if any, is written asynchronously.
+    boost::system::error_code ec;
+    boost::beast::http::write(stream_.socket(), *sr_, ec);
+    if (ec != asio::error::would_block) {
+      ++depth_;  // bounds the recursion of pipelined requests answered inline (blocking)
+      on_written(ec);
+      --depth_;
+      return;
+    }
+  }
   stream_.expires_after(write_timeout());
   boost::beast::http::async_write(
-      stream_, out_, [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+      stream_, *sr_, [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
         self->on_written(ec);
       });
 }
@@ -328,6 +351,7 @@ void connection::on_written(boost::system::error_code ec) {
     return;
   }
   busy_.reset();
+  sr_.reset();
   out_ = {};
   req_ = {};
   policy_.reset();
