@@ -105,10 +105,10 @@ class connection final : public work_waiter,
 
   void work_done(work_outcome done) override;
 
-  void wake_for_drain() override {
-    asio::post(stream_.get_executor(), [self = shared_from_this()] {
+  void wake_for_drain(std::shared_ptr<drainable> self) override {
+    asio::post(stream_.get_executor(), [this, keep = std::move(self)] {
       // Only a wait for the next request is cut short; work under way is answered first.
-      if (self->idle_) self->stream_.cancel();
+      if (idle_) stream_.cancel();
     });
   }
 

@@ -42,8 +42,10 @@ class drainable {
  public:
   /// Shutdown has begun: a connection waiting idle for its next request stops waiting and
   /// drains (503 if a request is already there, else a graceful close). Busy ones drain when
-  /// their answer is written. Safe to call from any thread (it posts to the connection).
-  virtual void wake_for_drain() = 0;
+  /// their answer is written. Safe to call from any thread (it posts to the connection);
+  /// `self` is this connection, handed to the posted work so that the connection's last
+  /// reference is let go on its own executor, not on the caller's thread.
+  virtual void wake_for_drain(std::shared_ptr<drainable> self) = 0;
 
  protected:
   ~drainable() = default;
@@ -72,7 +74,10 @@ class connection_list {
         if (auto c = w.lock()) open.push_back(std::move(c));
       }
     }
-    for (auto& c : open) c->wake_for_drain();
+    for (auto& c : open) {
+      drainable* d = c.get();
+      d->wake_for_drain(std::move(c));
+    }
   }
 
  private:
