@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <future>
+#include <stop_token>
 #include <thread>
 
 #include "server/execution_policy.hpp"
@@ -64,6 +66,36 @@ TEST(TaskTest, client_gone_while_running_stops_the_body_and_counts_once) {
   ASSERT_TRUE(p->completed_within(5s));
   worker.join();
   EXPECT_TRUE(p->saw_stop.load());
+  EXPECT_EQ(mm.cancelled_running->Value(), 1);
+  EXPECT_EQ(mm.cancelled_queued->Value(), 0);
+}
+
+// The body may end as soon as the stop is asked for, before cancel_running has looked at the
+// state again: the cancellation that stopped it must be counted all the same. Here the body
+// ends (and the task completes) inside request_stop, which a preempted I/O thread makes real.
+TEST(TaskTest, a_body_that_ends_at_once_when_stopped_is_still_counted_as_cancelled) {
+  metrics stats;
+  auto& mm = stats.for_mode(mode_kind::bounded);
+  std::atomic<bool> started{false};
+  std::stop_token seen;
+  std::promise<void> done;
+  auto done_future = done.get_future().share();
+  auto t = std::make_shared<task>(
+      [&](const work_context& ctx) {
+        seen = ctx.stop;
+        started = true;
+        while (!ctx.stop.stop_requested()) std::this_thread::yield();
+        return response{};
+      },
+      mode_kind::bounded, mm);
+  t->on_done = [&] { done.set_value(); };
+  std::jthread worker([&] { t->run(nullptr); });
+  while (!started.load()) std::this_thread::sleep_for(1ms);
+  // Runs inside request_stop, on this thread: holds it there until the task has completed.
+  std::stop_callback hold(seen, [&] { done_future.wait_for(5s); });
+  t->cancel_running();
+  ASSERT_EQ(done_future.wait_for(0ms), std::future_status::ready);
+  worker.join();
   EXPECT_EQ(mm.cancelled_running->Value(), 1);
   EXPECT_EQ(mm.cancelled_queued->Value(), 0);
 }
