@@ -25,17 +25,21 @@ namespace {
 
 /// A task that is also its own completion and disconnect watch. Everything but completed()
 /// runs on the connection's executor, so the flags need no lock.
-class watched_task final : public task {
+class watched_task final : public task, public completion_lane::item {
  public:
   watched_task(task::body_fn body, mode_kind mode, mode_metrics& m, downstream* dependency,
                execution_policy& p, watched_connection conn, std::shared_ptr<work_waiter> waiter,
-               const asio::any_io_executor& ex)
+               const asio::any_io_executor& ex, completion_lane* lane)
       : task(std::move(body), mode, m, dependency),
         policy_(p),
         conn_(conn),
         // A tracked executor keeps the I/O context alive while the task runs elsewhere.
         executor_(asio::prefer(ex, asio::execution::outstanding_work.tracked)),
-        waiter_(std::move(waiter)) {}
+        waiter_(std::move(waiter)),
+        lane_(lane) {}
+
+  /// Taken from the lane on the I/O thread.
+  void run() override { task_ended(); }
 
   /// Submits, then watches the connection while the work is under way. `self` is this task.
   /// Runs on the executor. Work that ends inside submit (blocking's inline work) is finished
@@ -66,14 +70,22 @@ class watched_task final : public task {
 
  protected:
   void completed() override {
-    // Work that ended inside submit (blocking's inline work) is finished by begin() at once. A
-    // rejection is not: it goes to the back of the executor's queue, behind the answers of
-    // admitted work already waiting there, so that a storm of 503s cannot delay them.
+    // Work that ended inside submit (blocking's inline work) is finished by begin() at once.
+    // Admitted work that ended elsewhere comes back through the lane when there is one (ahead
+    // of the I/O thread's queue), else through the queue. A rejection goes to the back of the
+    // queue, behind the answers of admitted work, so that a storm of 503s cannot delay them.
     int expected = submitting;
     bool in_submit =
         phase_.compare_exchange_strong(expected, rejected() ? rejected_in_submit : ended_in_submit);
     if (in_submit && !rejected()) return;  // begin() finishes it
-    asio::post(executor_, [this] { task_ended(); });
+    if (lane_ != nullptr && !rejected()) {
+      lane_->push(this);
+      return;
+    }
+    asio::post(executor_, [this] {
+      if (lane_ != nullptr) lane_->drain();  // admitted answers first
+      task_ended();
+    });
   }
 
  private:
@@ -154,15 +166,42 @@ class watched_task final : public task {
   bool ended_ = false;
   bool finished_ = false;  ///< handed to the waiter: nothing of the connection is touched after
   std::atomic<int> phase_{idle};  ///< completed() and begin() agree on who finishes
+  completion_lane* lane_;         ///< null: admitted work comes back through the executor
 };
 
 }  // namespace
 
+void completion_lane::push(item* done) {
+  bool first = false;
+  {
+    std::lock_guard lock(mutex_);
+    first = items_.empty();
+    items_.push_back(done);
+    listed_.store(true, std::memory_order_release);
+  }
+  // One wake-up per batch: a list that was not empty has one on its way already (or is being
+  // taken by a drain, which takes this too).
+  if (first) asio::post(io_, [this] { drain(); });
+}
+
+void completion_lane::drain_listed() {
+  if (draining_) return;  // the outer drain's batch first; what was listed since has a wake-up
+  draining_ = true;
+  {
+    std::lock_guard lock(mutex_);
+    taking_.swap(items_);
+    listed_.store(false, std::memory_order_relaxed);
+  }
+  for (item* done : taking_) done->run();
+  taking_.clear();
+  draining_ = false;
+}
+
 void start_task(execution_policy& p, task::body_fn body, mode_metrics& m, downstream* dependency,
                 watched_connection conn, std::shared_ptr<work_waiter> waiter,
-                const asio::any_io_executor& ex) {
+                const asio::any_io_executor& ex, completion_lane* lane) {
   auto t = std::make_shared<watched_task>(std::move(body), p.mode(), m, dependency, p, conn,
-                                          std::move(waiter), ex);
+                                          std::move(waiter), ex, lane);
   t->begin(t);
 }
 

@@ -21,6 +21,7 @@
 
 #include "server/admin.hpp"
 #include "server/execution_policy.hpp"
+#include "server/run_task.hpp"
 #include "server/session.hpp"
 
 namespace stampede {
@@ -87,6 +88,7 @@ struct server::impl {
       stats.downstream_wait_seconds().Observe(seconds);
     };
     stats.watch_downstream(&dependency);
+    if (io_threads == 1) fe.lane = &lane;
   }
 
   const std::string path;
@@ -105,6 +107,9 @@ struct server::impl {
   front_end fe;
   const int io_threads;  ///< main.io_threads, fixed until restart
   asio::io_context main_io;
+  /// Answers of admitted work back to the one I/O thread ahead of its queue (not used with
+  /// several I/O threads: a connection's strand is not the thread that drains).
+  completion_lane lane{main_io.get_executor()};
   asio::io_context admin_io;  ///< admin port, signals and the config watch: always responsive
   /// The main acceptor is used by the accept loop and by shutdown; with several I/O threads
   /// they would race, so both run on this strand.

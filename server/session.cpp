@@ -202,6 +202,8 @@ void connection::next_request() {
 }
 
 void connection::on_read(boost::system::error_code ec, std::size_t n) {
+  // Answers of admitted work that has ended go out before this request is looked at.
+  if (fe_.lane != nullptr) fe_.lane->drain();
   idle_ = false;
   if (ec == asio::error::operation_aborted && fe_.draining.load()) {
     // Woken by shutdown (wake_for_drain): a request already sent is answered, not reset.
@@ -290,7 +292,7 @@ void connection::serve() {
       fe_.stats.for_mode(policy_->mode()), &fe_.dependency,
       watched_connection{stream_.socket(), buffer_,
                          static_cast<std::size_t>(cfg_->http.max_header_bytes) * 4},
-      shared_from_this(), stream_.get_executor());
+      shared_from_this(), stream_.get_executor(), fe_.lane);
 }
 
 void connection::work_done(work_outcome done) {

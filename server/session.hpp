@@ -87,6 +87,8 @@ class connection_list {
 
 /// \brief What every session shares, owned by the server. Thread-safety: all members are
 /// safe to read from any I/O thread; the server swaps config and policy under their slots' locks.
+class completion_lane;
+
 struct front_end {
   metrics& stats;
   shared_slot<const config>& cfg;
@@ -97,7 +99,8 @@ struct front_end {
   std::atomic<std::uint64_t> generation{0};
   std::atomic<bool> draining{false};  ///< shutdown: finish the current request, then close
   std::atomic<int> in_flight{0};      ///< requests read and not yet answered
-  connection_list connections;        ///< open connections, for shutdown
+  connection_list connections{};      ///< open connections, for shutdown
+  completion_lane* lane = nullptr;    ///< with one I/O thread: answers of admitted work
 };
 
 /// Serves one main-port connection until it closes, on the socket's executor (returns at once).
