@@ -2,10 +2,10 @@
 /// \file Hands one request's work to a policy and waits for it to end while watching the
 /// connection for the client leaving: the front end's whole view of a mode.
 
+#include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <atomic>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -71,7 +71,7 @@ class completion_lane {
 
   boost::asio::any_io_executor io_;
   std::mutex mutex_;
-  std::vector<item*> items_;  ///< under mutex_
+  std::vector<item*> items_;   ///< under mutex_
   std::vector<item*> taking_;  ///< I/O thread only: the batch being finished
   std::atomic<bool> listed_{false};
   bool draining_ = false;  ///< I/O thread only: a drain inside a drain waits for the outer one

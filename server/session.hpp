@@ -85,10 +85,10 @@ class connection_list {
   std::list<std::weak_ptr<drainable>> all_;
 };
 
-/// \brief What every session shares, owned by the server. Thread-safety: all members are
-/// safe to read from any I/O thread; the server swaps config and policy under their slots' locks.
 class completion_lane;
 
+/// \brief What every session shares, owned by the server. Thread-safety: all members are
+/// safe to read from any I/O thread; the server swaps config and policy under their slots' locks.
 struct front_end {
   metrics& stats;
   shared_slot<const config>& cfg;
