@@ -74,11 +74,17 @@ class watched_task final : public task, public completion_lane::item {
     // Admitted work that ended elsewhere comes back through the lane when there is one (ahead
     // of the I/O thread's queue), else through the queue. A rejection goes to the back of the
     // queue, behind the answers of admitted work, so that a storm of 503s cannot delay them.
+    // Read before the exchange: once it has said "ended in submit", begin() may finish the task
+    // and end its life on the I/O thread, so nothing of it is touched here afterwards (TSan
+    // caught a read of rejected() after it, in coroutine mode, whose first run is inside submit).
+    const bool rejection = rejected().has_value();
     int expected = submitting;
-    bool in_submit =
-        phase_.compare_exchange_strong(expected, rejected() ? rejected_in_submit : ended_in_submit);
-    if (in_submit && !rejected()) return;  // begin() finishes it
-    if (lane_ != nullptr && !rejected()) {
+    if (phase_.compare_exchange_strong(expected,
+                                       rejection ? rejected_in_submit : ended_in_submit) &&
+        !rejection) {
+      return;  // begin() finishes it
+    }
+    if (lane_ != nullptr && !rejection) {
       lane_->push(this);
       return;
     }
@@ -105,10 +111,10 @@ class watched_task final : public task, public completion_lane::item {
     watching_ = true;
     // The handler holds the task: the task may finish (and the connection move on) before a
     // cancelled wait's handler has run.
-    conn_.socket.async_wait(tcp::socket::wait_read,
-                            asio::bind_executor(executor_, [self = self_](boost::system::error_code ec) {
-                              self->readable(ec);
-                            }));
+    conn_.socket.async_wait(
+        tcp::socket::wait_read,
+        asio::bind_executor(executor_,
+                            [self = self_](boost::system::error_code ec) { self->readable(ec); }));
   }
 
   void readable(boost::system::error_code ec) {
