@@ -66,10 +66,13 @@ void bounded_pool_policy::submit(std::shared_ptr<task> t) {
       reject = reject_reason::queue_full;
     } else {
       t->mark_queued();
-      // FIFO with one timeout: only an entry into an empty queue is the earliest deadline,
-      // the one the supervisor must wake for.
-      earliest_changed = queue_.empty();
-      queue_.push_back({t, t->admitted() + queue_timeout_});
+      const steady::time_point deadline = t->admitted() + queue_timeout_;
+      // The supervisor is woken only for a deadline earlier than the one it sleeps until. With
+      // one FIFO timeout that is rare: an idle supervisor sleeps one queue timeout at a time,
+      // so it always wakes by the deadline of work admitted meanwhile (before, an entry into an
+      // empty queue woke it: about every other request of a pool that keeps up).
+      earliest_changed = deadline < supervisor_wakes_at_;
+      queue_.push_back({t, deadline});
       publish_depth_locked();
     }
   }
@@ -128,11 +131,29 @@ void bounded_pool_policy::stop_all() {
   for (auto& e : left) e.work->reject(reject_reason::shutting_down);
 }
 
+bounded_pool_policy::work_signal::work_signal() {
+  ::sem_init(&sem_, 0, 0);
+}
+
+bounded_pool_policy::work_signal::~work_signal() {
+  ::sem_destroy(&sem_);
+}
+
+void bounded_pool_policy::work_signal::acquire() {
+  while (::sem_wait(&sem_) != 0) {
+    // EINTR: a signal handler ran; wait again
+  }
+}
+
+void bounded_pool_policy::work_signal::release(int n) {
+  for (int i = 0; i < n; ++i) ::sem_post(&sem_);
+}
+
 void bounded_pool_policy::worker_loop() {
   for (;;) {
     // One signal per admitted task (and per worker asked to exit). A semaphore rather than a
     // condition variable: a busy pool takes a signal without a system call, and a submit wakes
-    // at most one sleeping worker.
+    // at most one sleeping worker (and none when no worker sleeps).
     work_signal_.acquire();
     std::unique_lock lock(mutex_);
     if (exiting_ || live_workers_ > target_workers_) {
@@ -176,13 +197,10 @@ void bounded_pool_policy::supervisor_loop() {
       lock.lock();
       continue;
     }
-    if (queue_.empty()) {
-      supervisor_cv_.wait(lock);
-    } else {
-      // A copy: the entry may leave the queue while we wait (the lock is released).
-      const steady::time_point next = queue_.front().deadline;
-      supervisor_cv_.wait_until(lock, next);
-    }
+    // A copy: the entry may leave the queue while we wait (the lock is released). Idle, one
+    // queue timeout from now: no later than the deadline of anything admitted meanwhile.
+    supervisor_wakes_at_ = queue_.empty() ? now + queue_timeout_ : queue_.front().deadline;
+    supervisor_cv_.wait_until(lock, supervisor_wakes_at_);
   }
 }
 

@@ -2,11 +2,12 @@
 /// \file bounded mode: a fixed pool of workers, a bounded queue, fast 503s when full, and
 /// cancellation of queued and running work when the client leaves.
 
+#include <semaphore.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
-#include <semaphore>
 #include <thread>
 #include <vector>
 
@@ -46,9 +47,26 @@ class bounded_pool_policy final : public execution_policy {
   void publish_depth_locked();
   int free_workers_locked() const;
 
+  /// \brief A counting semaphore whose acquire sleeps at once when the count is 0: a POSIX
+  /// semaphore (glibc: an atomic fast path, a futex wait, a wake only when someone sleeps).
+  /// libstdc++ 12's std::counting_semaphore spins first, calling sched_yield: on a small
+  /// machine each idle worker then took the CPU from the I/O thread several times a request.
+  class work_signal {
+   public:
+    work_signal();
+    ~work_signal();
+    work_signal(const work_signal&) = delete;
+    work_signal& operator=(const work_signal&) = delete;
+    void acquire();
+    void release(int n = 1);
+
+   private:
+    sem_t sem_;
+  };
+
   metrics& all_metrics_;
-  std::mutex mutex_;                          ///< guards everything below
-  std::counting_semaphore<> work_signal_{0};  ///< a release per task admitted (and per exit)
+  std::mutex mutex_;         ///< guards everything below
+  work_signal work_signal_;  ///< a release per task admitted (and per exit)
   std::condition_variable supervisor_cv_;
   std::deque<entry> queue_;
   std::vector<std::shared_ptr<task>> running_;
@@ -57,6 +75,9 @@ class bounded_pool_policy final : public execution_policy {
   int live_workers_ = 0;
   int capacity_ = 0;
   std::chrono::milliseconds queue_timeout_{0};
+  /// When the supervisor wakes next (unless notified): submit notifies it only for an earlier
+  /// deadline.
+  steady::time_point supervisor_wakes_at_ = steady::time_point::min();
   std::atomic<bool> cancel_on_disconnect_{true};  ///< also read without the lock
   std::atomic<int> retry_after_s_{1};  ///< bounded.retry_after_s, read by the supervisor too
   bool stopping_ = false;              ///< no more admissions (stop_all)

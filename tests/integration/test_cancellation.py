@@ -5,12 +5,17 @@ import socket
 import time
 import unittest
 
-from harness import Server, wait_for
+from harness import SANITIZED, Server, wait_for
 
 CONFIG = ('mode: %s\nthread_per_request:\n  cancel_on_disconnect: true\n'
           'coroutine:\n  cancel_on_disconnect: true\n'
           'downstream:\n  capacity: 0\nbounded:\n  queue_capacity: 400\n'
           '  queue_timeout_ms: 10000\n')
+# The goal (< 0.1 s for the 300 clients) is the release binary's: 0.002-0.05 s there over 40
+# runs. Under TSan each stop takes several times longer (0.04-0.10 s, both before and after
+# the pool's wait changed), so a sanitizer build gets a wider bound that still catches one task
+# left running (2 s of waste).
+MAX_WASTE_S = 0.5 if SANITIZED else 0.1
 
 
 class CancellationTest(unittest.TestCase):
@@ -27,7 +32,7 @@ class CancellationTest(unittest.TestCase):
             m = server.metrics()
             self.assertEqual(m.value('stampede_cancelled_total', mode=mode), 300)
             self.assertEqual(m.value('stampede_tasks', mode=mode, state='running'), 0)
-            self.assertLess(m.value('stampede_wasted_work_seconds_total', mode=mode), 0.1)
+            self.assertLess(m.value('stampede_wasted_work_seconds_total', mode=mode), MAX_WASTE_S)
 
     def test_thread_per_request_with_cancellation_wastes_nothing(self):
         self.check('thread_per_request')

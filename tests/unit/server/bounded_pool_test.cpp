@@ -71,6 +71,27 @@ TEST_F(BoundedPoolTest, queue_timeout_answers_without_running) {
   EXPECT_TRUE(a->completed_within(5s));
 }
 
+TEST_F(BoundedPoolTest, a_queue_timeout_shortened_by_a_reload_holds_for_work_admitted_after_it) {
+  // An idle supervisor sleeps one queue timeout at a time (60 s here), and work entering the
+  // queue wakes it only if that work is due sooner. A reload to 50 ms must not leave work
+  // admitted after it waiting the old 60 s (fails if neither the reload nor the submit wakes it).
+  config c = pool_config(1, 4, 60000);
+  bounded_pool_policy pool(c, stats);
+  std::this_thread::sleep_for(20ms);  // the supervisor is asleep, idle
+  c.bounded.queue_timeout_ms = 50;
+  pool.reconfigure(c);
+  auto a = make_probe(mode_kind::bounded, stats, g);
+  pool.submit(a->t);
+  ASSERT_TRUE(eventually([&] { return a->started.load(); }));
+  auto b = make_probe(mode_kind::bounded, stats, g);
+  pool.submit(b->t);
+  EXPECT_TRUE(b->completed_within(5s));
+  EXPECT_EQ(b->t->rejected(), reject_reason::queue_timeout);
+  EXPECT_GE(steady::now() - b->t->admitted(), 50ms) << "answered before its time was up";
+  g.release();
+  EXPECT_TRUE(a->completed_within(5s));
+}
+
 TEST_F(BoundedPoolTest, disconnect_removes_queued_work) {
   bounded_pool_policy pool(pool_config(1, 4), stats);
   auto a = make_probe(mode_kind::bounded, stats, g);
