@@ -42,7 +42,8 @@ class work_waiter {
 /// closed-loop storm of 503s that is hundreds of connections, and tens of milliseconds before
 /// an admitted answer was written. Here the thread that finishes a task lists it; the I/O thread
 /// takes the list before each request it reads (drain()), and a post wakes it when it is idle.
-/// Rejections do not come this way: they keep their place behind the admitted answers.
+/// Rejections do not come this way: they wait several turns of the queue, behind the admitted
+/// answers and the requests waiting to be read (run_task.cpp, rejection_turns).
 /// Only for an I/O context run by one thread, so a drain is always on every connection's
 /// executor. Thread-safety: push from any thread; drain on the I/O thread only.
 class completion_lane {
