@@ -31,11 +31,12 @@ namespace {
 /// so the longer a 503 waits in the server, the sooner an admitted request is read. The I/O
 /// thread does the same work either way, and a refused client waits no longer: wrk's latency
 /// over all answers (503s nearly all) stayed at p50 66-83 ms against 70-72 ms with one turn.
-/// With nothing else to do, a turn takes microseconds (the saturated pool's 503 p99 is ~3 ms
-/// either way). Measured, bounded CPU spike (4 workers, 800 wrk connections), admitted p90
-/// over unloaded p90, interleaved: 1 turn 8.2x/9.0x/7.7x against 2 turns 5.6x/4.5x/6.1x; 2 turns
-/// 5.8x/6.2x/3.9x against 3 turns 4.0x/4.2x/5.3x. One batch for all rejections listed within
-/// two turns measured no better than one turn (8.3-8.7x): the hold must be per answer.
+/// With nothing else to do, a turn takes microseconds (the saturated pool's 503 p99: 4.2 ms
+/// with one turn, 3.2 and 2.5 ms with three). Measured, bounded CPU spike (4 workers, 800 wrk
+/// connections), admitted p90 over unloaded p90, interleaved: 1 turn 8.2x/9.0x/7.7x against 2
+/// turns 5.6x/4.5x/6.1x; 2 turns 5.8x/6.2x/3.9x against 3 turns 4.0x/4.2x/5.3x. One batch for all
+/// rejections listed within two turns measured no better than one turn (8.3-8.7x): the hold must be
+/// per answer.
 constexpr int rejection_turns = 3;
 
 /// A task that is also its own completion and disconnect watch. Everything but completed()
