@@ -3,6 +3,7 @@
 #include <time.h>
 
 #include <atomic>
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 #include <condition_variable>
@@ -210,6 +211,30 @@ job<int> fan_out(int count, std::chrono::milliseconds each, const work_context& 
   co_return s.completed.load();
 }
 
+/// The answer's JSON, built outside the coroutine (its frame, held while a request waits,
+/// stays small) in a stack buffer: one allocation, the returned string, instead of one per key.
+std::string answer_body(handler_id h, const work_params& p, std::string_view mode, int fetched,
+                        bool finished, std::int64_t elapsed_us) {
+  unsigned char scratch[1024];
+  boost::json::monotonic_resource arena(scratch, sizeof scratch);
+  boost::json::object body(&arena);
+  body.reserve(9);
+  const bool works = h == handler_id::io || h == handler_id::cpu || h == handler_id::fanout;
+  body["mode"] = mode;
+  body["handler"] = to_string(h);
+  if (works) body["kb"] = p.kb < 0 ? 0 : p.kb;
+  if (works) body["ms"] = p.ms;
+  if (h == handler_id::fanout) {
+    body["n"] = p.n;
+    body["parallel"] = p.parallel;
+    body["fetched"] = fetched;
+  }
+  if (h == handler_id::healthz) body["status"] = "ok";
+  body["elapsed_us"] = elapsed_us;
+  body["outcome"] = finished ? "ok" : "cancelled";
+  return boost::json::serialize(body);
+}
+
 }  // namespace
 
 response run_handler(handler_id h, const work_params& p, const work_context& ctx) {
@@ -270,22 +295,10 @@ job<response> handle(handler_id h, work_params p, const work_context& ctx) {
   }
   auto elapsed =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start);
-  boost::json::object body;
-  body["mode"] = ctx.mode;
-  body["handler"] = to_string(h);
-  if (works) body["kb"] = p.kb < 0 ? 0 : p.kb;
-  if (works) body["ms"] = p.ms;
-  if (h == handler_id::fanout) {
-    body["n"] = p.n;
-    body["parallel"] = p.parallel;
-    body["fetched"] = fetched;
-  }
-  if (h == handler_id::healthz) body["status"] = "ok";
-  body["elapsed_us"] = static_cast<std::int64_t>(elapsed.count() * 1000.0);
-  body["outcome"] = finished ? "ok" : "cancelled";
   response r;
   r.status = finished ? 200 : 503;
-  r.body = boost::json::serialize(body);
+  r.body = answer_body(h, p, ctx.mode, fetched, finished,
+                       static_cast<std::int64_t>(elapsed.count() * 1000.0));
   co_return r;
 }
 

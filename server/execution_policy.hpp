@@ -78,6 +78,8 @@ class task {
 
   // What happened, for the front end once on_done has been called.
   const response& result() const { return result_; }
+  /// Moves the answer out (once, by whoever finishes the task): no copy of the body.
+  response take_result() { return std::move(result_); }
   std::optional<reject_reason> rejected() const { return rejected_; }
   bool cancelled_in_queue() const { return state_.load() == state::cancelled; }
   int retry_after_s() const { return retry_after_s_; }

@@ -61,15 +61,14 @@ asio::awaitable<read_status> read_rest_of_request(stream_type& stream,
   }
 }
 
-http_response make_response(const response& res, unsigned version, bool keep_alive,
-                            bool head_request) {
+http_response make_response(response res, unsigned version, bool keep_alive, bool head_request) {
   http_response out{static_cast<http::status>(res.status), version};
   out.set(http::field::server, "stampede");
   out.set(http::field::content_type, "application/json");
   out.set(http::field::cache_control, "no-store");
   for (const auto& [name, value] : res.headers) out.set(name, value);
   out.keep_alive(keep_alive);
-  out.body() = res.body;
+  out.body() = std::move(res.body);
   out.prepare_payload();
   if (head_request) out.body().clear();  // Content-Length stays that of the GET body
   return out;

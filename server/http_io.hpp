@@ -48,8 +48,7 @@ boost::asio::awaitable<read_status> read_rest_of_request(
     http_request& req, const read_limits& limits, std::chrono::steady_clock::time_point started);
 
 /// Builds the HTTP response for `res` answering `req` (version, keep-alive, HEAD).
-http_response make_response(const response& res, unsigned version, bool keep_alive,
-                            bool head_request);
+http_response make_response(response res, unsigned version, bool keep_alive, bool head_request);
 
 /// Writes `res` within `timeout`; false if it failed or timed out.
 boost::asio::awaitable<bool> write_response(stream_type& stream, http_response& res,

@@ -39,6 +39,14 @@ namespace {
 /// per answer.
 constexpr int rejection_turns = 3;
 
+/// Work run inline (blocking) cannot be watched while it runs, so the socket is looked at
+/// afterwards, for a client that left meanwhile (or while its request waited unread), but only
+/// after work that ran this long: the look is a system call, 1-2 us of blocking's 13-15 us of
+/// CPU per /healthz request (measured: 15.5 -> 13.5 and 14.1 -> 13.1 us without it). Shorter
+/// work wastes less than this if its client has gone; its answer is then written to a closed
+/// connection, counted as written, and the connection ends at its next read.
+constexpr auto inline_departure_check = std::chrono::milliseconds(1);
+
 /// A task that is also its own completion and disconnect watch. Everything but completed()
 /// runs on the connection's executor, so the flags need no lock.
 class watched_task final : public task, public completion_lane::item {
@@ -180,14 +188,20 @@ class watched_task final : public task, public completion_lane::item {
     finish();
   }
 
+  bool ran_for_at_least(steady::duration d) const {
+    return started() && finished() && *finished() - *started() >= d;
+  }
+
   void finish() {
     finished_ = true;
-    if (policy_.runs_inline() && !gone_at_ && peer_gone(conn_.socket)) {
+    if (policy_.runs_inline() && !gone_at_ && ran_for_at_least(inline_departure_check) &&
+        peer_gone(conn_.socket)) {
       gone_at_ = admitted();  // left at some point while nobody watched: all of it wasted
     }
     // Moved out first: the waiter may drop the last reference to this task.
     auto waiter = std::move(waiter_);
-    waiter->work_done(work_outcome{std::move(self_), gone_at_});
+    response answer = take_result();
+    waiter->work_done(work_outcome{std::move(self_), gone_at_, std::move(answer)});
   }
 
   execution_policy& policy_;

@@ -17,8 +17,9 @@ namespace stampede {
 
 /// What the front end learns about one request's work once it has ended.
 struct work_outcome {
-  std::shared_ptr<const task> t;              ///< result, rejection, times
+  std::shared_ptr<const task> t;              ///< rejection, times (its answer is in result)
   std::optional<steady::time_point> gone_at;  ///< when the client left, if it did
+  response result;                            ///< the body's answer, moved out of the task
 };
 
 /// The connection the work is for.

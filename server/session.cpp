@@ -308,7 +308,7 @@ void connection::work_done(work_outcome done) {
     busy_.reset();
     return;  // the connection ends when the task lets go of it
   }
-  respond(t->rejected() ? overload_response(*t) : t->result());
+  respond(t->rejected() ? overload_response(*t) : std::move(done.result));
 }
 
 void connection::respond(response res) {
@@ -317,7 +317,7 @@ void connection::respond(response res) {
   keep_alive_ =
       req_.keep_alive() && !fe_.draining.load() && (res.status < 400 || res.status >= 500);
   status_ = res.status;
-  out_ = make_response(res, req_.version(), keep_alive_,
+  out_ = make_response(std::move(res), req_.version(), keep_alive_,
                        req_.method() == boost::beast::http::verb::head);
   out_.set("X-Stampede-Mode", to_string(policy_->mode()));
   if (auto id = req_["X-Request-Id"]; is_request_id(id)) out_.set("X-Request-Id", id);
