@@ -1,5 +1,6 @@
 """bounded mode: a fixed pool, a bounded queue, fast 503s, cancellation on disconnect."""
 
+import os
 import socket
 import threading
 import time
@@ -39,6 +40,25 @@ class BoundedTest(unittest.TestCase):
             codes = [r.status for r in results]
             self.assertIn(200, codes)
             self.assertIn(503, codes)
+
+    def test_workers_do_not_preempt_the_io_thread_and_nothing_else_changes_policy(self):
+        # SCHED_BATCH (3): a woken worker does not preempt the I/O thread that woke it.
+        def policies(pid):
+            found = []
+            for tid in os.listdir('/proc/%d/task' % pid):
+                with open('/proc/%d/task/%s/stat' % (pid, tid)) as f:
+                    fields = f.read().rsplit(')', 1)[1].split()
+                found.append(int(fields[38]))  # field 41: policy (fields after the name)
+            return found
+
+        with Server(pool(3, 4)) as server:
+            self.assertEqual(server.get('/work/io?ms=1').status, 200)
+            found = policies(server.proc.pid)
+            self.assertEqual(found.count(3), 3, found)
+            self.assertEqual(len(found) - found.count(3), found.count(0), found)
+            server.write_config(pool(5, 4))  # a reload adds two workers, also SCHED_BATCH
+            self.assertTrue(wait_for(lambda: policies(server.proc.pid).count(3) == 5, timeout=10),
+                            policies(server.proc.pid))
 
     def test_full_queue_answers_fast_503_with_retry_after(self):
         with Server(pool(2, 2, extra='  retry_after_s: 3\n')) as server:
