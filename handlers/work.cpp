@@ -211,6 +211,11 @@ job<int> fan_out(int count, std::chrono::milliseconds each, const work_context& 
   co_return s.completed.load();
 }
 
+/// The handlers that do work (and hold a working set), as opposed to /healthz and 404.
+bool does_work(handler_id h) {
+  return h == handler_id::io || h == handler_id::cpu || h == handler_id::fanout;
+}
+
 /// The answer's JSON, built outside the coroutine (its frame, held while a request waits,
 /// stays small) in a stack buffer: one allocation, the returned string, instead of one per key.
 std::string answer_body(handler_id h, const work_params& p, std::string_view mode, int fetched,
@@ -219,7 +224,7 @@ std::string answer_body(handler_id h, const work_params& p, std::string_view mod
   boost::json::monotonic_resource arena(scratch, sizeof scratch);
   boost::json::object body(&arena);
   body.reserve(9);
-  const bool works = h == handler_id::io || h == handler_id::cpu || h == handler_id::fanout;
+  const bool works = does_work(h);
   body["mode"] = mode;
   body["handler"] = to_string(h);
   if (works) body["kb"] = p.kb < 0 ? 0 : p.kb;
@@ -249,7 +254,7 @@ job<response> handle(handler_id h, work_params p, const work_context& ctx) {
   // The request's working set, held until the handler returns (waiting included). The answer
   // is built after the work: a waiting request holds nothing else.
   std::optional<working_set> memory;
-  const bool works = h == handler_id::io || h == handler_id::cpu || h == handler_id::fanout;
+  const bool works = does_work(h);
   if (works) {
     try {
       memory.emplace(p.kb);
