@@ -407,6 +407,9 @@ SERIES = [
     ('ds_in_use', lambda m: m.value('stampede_downstream_in_use')),
     ('ds_waiting', lambda m: m.value('stampede_downstream_waiting')),
     ('request_memory', lambda m: m.value('stampede_request_memory_bytes')),
+    # Which process answered: a restart (after an OOM kill) changes it, and no rate or
+    # quantile is taken across one.
+    ('started', lambda m: m.value('process_start_time_seconds')),
 ]
 
 
@@ -435,6 +438,10 @@ class Sampler(threading.Thread):
             row[name] = fn(m)
         hist = {}
         for l, v in m.matching('stampede_http_success_duration_seconds_bucket'):
+            # The workload's answers only: the supervisor's /healthz probes after a restart
+            # (sub-millisecond) would otherwise pass for fast answers of a dying server.
+            if l.get('handler') == 'healthz':
+                continue
             hist[l['le']] = hist.get(l['le'], 0) + v
         self.rows.append(row)
         self.buckets.append((t, hist))

@@ -80,6 +80,10 @@ def derive(rows, buckets, window=1.0):
         while j < i and rows[j]['t'] < t - window:
             j += 1
         r = dict(row)
+        # Nothing is taken across a restart: the window starts with the process that answers
+        # now (a delta between two processes' counters can look plausible and be garbage).
+        while j < i and rows[j].get('started') != row.get('started'):
+            j += 1
         dt = t - rows[j]['t'] if j < i else 0
         # A counter that fell means the server was restarted: no rate across the restart.
         for name in ('ok', 'rejected', 'cancelled', 'requests', 'wasted_seconds'):
@@ -201,7 +205,6 @@ def plot(folder, prefix, series_files, marks, subtitle, client_files=(), capacit
             "set xlabel 'seconds since the server started'",
             "set ylabel '%s'" % ylabel,
             "set datafile separator ','",
-            "set datafile missing '?'",
             'set key outside right top',
             'set grid',
             'set yrange [0:*]' if not log else 'set logscale y',
@@ -216,8 +219,12 @@ def plot(folder, prefix, series_files, marks, subtitle, client_files=(), capacit
         plots = []
         for mode, f in files:
             style = 'lines lw 2' if source == 'series' else 'steps lw 2'
-            plots.append("'%s' using 't':'%s' with %s lc rgb '%s' title '%s'"
-                         % (os.path.basename(f), column, style, color(mode), mode))
+            # A missing value ('?': no sample, or a window the server did not live through)
+            # breaks the line instead of being bridged: a line drawn across the OOM kills would
+            # show a dying server's latency as steady.
+            plots.append("'%s' using 't':(strcol('%s') eq '?' ? NaN : column('%s')) with %s "
+                         "lc rgb '%s' title '%s'"
+                         % (os.path.basename(f), column, column, style, color(mode), mode))
         if name == 'goodput' and capacity:
             plots.append("%g with lines dt 2 lw 2 lc rgb 'black' title '%s (%g/s)'"
                          % (capacity[0], capacity[1], capacity[0]))

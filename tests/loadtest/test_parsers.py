@@ -8,6 +8,7 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', '..', 'loadtest', 'lib'))
 
+import lab  # noqa: E402
 import promtext  # noqa: E402
 import report  # noqa: E402
 import wrkparse  # noqa: E402
@@ -96,6 +97,39 @@ class ParsersTest(unittest.TestCase):
         self.assertEqual(d[1]['rejected_per_s'], 5)
         self.assertAlmostEqual(d[1]['server_p99_ms'], 198.0)
         self.assertIsNone(d[0]['server_p99_ms'])
+
+    def test_no_rate_or_quantile_is_taken_across_a_restart(self):
+        # Two processes (an OOM kill and a restart between): the new one's counters are higher
+        # in every bucket, so only the start time can tell the delta is not one process's.
+        rows = [{'t': 0.0, 'ok': 3, 'rejected': 0, 'cancelled': 0, 'requests': 3,
+                 'cpu_seconds': 0.1, 'rss_bytes': 2**20, 'started': 100.0},
+                {'t': 0.5, 'ok': 9, 'rejected': 0, 'cancelled': 0, 'requests': 9,
+                 'cpu_seconds': 0.2, 'rss_bytes': 2**20, 'started': 100.4},
+                {'t': 0.9, 'ok': 19, 'rejected': 0, 'cancelled': 0, 'requests': 19,
+                 'cpu_seconds': 0.3, 'rss_bytes': 2**20, 'started': 100.4}]
+        buckets = [(0.0, {'0.1': 3, '0.2': 3, '+Inf': 3}),
+                   (0.5, {'0.1': 9, '0.2': 9, '+Inf': 9}),
+                   (0.9, {'0.1': 9, '0.2': 19, '+Inf': 19})]
+        d = report.derive(rows, buckets)
+        self.assertIsNone(d[1]['server_p99_ms'])  # its only earlier row is the dead process's
+        self.assertIsNone(d[1]['ok_per_s'])
+        self.assertAlmostEqual(d[2]['ok_per_s'], 25.0)  # from the restart's first row only
+        self.assertAlmostEqual(d[2]['server_p99_ms'], 199.0)  # 10 answers in (0.1, 0.2]
+
+    def test_sampler_leaves_the_supervisors_healthz_probes_out_of_the_latency(self):
+        text = ''.join(
+            'stampede_http_success_duration_seconds_bucket{mode="bounded",handler="%s",le="%s"} '
+            '%d\n' % (h, le, n) for h, le, n in [
+                ('healthz', '0.001', 50), ('healthz', '0.2', 50), ('healthz', '+Inf', 50),
+                ('io', '0.001', 0), ('io', '0.2', 7), ('io', '+Inf', 7)])
+
+        class FakeServer:
+            def metrics(self):
+                return promtext.Metrics(text)
+
+        sampler = lab.Sampler(FakeServer())
+        sampler.sample()
+        self.assertEqual(sampler.buckets[-1][1], {'0.001': 0, '0.2': 7, '+Inf': 7})
 
 
 if __name__ == '__main__':
