@@ -79,6 +79,13 @@ struct config {
     int retry_after_s = 1;
   } coroutine;
   struct {
+    int stock = 100;               ///< /lab/reserve: seats of each variant's stock at a reset
+    int wait_ms = 50;              ///< /lab/leak: how long a request waits for its helper
+    int max_leaked = 2000;         ///< /lab/leak: leaked helpers at most (503 leak_ceiling)
+    int deadlock_detect_ms = 500;  ///< a lock cycle or a starved pool this old is reported
+    bool deadlock_break = false;   ///< fail one victim per lock cycle found
+  } labs;
+  struct {
     int drain_timeout_ms = 5000;
   } shutdown;
   struct {

@@ -18,6 +18,8 @@ std::string_view to_string(handler_id h) {
       return "fanout";
     case handler_id::healthz:
       return "healthz";
+    case handler_id::lab:
+      return "lab";
     case handler_id::other:
       return "other";
   }

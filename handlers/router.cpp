@@ -3,7 +3,10 @@
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
 #include <charconv>
+#include <span>
 #include <string>
+
+#include "handlers/labs/variants.hpp"
 
 namespace stampede {
 
@@ -16,6 +19,41 @@ std::optional<int> parse_int(std::string_view t, int lo, int hi) {
   auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
   if (ec != std::errc() || p != t.data() + t.size() || v < lo || v > hi) return std::nullopt;
   return static_cast<int>(v);
+}
+
+std::optional<lab_kind> lab_of(std::string_view path) {
+  for (auto lab : {lab_kind::counter, lab_kind::reserve, lab_kind::leak, lab_kind::transfer,
+                   lab_kind::nested}) {
+    if (path.size() == 5 + to_string(lab).size() && path.starts_with("/lab/") &&
+        path.substr(5) == to_string(lab)) {
+      return lab;
+    }
+  }
+  return std::nullopt;
+}
+
+/// Which parameters each lab takes.
+bool lab_takes(lab_kind lab, std::string_view key) {
+  if (key == "variant") return true;
+  switch (lab) {
+    case lab_kind::counter:
+      return key == "n";
+    case lab_kind::reserve:
+      return false;
+    case lab_kind::leak:
+      return key == "ms" || key == "kb";
+    case lab_kind::transfer:
+      return key == "ms" || key == "from" || key == "to";
+    case lab_kind::nested:
+      return key == "ms" || key == "n";
+  }
+  return false;
+}
+
+std::string one_of(std::span<const std::string_view> names) {
+  std::string s;
+  for (auto n : names) s += (s.empty() ? "" : ", ") + std::string(n);
+  return s;
 }
 
 route_result fail(handler_id h, int status, std::string message) {
@@ -42,6 +80,9 @@ route_result route(std::string_view method, std::string_view target, const work_
     r.handler = handler_id::fanout;
   } else if (path == "/healthz") {
     r.handler = handler_id::healthz;
+  } else if (auto lab = lab_of(path)) {
+    r.handler = handler_id::lab;
+    r.params.lab = *lab;
   } else {
     return fail(handler_id::other, 404, "no such endpoint: " + path);
   }
@@ -51,7 +92,10 @@ route_result route(std::string_view method, std::string_view target, const work_
     return f;
   }
 
+  const bool is_lab = r.handler == handler_id::lab;
+  const lab_kind lab = r.params.lab;
   bool seen_ms = false, seen_n = false, seen_parallel = false, seen_kb = false;
+  bool seen_variant = false, seen_from = false, seen_to = false;
   for (auto param : url.params()) {
     const std::string& key = param.key;
     const std::string& value = param.value;
@@ -73,8 +117,33 @@ route_result route(std::string_view method, std::string_view target, const work_
       out = *v;
       return std::nullopt;
     };
+    // One of `names` (a variant, an account), given at most once.
+    auto choice = [&](bool& seen, std::span<const std::string_view> names,
+                      int& out) -> std::optional<route_result> {
+      if (!once(seen)) return fail(r.handler, 400, "parameter " + key + " given twice");
+      for (std::size_t i = 0; i < names.size(); ++i) {
+        if (value == names[i]) {
+          out = static_cast<int>(i);
+          return std::nullopt;
+        }
+      }
+      return fail(r.handler, 400, key + " must be one of: " + one_of(names));
+    };
+    static constexpr std::string_view account_names[] = {"a", "b", "c", "d"};
     std::optional<route_result> bad;
-    if (key == "ms" && r.handler != handler_id::healthz) {
+    if (is_lab && !lab_takes(lab, key)) {
+      return fail(r.handler, 400, "unknown parameter: " + key);
+    } else if (is_lab && key == "variant") {
+      bad = choice(seen_variant, lab_variants(lab), r.params.variant);
+    } else if (is_lab && key == "from") {
+      bad = choice(seen_from, account_names, r.params.from);
+    } else if (is_lab && key == "to") {
+      bad = choice(seen_to, account_names, r.params.to);
+    } else if (is_lab && key == "n") {
+      bad = lab == lab_kind::counter
+                ? number(seen_n, 1, 10000, "the counter lab's limit", r.params.n)
+                : number(seen_n, 1, limits.max_fanout, "limits.max_fanout", r.params.n);
+    } else if (key == "ms" && r.handler != handler_id::healthz) {
       bad = number(seen_ms, 0, limits.max_ms, "limits.max_ms", r.params.ms);
     } else if (key == "kb" && r.handler != handler_id::healthz) {
       bad = number(seen_kb, 0, limits.max_kb, "limits.max_kb", r.params.kb);
@@ -88,6 +157,20 @@ route_result route(std::string_view method, std::string_view target, const work_
       return fail(r.handler, 400, "unknown parameter: " + key);
     }
     if (bad) return std::move(*bad);
+  }
+  if (is_lab) {
+    if (!seen_variant) {
+      return fail(r.handler, 400,
+                  "parameter variant is required: one of " + one_of(lab_variants(lab)));
+    }
+    if (lab == lab_kind::transfer && (!seen_from || !seen_to)) {
+      return fail(r.handler, 400,
+                  std::string("parameter ") + (seen_from ? "to" : "from") +
+                      " is required: one of a, b, c, d");
+    }
+    if (lab == lab_kind::transfer && r.params.from == r.params.to) {
+      return fail(r.handler, 400, "from and to must be different accounts");
+    }
   }
   if (r.handler == handler_id::fanout &&
       static_cast<long>(r.params.n) * r.params.ms > static_cast<long>(limits.max_ms) &&

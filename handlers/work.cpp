@@ -12,6 +12,7 @@
 #include <optional>
 
 #include "handlers/downstream.hpp"
+#include "handlers/labs/labs.hpp"
 
 namespace stampede {
 
@@ -246,8 +247,12 @@ response run_handler(handler_id h, const work_params& p, const work_context& ctx
   return handle(h, p, ctx).run_inline();
 }
 
-job<response> handle(handler_id h, work_params p, const work_context& ctx) {
+job<response> handle(handler_id h, work_params p, const work_context& ctx, labs* lab) {
   if (h == handler_id::other) co_return error_response(404, "not found");
+  if (h == handler_id::lab) {
+    if (lab == nullptr) co_return error_response(404, "no labs in this server");
+    co_return co_await lab->run(p, ctx);
+  }
   auto start = std::chrono::steady_clock::now();
   bool finished = true;
   int fetched = 0;
@@ -295,6 +300,7 @@ job<response> handle(handler_id h, work_params p, const work_context& ctx) {
       finished = fetched == p.n;
       break;
     case handler_id::healthz:
+    case handler_id::lab:
     case handler_id::other:
       break;
   }

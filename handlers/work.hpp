@@ -8,6 +8,7 @@
 #include <chrono>
 #include <coroutine>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <stop_token>
 #include <string>
@@ -20,10 +21,15 @@
 
 namespace stampede {
 
-/// The endpoints. `other` labels requests that matched none (404/405/400 on the path).
-enum class handler_id { io, cpu, fanout, healthz, other };
-inline constexpr int handler_count = 5;
+/// The endpoints. `lab` is every /lab/* endpoint (which one: work_params::lab). `other` labels
+/// requests that matched none (404/405/400 on the path).
+enum class handler_id { io, cpu, fanout, healthz, lab, other };
+inline constexpr int handler_count = 6;
 std::string_view to_string(handler_id h);
+
+/// The failure labs (handlers/labs/): /lab/counter, /lab/reserve, /lab/leak, /lab/transfer,
+/// /lab/nested.
+enum class lab_kind { counter, reserve, leak, transfer, nested };
 
 /// Validated parameters of one request.
 struct work_params {
@@ -32,6 +38,10 @@ struct work_params {
   bool parallel = false;  ///< /work/fanout: fetch in parallel
   int kb = -1;            ///< /work/*: working set in KiB held while the request runs;
                           ///< -1 until the front end applies work.request_kb
+  lab_kind lab = lab_kind::counter;  ///< /lab/*: which lab
+  int variant = 0;  ///< /lab/*: 0 is the unsafe variant; the fixed ones follow (labs/*.hpp)
+  int from = 0;     ///< /lab/transfer: account index (a = 0 … d = 3)
+  int to = 0;
 };
 
 /// What a handler answers. The front end turns it into HTTP.
@@ -74,6 +84,23 @@ class suspender {
   virtual int fanout_limit() const = 0;
 };
 
+class labs;
+struct work_context;
+
+/// \brief How a mode runs child work that a request starts and does not wait for in line
+/// (the labs' helpers and nested children): wherever the mode runs its requests' work. The
+/// child gets a context of its own. Thread-safety: spawn may be called from any thread.
+class child_spawner {
+ public:
+  using child_fn = std::function<job<void>(const work_context&)>;
+  /// Hands `make` to the mode. The mode may refuse or drop the child without ever calling it
+  /// (a full queue, shutdown): a caller learns that from what `make` owns being destroyed.
+  virtual void spawn(child_fn make) = 0;
+
+ protected:
+  ~child_spawner() = default;
+};
+
 struct sleep_awaiter;
 struct yield_awaiter;
 struct slot_awaiter;
@@ -87,6 +114,10 @@ struct work_context {
   std::string_view mode;             ///< for the response body only
   downstream* dependency = nullptr;  ///< what /work/io and fetches call; null: unlimited
   suspender* suspend = nullptr;      ///< null: waits block the thread
+  /// Requested only when the work must end for the server's sake (shutdown, the mode's end),
+  /// not when a client leaves: what ends a lab's wait that a client's leaving cannot.
+  std::stop_token halt = {};
+  child_spawner* children = nullptr;  ///< null: the work cannot start child work
 
   /// `co_await ctx.sleep_for(d)`: true if `d` passed, false if stopped first.
   sleep_awaiter sleep_for(std::chrono::milliseconds d) const;
@@ -177,8 +208,8 @@ bool simulated_io(std::chrono::milliseconds d, const std::stop_token& stop);
 bool burn_cpu(std::chrono::milliseconds d, const std::stop_token& stop);
 
 /// The handler `h` with `p`, as a job. Never throws; a cancelled run answers "cancelled".
-/// `ctx` must outlive the job.
-job<response> handle(handler_id h, work_params p, const work_context& ctx);
+/// `ctx` (and `lab`, which the /lab/* endpoints need) must outlive the job.
+job<response> handle(handler_id h, work_params p, const work_context& ctx, labs* lab = nullptr);
 
 /// Runs the handler `h` with `p` on the calling thread to its end (ctx without a suspender).
 response run_handler(handler_id h, const work_params& p, const work_context& ctx);

@@ -88,8 +88,18 @@ response serve(const http_request& req, admin_view& view) {
     }
   }
   if (path != "/" && path != "/live/data" && path != "/metrics" && path != "/healthz" &&
-      path != "/config") {
-    return error_response(404, "admin endpoints: / /live/data /metrics /healthz /config");
+      path != "/config" && path != "/labs" && path != "/labs/reset") {
+    return error_response(404,
+                          "admin endpoints: / /live/data /metrics /healthz /config /labs "
+                          "/labs/reset (POST)");
+  }
+  if (path == "/labs/reset") {
+    if (req.method() != http::verb::post) {
+      auto r = error_response(405, "method not allowed; use POST");
+      r.headers.emplace_back("Allow", "POST");
+      return r;
+    }
+    return text(200, view.lab.reset(), "application/json");
   }
   if (req.method() != http::verb::get && req.method() != http::verb::head) {
     auto r = error_response(405, "method not allowed; use GET");
@@ -100,6 +110,7 @@ response serve(const http_request& req, admin_view& view) {
     return text(200, view.stats.serialize(), "text/plain; version=0.0.4; charset=utf-8");
   }
   if (path == "/config") return text(200, view.config_json(), "application/json");
+  if (path == "/labs") return text(200, view.lab.to_json(), "application/json");
   if (path == "/") {
     auto r = text(200, live_page(), "text/html; charset=utf-8");
     r.headers.emplace_back("Cache-Control", "no-cache");  // revalidated: a new binary, a new page

@@ -1,13 +1,15 @@
 #pragma once
-/// \file The admin port: the live page (/), its data (/live/data), /metrics, /healthz, /config
-/// on a listener of its own, served by its own thread so it answers in every mode, even while
-/// the main port is saturated or blocked. Everything on it is read-only.
+/// \file The admin port: the live page (/), its data (/live/data), /metrics, /healthz, /config,
+/// the labs' state (/labs) on a listener of its own, served by its own thread so it answers in
+/// every mode, even while the main port is saturated or blocked. Everything on it is read-only
+/// but POST /labs/reset.
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <functional>
 #include <string>
 
+#include "handlers/labs/labs.hpp"
 #include "server/live.hpp"
 #include "server/metrics.hpp"
 
@@ -19,6 +21,7 @@ struct admin_view {
   std::function<std::string()> config_json;  ///< effective config, secrets masked
   std::function<std::string()> token;        ///< empty: no token required
   live_history& live;                        ///< the live page's samples
+  labs& lab;                                 ///< GET /labs, POST /labs/reset
 };
 
 /// Serves one admin connection until it closes.

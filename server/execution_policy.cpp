@@ -60,13 +60,52 @@ void task::ended() {
   complete();
 }
 
+work_context task::context_for(fanout_runner* fanout, suspender* s) {
+  return work_context{stop_.get_token(),
+                      fanout,
+                      to_string(mode_),
+                      dependency_,
+                      s,
+                      halt_.get_token(),
+                      owner_ != nullptr ? this : nullptr};
+}
+
+namespace {
+
+/// Child work (child_spawner): a task of its own with no connection, that keeps itself alive
+/// until it has ended, however the policy ends it.
+class child_task final : public task {
+ public:
+  using task::task;
+  std::shared_ptr<child_task> self;
+
+ protected:
+  void completed() override {
+    auto last = std::move(self);  // may end this task's life, on the way out
+  }
+};
+
+job<response> run_child(child_spawner::child_fn make, const work_context& ctx) {
+  co_await make(ctx);
+  co_return response{};
+}
+
+}  // namespace
+
+void task::spawn(child_fn make) {
+  auto child = std::make_shared<child_task>(
+      body_fn([make = std::move(make)](const work_context& ctx) { return run_child(make, ctx); }),
+      mode_, metrics_, dependency_);
+  child->self = child;
+  owner_->submit_child(std::move(child));
+}
+
 bool task::run(fanout_runner* fanout) {
   if (!leave_waiting(state::running)) return false;
   if (cancelled_before_start()) return true;
   began();
   try {
-    result_ =
-        body_(work_context{stop_.get_token(), fanout, to_string(mode_), dependency_}).run_inline();
+    result_ = body_(context_for(fanout, nullptr)).run_inline();
   } catch (const std::exception& e) {
     result_ = error_response(500, e.what());
   }
@@ -79,7 +118,7 @@ bool task::start(suspender* s, task_host* host) {
   host_ = host;
   if (cancelled_before_start()) return true;
   began();
-  context_ = work_context{stop_.get_token(), nullptr, to_string(mode_), dependency_, s};
+  context_ = context_for(nullptr, s);
   try {
     job_ = body_(context_);
   } catch (const std::exception& e) {

@@ -18,6 +18,7 @@ namespace stampede {
 using steady = std::chrono::steady_clock;
 
 class task;
+class execution_policy;
 
 /// \brief A mode that keeps track of the tasks it started as jobs: told when each ends,
 /// before the task completes (so the task is still alive), on the thread that ended it.
@@ -32,7 +33,7 @@ class task_host {
 /// \brief One request's work as a mode sees it: a body to run, a stop token, and a
 /// completion called exactly once. Thread-safety: the state transitions are atomic; a task
 /// may be finished on one thread while the front end cancels it on another.
-class task {
+class task : private child_spawner {
  public:
   /// The work, written once as a job (handlers/work.hpp) for every mode.
   using body_fn = std::function<job<response>(const work_context&)>;
@@ -72,8 +73,15 @@ class task {
   /// to stop, in whatever state the task is. A task that has not started yet never starts its
   /// body: run() completes it as cancelled (counted as stage queued). Counted once.
   void cancel_running();
-  /// Asks a running body to stop without counting a client cancellation (shutdown).
-  void request_stop() { stop_.request_stop(); }
+  /// Asks a running body to stop without counting a client cancellation, and halts its lab
+  /// waits (shutdown, the mode's end).
+  void request_stop() {
+    stop_.request_stop();
+    halt_.request_stop();
+  }
+  /// The policy the body's child work goes to (work_context::children); none: no child work.
+  /// The owner must outlive the body's run.
+  void set_owner(execution_policy* owner) { owner_ = owner; }
   mode_kind mode() const { return mode_; }
 
   // What happened, for the front end once on_done has been called.
@@ -107,6 +115,8 @@ class task {
   void ended();
   void complete() { completed(); }
   static void job_finished(void* self);
+  work_context context_for(fanout_runner* fanout, suspender* s);
+  void spawn(child_fn make) override;
 
   body_fn body_;
   mode_kind mode_;
@@ -114,6 +124,8 @@ class task {
   downstream* dependency_;
   std::atomic<state> state_{state::created};
   std::stop_source stop_;
+  std::stop_source halt_;  ///< requested with stop_ by request_stop only
+  execution_policy* owner_ = nullptr;
   response result_;
   std::optional<reject_reason> rejected_;
   int retry_after_s_ = -1;
@@ -140,6 +152,9 @@ class execution_policy {
   /// `t`'s client has gone. A policy that cancels on disconnect removes queued work or stops
   /// running work; one that does not leaves it alone (its time is counted as wasted).
   virtual void client_gone(const std::shared_ptr<task>& t) = 0;
+  /// Child work a running task started (work_context::children): wherever this mode runs
+  /// its requests' work, subject to the same limits. By default, like a request.
+  virtual void submit_child(std::shared_ptr<task> t) { submit(std::move(t)); }
   /// Whether client_gone stops work now.
   virtual bool cancels_on_disconnect() const = 0;
   /// Whether the front end should look (one extra system call per request) for a client that

@@ -47,6 +47,27 @@ prometheus::ClientMetric gauge_value(double v) {
   return m;
 }
 
+/// A family with one child per variant, labelled variant="…".
+template <class Names, class Value>
+prometheus::MetricFamily per_variant(const std::string& name, const std::string& help,
+                                     prometheus::MetricType type, const Names& names, Value value) {
+  prometheus::MetricFamily f;
+  f.name = name;
+  f.help = help;
+  f.type = type;
+  for (std::size_t v = 0; v < std::size(names); ++v) {
+    prometheus::ClientMetric m;
+    if (type == prometheus::MetricType::Counter) {
+      m.counter.value = static_cast<double>(value(v));
+    } else {
+      m.gauge.value = static_cast<double>(value(v));
+    }
+    m.label.push_back({"variant", std::string(names[v])});
+    f.metric.push_back(std::move(m));
+  }
+  return f;
+}
+
 prometheus::MetricFamily one(const std::string& name, const std::string& help,
                              prometheus::MetricType type, double v) {
   prometheus::MetricFamily f;
@@ -207,6 +228,38 @@ std::string metrics::serialize() {
   return out.str();
 }
 
+void metrics::collect_labs(std::vector<prometheus::MetricFamily>& families) {
+  using prometheus::MetricType;
+  auto f = labs_->read();
+  families.push_back(per_variant(
+      "stampede_lab_counter_expected", "Lab counter: increments asked for, counted exactly",
+      MetricType::Gauge, counter_variants, [&](std::size_t v) { return f.counter[v].expected; }));
+  families.push_back(per_variant("stampede_lab_counter_value",
+                                 "Lab counter: what the shared counter says (expected - value "
+                                 "= updates lost)",
+                                 MetricType::Gauge, counter_variants,
+                                 [&](std::size_t v) { return f.counter[v].value; }));
+  families.push_back(per_variant("stampede_lab_sold_total", "Lab reserve: seats sold",
+                                 MetricType::Counter, reserve_variants,
+                                 [&](std::size_t v) { return f.reserve[v].sold; }));
+  families.push_back(per_variant(
+      "stampede_lab_stock", "Lab reserve: seats left (below 0: oversold)", MetricType::Gauge,
+      reserve_variants, [&](std::size_t v) { return f.reserve[v].stock; }));
+  families.push_back(
+      per_variant("stampede_lab_leaked", "Lab leak: helpers still alive after their request ended",
+                  MetricType::Gauge, leak_variants, [&](std::size_t v) { return f.leaked[v]; }));
+  families.push_back(per_variant(
+      "stampede_lab_deadlocks_total", "Lab transfer: lock cycles found by the detector",
+      MetricType::Counter, transfer_variants, [&](std::size_t v) { return f.deadlocks[v]; }));
+  families.push_back(one("stampede_lab_starved_total",
+                         "Lab nested: times the watchdog found the executor starved (parents "
+                         "waiting, their children queued, none started)",
+                         MetricType::Counter, static_cast<double>(f.starved)));
+  families.push_back(one("stampede_lab_waits",
+                         "Lab work waiting now for a lock, a hand-over or its children",
+                         MetricType::Gauge, f.stuck));
+}
+
 std::vector<prometheus::MetricFamily> metrics::collect() {
   std::lock_guard lock(serialize_mutex_);
   auto families = registry_->Collect();
@@ -241,6 +294,7 @@ std::vector<prometheus::MetricFamily> metrics::collect() {
                            "Downstream calls waiting in line for a slot now", MetricType::Gauge,
                            d.waiting));
   }
+  if (labs_ != nullptr) collect_labs(families);
   families.push_back(one("stampede_request_memory_bytes",
                          "Working-set memory held by requests running now", MetricType::Gauge,
                          static_cast<double>(request_memory_bytes())));

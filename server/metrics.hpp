@@ -18,6 +18,7 @@
 
 #include "config/config.hpp"
 #include "handlers/downstream.hpp"
+#include "handlers/labs/labs.hpp"
 #include "handlers/work.hpp"
 #include "server/sharded_metrics.hpp"
 
@@ -76,6 +77,8 @@ class metrics {
   /// The downstream whose capacity, in_use and waiting gauges are exported (read at scrape
   /// time). Set once, before serving.
   void watch_downstream(const downstream* d) { downstream_ = d; }
+  /// The labs whose figures are exported (stampede_lab_*, read at scrape time). Set once.
+  void watch_labs(labs* l) { labs_ = l; }
 
   sharded_histogram& thread_spawn_seconds() { return *thread_spawn_seconds_; }
   sharded_histogram& queue_wait_seconds() { return *queue_wait_seconds_; }
@@ -88,6 +91,8 @@ class metrics {
   prometheus::Counter& config_reloads(bool ok) { return ok ? *reloads_ok_ : *reloads_error_; }
 
  private:
+  void collect_labs(std::vector<prometheus::MetricFamily>& families);
+
   std::shared_ptr<prometheus::Registry> registry_;
   sharded_families sharded_;  ///< what the request path records: no lock per observation
   std::string requests_name, requests_help;
@@ -103,6 +108,7 @@ class metrics {
   sharded_histogram* queue_wait_seconds_ = nullptr;
   sharded_histogram* downstream_wait_seconds_ = nullptr;
   const downstream* downstream_ = nullptr;
+  labs* labs_ = nullptr;
   prometheus::Gauge* queue_depth_ = nullptr;
   prometheus::Gauge* queue_capacity_ = nullptr;
   prometheus::Gauge* pool_workers_ = nullptr;

@@ -60,7 +60,9 @@ class watched_task final : public task, public completion_lane::item {
         // A tracked executor keeps the I/O context alive while the task runs elsewhere.
         executor_(asio::prefer(ex, asio::execution::outstanding_work.tracked)),
         waiter_(std::move(waiter)),
-        lane_(lane) {}
+        lane_(lane) {
+    set_owner(&p);
+  }
 
   /// Taken from the lane on the I/O thread.
   void run() override { task_ended(); }

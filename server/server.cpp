@@ -67,6 +67,11 @@ std::string bound(const tcp::acceptor& a) {
   return addr + ":" + std::to_string(ep.port());
 }
 
+lab_settings lab_settings_of(const config& c) {
+  return lab_settings{c.labs.stock, c.labs.wait_ms, c.labs.max_leaked, c.labs.deadlock_detect_ms,
+                      c.labs.deadlock_break};
+}
+
 }  // namespace
 
 struct server::impl {
@@ -74,20 +79,22 @@ struct server::impl {
       : path(std::move(p)),
         overrides(std::move(o)),
         cfg(std::make_shared<const config>(std::move(initial))),
+        lab(lab_settings_of(*cfg.load())),
         policy(std::shared_ptr<execution_policy>(make_policy(*cfg.load(), stats))),
         dependency(cfg.load()->downstream.capacity),
-        fe{stats, cfg, policy, dependency},
+        fe{stats, cfg, policy, dependency, lab},
         io_threads(cfg.load()->main.io_threads),
         main_io(io_threads),
         admin_io(1),
         view{stats, [this] { return boost::json::serialize(to_json(*cfg.load())); },
-             [this] { return cfg.load()->admin.token; }, live} {
+             [this] { return cfg.load()->admin.token; }, live, lab} {
     live.set_config_path(path.empty() ? std::string() : std::filesystem::absolute(path).string());
     stats.set_active_mode(cfg.load()->mode);
     dependency.on_wait = [this](double seconds) {
       stats.downstream_wait_seconds().Observe(seconds);
     };
     stats.watch_downstream(&dependency);
+    stats.watch_labs(&lab);
     if (io_threads == 1) fe.lane = &lane;
   }
 
@@ -95,6 +102,8 @@ struct server::impl {
   const std::vector<override_value> overrides;
   metrics stats;
   shared_slot<const config> cfg;
+  /// The failure labs' shared state: declared before the policies, whose work may wait in it.
+  labs lab;
   shared_slot<execution_policy> policy;
   /// Policies switched away from while requests may still run under them (admin thread only):
   /// shutdown stops their work too.
@@ -200,6 +209,7 @@ struct server::impl {
     next.admin.listen = current->admin.listen;
     spdlog::set_level(spdlog::level::from_str(next.log.level));
     dependency.set_capacity(next.downstream.capacity);
+    lab.configure(lab_settings_of(next));
     auto active = policy.load();
     if (next.mode != active->mode()) {
       // New requests go to the new policy; in-flight ones hold the old one until they finish.
@@ -247,6 +257,18 @@ struct server::impl {
       timer.expires_at(next);
       auto [ec] = co_await timer.async_wait(nothrow);
       if (ec) co_return;
+    }
+  }
+
+  /// The labs' detectors (a lock cycle, a starved pool), ten times a second on the admin
+  /// thread, which answers whatever the main port is doing.
+  asio::awaitable<void> watch_labs() {
+    asio::steady_timer timer(admin_io);
+    for (;;) {
+      timer.expires_after(std::chrono::milliseconds(100));
+      auto [ec] = co_await timer.async_wait(nothrow);
+      if (ec) co_return;
+      for (const auto& line : lab.watch()) spdlog::warn("lab detector: {}", line);
     }
   }
 
@@ -345,6 +367,7 @@ int server::run() {
   asio::co_spawn(s.admin_io, s.accept_admin(), asio::detached);
   asio::co_spawn(s.admin_io, s.handle_signals(), asio::detached);
   asio::co_spawn(s.admin_io, s.sample_live(), asio::detached);
+  asio::co_spawn(s.admin_io, s.watch_labs(), asio::detached);
   if (!s.path.empty()) asio::co_spawn(s.admin_io, s.watch_file(loaded), asio::detached);
 
   std::vector<std::thread> io_threads;

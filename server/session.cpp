@@ -286,8 +286,8 @@ void connection::serve() {
   if (routed.params.kb < 0) routed.params.kb = cfg_->work.request_kb;
   start_task(
       *policy_,
-      [h = routed.handler, p = routed.params](const work_context& ctx) {
-        return handle(h, p, ctx);
+      [h = routed.handler, p = routed.params, lab = &fe_.lab](const work_context& ctx) {
+        return handle(h, p, ctx, lab);
       },
       fe_.stats.for_mode(policy_->mode()), &fe_.dependency,
       watched_connection{stream_.socket(), buffer_,

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "handlers/labs/labs.hpp"
 #include "server/execution_policy.hpp"
 #include "server/metrics.hpp"
 
@@ -94,6 +95,7 @@ struct front_end {
   shared_slot<const config>& cfg;
   shared_slot<execution_policy>& policy;
   downstream& dependency;  ///< the simulated dependency every mode shares
+  labs& lab;               ///< the failure labs' shared state
   /// Bumped after every swap of cfg or policy: a session keeps its own copies and reloads them
   /// only when this has changed, instead of two atomic shared_ptr loads per request.
   std::atomic<std::uint64_t> generation{0};

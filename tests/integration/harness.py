@@ -154,6 +154,9 @@ class Server:
     def admin_get(self, path, **kw):
         return self._request(self.admin_port, path, **kw)
 
+    def admin_post(self, path, **kw):
+        return self._request(self.admin_port, path, method='POST', **kw)
+
     def metrics(self):
         return Metrics(self.admin_get('/metrics', timeout=10).body)
 

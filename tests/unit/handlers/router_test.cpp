@@ -80,5 +80,49 @@ TEST(RouterTest, malformed_target_is_400) {
   EXPECT_EQ(status_of("GET", "/work/io?ms=%zz"), 400);
 }
 
+TEST(RouterTest, routes_the_labs_with_their_variants) {
+  auto c = route("GET", "/lab/counter?n=7&variant=atomic", limits);
+  ASSERT_FALSE(c.error);
+  EXPECT_EQ(c.handler, handler_id::lab);
+  EXPECT_EQ(c.params.lab, lab_kind::counter);
+  EXPECT_EQ(c.params.variant, 2);
+  EXPECT_EQ(c.params.n, 7);
+  auto t = route("GET", "/lab/transfer?from=d&to=a&ms=5&variant=ordered", limits);
+  ASSERT_FALSE(t.error);
+  EXPECT_EQ(t.params.lab, lab_kind::transfer);
+  EXPECT_EQ(t.params.from, 3);
+  EXPECT_EQ(t.params.to, 0);
+  EXPECT_EQ(t.params.variant, 1);
+  EXPECT_EQ(status_of("GET", "/lab/reserve?variant=racy"), 200);
+  EXPECT_EQ(status_of("GET", "/lab/leak?ms=5&variant=fixed"), 200);
+  EXPECT_EQ(status_of("GET", "/lab/nested?n=3&ms=5&variant=inline"), 200);
+}
+
+TEST(RouterTest, bad_lab_parameters_are_400_naming_the_parameter) {
+  struct bad_case {
+    const char* target;
+    const char* names;
+  };
+  for (auto [target, names] : std::initializer_list<bad_case>{
+           {"/lab/counter?n=5", "variant"},
+           {"/lab/counter?n=5&variant=sloppy", "variant"},
+           {"/lab/counter?n=0&variant=racy", "n must"},
+           {"/lab/counter?n=10001&variant=racy", "n must"},
+           {"/lab/reserve?variant=racy&n=2", "unknown parameter: n"},
+           {"/lab/leak?ms=-1&variant=leaky", "ms must"},
+           {"/lab/leak?ms=5&variant=leaky&variant=fixed", "variant given twice"},
+           {"/lab/transfer?from=a&to=a&variant=ordered", "from and to"},
+           {"/lab/transfer?from=a&to=e&variant=ordered", "to must be one of"},
+           {"/lab/transfer?to=b&variant=ordered", "from is required"},
+           {"/lab/nested?n=21&ms=5&variant=nested", "n must"}}) {
+    auto r = route("GET", target, limits);
+    ASSERT_TRUE(r.error) << target;
+    EXPECT_EQ(r.error->status, 400) << target;
+    EXPECT_NE(r.error->body.find(names), std::string::npos) << target << " " << r.error->body;
+  }
+  EXPECT_EQ(status_of("GET", "/lab/unknown?variant=racy"), 404);
+  EXPECT_EQ(status_of("POST", "/lab/counter?variant=racy"), 405);
+}
+
 }  // namespace
 }  // namespace stampede
