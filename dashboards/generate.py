@@ -161,6 +161,22 @@ panel('Config reloads',
       [('sum by (result) (increase(stampede_config_reloads_total[5m]))', '{{result}}')],
       'short', 12, 12)
 
+row('Failure labs (/lab/*; GET /labs on the admin port for the detail)')
+panel('Lost updates and oversold seats',
+      'Lost updates: increments asked for minus what the counter says (racy only; mutex and '
+      'atomic stay at 0). Seats left below 0: check-then-act sold more than the stock.',
+      [('stampede_lab_counter_expected - stampede_lab_counter_value', 'lost updates {{variant}}'),
+       ('stampede_lab_stock', 'seats left {{variant}}')], 'short', 0, 8)
+panel('Leaked helpers and stuck lab work',
+      'Helpers alive after their request ended (the goleak count), and lab work waiting now '
+      'for a lock, a hand-over or its children. POST /labs/reset frees both.',
+      [('stampede_lab_leaked', 'leaked {{variant}}'), ('stampede_lab_waits', 'stuck waits')],
+      'short', 8, 8)
+panel('Detectors',
+      'Lock cycles found by the wait-for graph, and starved pools found by the watchdog.',
+      [('increase(stampede_lab_deadlocks_total[5m])', 'deadlocks {{variant}}'),
+       ('increase(stampede_lab_starved_total[5m])', 'starved')], 'short', 16, 8)
+
 dashboard = {
     'uid': 'stampede-main',
     'title': 'stampede: unbounded vs bounded concurrency',

@@ -255,6 +255,15 @@ void live_history::record(const std::vector<prometheus::MetricFamily>& families,
     put("request_memory_bytes", v.sum("stampede_request_memory_bytes"));
     put("task_memory_bytes", v.sum("stampede_task_memory_bytes"));
     put("connections", v.sum("stampede_connections_active"));
+    // The failure labs (lost updates are the same over every variant: 0 for the fixed ones).
+    auto expected = v.sum("stampede_lab_counter_expected");
+    auto value = v.sum("stampede_lab_counter_value");
+    if (expected && value) put("lab_lost_updates", *expected - *value);
+    put("lab_racy_stock", v.sum("stampede_lab_stock", {{"variant", "racy"}}));
+    put("lab_leaked", v.sum("stampede_lab_leaked"));
+    put("lab_waits", v.sum("stampede_lab_waits"));
+    put("lab_deadlocks", v.sum("stampede_lab_deadlocks_total"));
+    put("lab_starved", v.sum("stampede_lab_starved_total"));
     // The cumulative counters the rates came from, as /metrics shows them.
     boost::json::object totals;
     double requests = 0;

@@ -28,10 +28,9 @@ struct leak_lab::handoff {
 };
 
 job<void> leak_lab::helper(std::shared_ptr<handoff> h, int ms, int kb, const work_context& ctx) {
-  {
-    working_set held(kb);  // the request's working set, held while the helper works
-    co_await ctx.sleep_for(std::chrono::milliseconds(ms));
-  }
+  // The request's working set: what the helper computes its result in, and hands over.
+  working_set result(kb);
+  co_await ctx.sleep_for(std::chrono::milliseconds(ms));
   bool nobody = false;
   {
     std::lock_guard lock(h->mutex);
@@ -45,12 +44,12 @@ job<void> leak_lab::helper(std::shared_ptr<handoff> h, int ms, int kb, const wor
   if (nobody && h->variant == leaky) {
     // A send on an unbuffered channel whose receiver has gone: it never completes. Only a
     // reset or the server's halt ends it; until then the helper holds its worker, thread or
-    // task (and the memory of its frame and channel).
+    // task, and the result it is trying to hand over.
     lab_wait never(waits_);
     co_await never.wait(ctx, std::nullopt);
   }
-  // fixed: the result went into the channel's one free place; the helper ends, and the
-  // channel with it once nobody holds it.
+  // fixed: the result went into the channel's one free place, and nobody will read it; the
+  // helper ends, and the channel with it once nobody holds it.
 }
 
 job<response> leak_lab::run(int v, int ms, int kb, std::chrono::milliseconds wait, int max_leaked,

@@ -8,7 +8,7 @@ namespace stampede {
 namespace {
 /// The interleaving point: the round trip between a check and its act (a query, then an
 /// update), long enough that requests arriving together all see the same last seats.
-constexpr std::chrono::milliseconds round_trip(1);
+constexpr std::chrono::milliseconds round_trip(5);
 }  // namespace
 
 job<response> reserve_lab::run(int v, const work_context& ctx) {

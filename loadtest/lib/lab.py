@@ -4,6 +4,7 @@ Everything here is bounded: connections (capped), durations (each process gets a
 timeout), and targets (127.0.0.1 only). Processes started here are ended on exit, also when
 interrupted (see Lab.close)."""
 
+import json
 import os
 import re
 import resource
@@ -316,6 +317,13 @@ class Server:
         except OSError:
             return False
 
+    def admin(self, path, method='GET', timeout=5.0):
+        """An admin-port JSON answer (GET /labs, POST /labs/reset)."""
+        req = urllib.request.Request('http://%s:%d%s' % (LOOPBACK, self.admin_port, path),
+                                     method=method)
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return json.loads(r.read().decode())
+
     def metrics(self, timeout=2.0):
         with urllib.request.urlopen('http://%s:%d/metrics' % (LOOPBACK, self.admin_port),
                                     timeout=timeout) as r:
@@ -407,6 +415,8 @@ SERIES = [
     ('ds_in_use', lambda m: m.value('stampede_downstream_in_use')),
     ('ds_waiting', lambda m: m.value('stampede_downstream_waiting')),
     ('request_memory', lambda m: m.value('stampede_request_memory_bytes')),
+    ('lab_leaked', lambda m: m.value('stampede_lab_leaked')),
+    ('lab_waits', lambda m: m.value('stampede_lab_waits')),
     # Which process answered: a restart (after an OOM kill) changes it, and no rate or
     # quantile is taken across one.
     ('started', lambda m: m.value('process_start_time_seconds')),

@@ -35,9 +35,20 @@ CLIENTS_NOTE = (
     'arrival rates instead).')
 
 
+LABS_NOTE = (
+    'Each lab ran on fresh servers (the leak lab resets its server between its two variants). Lost updates, oversold seats, leaked '
+    'helpers, lock cycles and starvation are read from the server itself (GET /labs on the '
+    'admin port, stampede_lab_* metrics); goodput is 2xx per second as its clients saw it. The '
+    'counter and reserve loads come from wrk (16 and 32 connections), the leak load from '
+    'stampede-openloop at a fixed rate, the transfer and nested loads from 8 clients with a 2 s '
+    'deadline. "detected after" is how long a lock cycle or a stall had lasted when its '
+    'detector reported it (labs.deadlock_detect_ms 500, checked every 100 ms).')
+
+
 def note_for(kind):
     """The caveat that goes with the load generator used."""
-    return {'clients': CLIENTS_NOTE, 'open-loop': OPEN_LOOP_NOTE}.get(kind, WRK_CAVEAT)
+    return {'clients': CLIENTS_NOTE, 'open-loop': OPEN_LOOP_NOTE,
+            'labs': LABS_NOTE}.get(kind, WRK_CAVEAT)
 
 
 def spike_context(r):

@@ -460,7 +460,10 @@ FANOUT_COLUMNS = [
     ('threads peak', 'threads_peak', report.n0),
 ]
 
+import failure_labs  # noqa: E402
+
 SCENARIOS = {
+    'labs': (failure_labs.labs, failure_labs.columns_for),
     'spike': (spike, SPIKE_COLUMNS),
     'baseline': (baseline, BASELINE_COLUMNS),
     'disconnect': (disconnect, DISCONNECT_COLUMNS),

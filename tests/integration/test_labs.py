@@ -7,6 +7,7 @@ test (test_tsan_reports_the_racy_variants_and_not_the_fixed_ones) runs them conc
 import os
 import re
 import socket
+import threading
 import time
 import unittest
 
@@ -69,6 +70,12 @@ class LabsTest(unittest.TestCase):
                     state = labs(server)['counter'][variant]
                     self.assertEqual(state['expected'], 6000, (mode, variant))
                     self.assertEqual(state['value'], 6000, (mode, variant))
+                results = many(server, 20, '/lab/reserve?variant=mutex')
+                results += many(server, 20, '/lab/reserve?variant=mutex')
+                self.assertTrue(all(x.status == 200 for x in results), mode)
+                sold = sum(1 for x in results if x.json()['sold'])
+                self.assertEqual(sold, 40, mode)  # all sold: the stock of 100 is not reached
+                self.assertEqual(labs(server)['reserve']['mutex']['stock'], 60, mode)
 
     @unittest.skipIf(TSAN, 'a data race on purpose: only the detector test runs it under TSan')
     def test_a_coroutine_loses_updates_on_one_thread_and_blocking_loses_none(self):
@@ -86,8 +93,13 @@ class LabsTest(unittest.TestCase):
         config = 'mode: thread_per_request\nlabs:\n  stock: 20\n'
         with Server(config) as server:
             for variant in ('racy', 'mutex'):
-                results = in_threads(40, lambda i: [
-                    server.get('/lab/reserve?variant=' + variant) for _ in range(3)])
+                start = threading.Barrier(40)
+
+                def buyer(i):
+                    start.wait(10)  # all at once, as a sale opens
+                    return [server.get('/lab/reserve?variant=' + variant) for _ in range(3)]
+
+                results = in_threads(40, buyer)
                 answers = [r for batch in results for r in batch]
                 self.assertTrue(all(r.status == 200 for r in answers), answers[:3])
                 sold = sum(1 for r in answers if r.json()['sold'])
@@ -256,8 +268,29 @@ class LabsTest(unittest.TestCase):
             time.sleep(0.5)
             self.assertEqual(server.metrics().value('stampede_lab_starved_total'), 0)
 
-    def test_nested_children_run_in_coroutine_and_blocking(self):
-        for mode in ('coroutine', 'blocking'):
+    def test_coroutine_deadlocks_the_transfers_but_serves_the_rest_and_blocking_cannot(self):
+        config = 'mode: coroutine\nlabs:\n  deadlock_detect_ms: 200\n'
+        with Server(config) as server:
+            one = send_and_keep(server, '/lab/transfer?from=a&to=c&ms=50&variant=unordered')
+            two = send_and_keep(server, '/lab/transfer?from=c&to=a&ms=50&variant=unordered')
+            try:
+                self.assertTrue(wait_for(lambda: server.metrics().value(
+                    'stampede_lab_deadlocks_total', variant='unordered') == 1, timeout=5))
+                self.assertEqual(server.get('/healthz', timeout=5).status, 200)
+                m = server.metrics()
+                self.assertEqual(m.value('stampede_tasks', mode='coroutine', state='running'), 2)
+            finally:
+                one.close()
+                two.close()
+        with Server('mode: blocking\nlabs:\n  deadlock_detect_ms: 50\n') as server:
+            paths = ['/lab/transfer?from=a&to=b&ms=50&variant=unordered',
+                     '/lab/transfer?from=b&to=a&ms=50&variant=unordered']
+            results = in_threads(2, lambda i: server.get(paths[i], timeout=10))
+            self.assertEqual([r.status for r in results], [200, 200])
+            self.assertEqual(labs(server)['transfer']['deadlocks']['unordered'], 0)
+
+    def test_nested_children_run_in_coroutine_thread_per_request_and_blocking(self):
+        for mode in ('coroutine', 'thread_per_request', 'blocking'):
             with Server('mode: %s\n' % mode) as server:
                 results = many(server, 4, '/lab/nested?n=3&ms=20&variant=nested')
                 self.assertEqual([r.status for r in results], [200] * 4, mode)
@@ -323,8 +356,8 @@ class LabsTest(unittest.TestCase):
             many(server, 6, '/lab/counter?n=300&variant=atomic')
             many(server, 6, '/lab/reserve?variant=mutex')
         # (stop() has checked the log: no report.)
-        for path, where in (('/lab/counter?n=300&variant=racy', 'increment_racy'),
-                            ('/lab/reserve?variant=racy', 'reserve_lab::run')):
+        for path, where in (('/lab/counter?n=300&variant=racy', 'handlers/labs/counter.cpp'),
+                            ('/lab/reserve?variant=racy', 'handlers/labs/reserve.cpp')):
             env = {'TSAN_OPTIONS': 'halt_on_error=0 report_signal_unsafe=0'}
             server = Server(clean, env=env).start()
             try:
@@ -336,7 +369,10 @@ class LabsTest(unittest.TestCase):
                 server.pump.join(5)
             text = ''.join(server.log)
             self.assertIn('WARNING: ThreadSanitizer: data race', text)
-            self.assertIn(where, text)
+            # Both stacks of the report are in the lab's own file.
+            report = text[text.index('WARNING: ThreadSanitizer: data race'):]
+            self.assertIn('SUMMARY: ThreadSanitizer: data race ' + os.path.join(
+                os.environ.get('STAMPEDE_SOURCE', ''), where), report)
 
 
 if __name__ == '__main__':

@@ -153,16 +153,22 @@ struct held_children final : child_spawner {
   }
 };
 
+/// A nested parent of `k` children given to `pool`, on a thread of its own.
+std::future<response> start_parent(nested_lab& lab, held_children& pool, thread_context& tc,
+                                   int k) {
+  return std::async(std::launch::async, [&lab, &pool, &tc, k] {
+    work_context c = tc.ctx();
+    c.children = &pool;
+    return lab.run(0, k, 1, c).run_inline();
+  });
+}
+
 TEST(NestedLabTest, the_watchdog_fires_when_waiting_parents_see_no_child_start) {
   wait_list waits;
   nested_lab lab(waits);
   held_children pool;
   thread_context tc;
-  auto parent = std::async(std::launch::async, [&] {
-    work_context c = tc.ctx();
-    c.children = &pool;
-    return lab.run(0, 3, 1, c).run_inline();
-  });
+  auto parent = start_parent(lab, pool, tc, 3);
   ASSERT_TRUE(eventually([&] { return waits.waiting() == 1; }));
   EXPECT_TRUE(lab.watch(10s).empty());
   std::this_thread::sleep_for(20ms);
@@ -181,11 +187,7 @@ TEST(NestedLabTest, children_the_executor_drops_unrun_end_the_parent_with_503) {
   nested_lab lab(waits);
   held_children pool;
   thread_context tc;
-  auto parent = std::async(std::launch::async, [&] {
-    work_context c = tc.ctx();
-    c.children = &pool;
-    return lab.run(0, 2, 1, c).run_inline();
-  });
+  auto parent = start_parent(lab, pool, tc, 2);
   ASSERT_TRUE(eventually([&] { return waits.waiting() == 1; }));
   {
     std::lock_guard l(pool.m);

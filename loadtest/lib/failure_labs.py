@@ -1,0 +1,555 @@
+"""The failure labs under load: `loadtest/run labs`.
+
+Each lab's unsafe variant and its fix run under concurrent load in the modes where they show
+something, on a fresh server each; the figures come from the server's own counters (GET /labs,
+/metrics) and from clients with deadlines. Returns one row per lab and mode for the summary
+table, with the detail tables and plots as extra sections."""
+
+import os
+import random
+import socket
+import threading
+import time
+
+import lab
+import report
+
+MODES = ['blocking', 'thread_per_request', 'bounded', 'coroutine']
+
+
+class Params:
+    def __init__(self, quick):
+        self.quick = quick
+        self.hammer_s = 1 if quick else 2       # counter and reserve load per variant
+        self.leak_s = 2 if quick else 4         # leak load per variant
+        self.leak_rate = 30 if quick else 50    # leak requests per second
+        self.lock_s = 3 if quick else 6         # each deadlock / starvation run
+        self.clients = 8
+
+
+def config(mode, extra=''):
+    return '\n'.join([
+        'mode: %s' % mode,
+        'main:', '  io_threads: 1', '  backlog: 4096',
+        'bounded:', '  workers: 4', '  queue_capacity: 16', '  queue_timeout_ms: 10000',
+        'coroutine:', '  threads: 0',
+        'thread_per_request:', '  max_threads: 4000',
+        'work:', '  request_kb: 256',
+        'shutdown:', '  drain_timeout_ms: 1000',
+        'reload:', '  watch: false',
+    ]) + '\n' + extra
+
+
+class Clients:
+    """`n` client threads sending `next_path()` in a closed loop for `seconds`, each giving up
+    at `deadline_s` (it closes the connection, as a client with a deadline does). Records
+    (t, status) per answer, t from `t0`; status 0 is a timeout."""
+
+    def __init__(self, port, next_path, n, seconds, t0, deadline_s=2.0):
+        self.answers = []
+        self.lock = threading.Lock()
+        self.stop_at = time.monotonic() + seconds
+        self.threads = [threading.Thread(target=self._client, args=(port, next_path, t0,
+                                                                      deadline_s), daemon=True)
+                        for _ in range(n)]
+        for t in self.threads:
+            t.start()
+
+    def _client(self, port, next_path, t0, deadline_s):
+        rng = random.Random()
+        while time.monotonic() < self.stop_at:
+            path = next_path(rng)
+            status = 0
+            try:
+                with socket.create_connection((lab.LOOPBACK, port), timeout=deadline_s) as s:
+                    s.settimeout(deadline_s)
+                    s.sendall(('GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n'
+                               % (path, lab.LOOPBACK)).encode())
+                    head = s.recv(64)
+                    if head.startswith(b'HTTP/1.1 '):
+                        status = int(head[9:12])
+            except (OSError, ValueError):
+                status = 0
+            with self.lock:
+                self.answers.append((time.monotonic() - t0, status))
+            if status == 0 or status >= 500:
+                time.sleep(0.05)  # a client turned away backs off a little
+
+    def join(self):
+        for t in self.threads:
+            t.join(30)
+
+    def goodput(self, start, end):
+        """2xx per second answered within [start, end)."""
+        n = sum(1 for t, s in self.answers if start <= t < end and 200 <= s < 300)
+        return n / max(end - start, 1e-9)
+
+    def per_second(self, until, step=0.5):
+        """Goodput over windows of `step` seconds, each at its window's middle."""
+        return [(i * step + step / 2, self.goodput(i * step, (i + 1) * step))
+                for i in range(int(until / step))]
+
+
+def _wait(progress, label, seconds):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        progress.show('[%s] %.1f s left' % (label, end - time.monotonic()))
+        time.sleep(0.25)
+
+
+def counter(args, out, progress, p):
+    rows = []
+    # The single client first: the racy counter passes this test.
+    with lab.Run(args.binary, config('bounded'), out, 'labs-counter-one') as run:
+        for _ in range(20):
+            lab_get(run.server, '/lab/counter?n=500&variant=racy')
+        c = run.server.admin('/labs')['counter']['racy']
+        rows.append({'mode': 'bounded', 'variant': 'racy', 'clients': 1,
+                     'expected': c['expected'], 'lost': c['lost']})
+    for mode in MODES:
+        with lab.Run(args.binary, config(mode), out, 'labs-counter-%s' % mode) as run:
+            for variant in ('racy', 'mutex', 'atomic'):
+                label = 'labs counter %s %s' % (mode, variant)
+                w = run.wrk('/lab/counter?n=200&variant=' + variant, 16, p.hammer_s)
+                _wait(progress, label, p.hammer_s)
+                w.result()
+                c = run.server.admin('/labs')['counter'][variant]
+                rows.append({'mode': mode, 'variant': variant, 'clients': 16,
+                             'expected': c['expected'], 'lost': c['lost']})
+    for r in rows:
+        r['lost_pct'] = 100.0 * r['lost'] / r['expected'] if r['expected'] else 0
+    return rows
+
+
+def lab_get(server, path, timeout=5):
+    """The status of one request (0: no answer within `timeout`)."""
+    try:
+        with socket.create_connection((lab.LOOPBACK, server.main_port), timeout=timeout) as s:
+            s.sendall(('GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'
+                       % path).encode())
+            head = s.recv(64)
+    except OSError:
+        return 0
+    return int(head[9:12]) if head.startswith(b'HTTP/1.1 ') else 0
+
+
+def reserve(args, out, progress, p):
+    rows = []
+    for mode in MODES:
+        with lab.Run(args.binary, config(mode), out, 'labs-reserve-%s' % mode) as run:
+            for variant in ('racy', 'mutex'):
+                run.server.admin('/labs/reset', method='POST')
+                w = run.wrk('/lab/reserve?variant=' + variant, 32, p.hammer_s)
+                _wait(progress, 'labs reserve %s %s' % (mode, variant), p.hammer_s)
+                w.result()
+                r = run.server.admin('/labs')['reserve'][variant]
+                stock = run.server.admin('/labs')['settings']['stock']
+                rows.append({'mode': mode, 'variant': variant, 'stock': stock,
+                             'sold': r['sold'], 'oversold': r['oversold']})
+    return rows
+
+
+def leak(args, out, progress, p):
+    rows, files = [], []
+    for mode in MODES:
+        name = 'labs-leak-%s' % mode
+        # A queue timeout of 0.5 s: once the pool is lost, a request is refused within it.
+        cfg = config(mode).replace('queue_timeout_ms: 10000', 'queue_timeout_ms: 500')
+        with lab.Run(args.binary, cfg, out, name) as run:
+            for variant in ('leaky', 'fixed'):
+                time.sleep(0.3)
+                before = run.sampler.sample() or run.sampler.latest()
+                # blocking runs each helper inline, 100 ms at a time: it serves 10 of these a
+                # second, and offered more, its backlog (not a leak) would fill the run.
+                rate = min(p.leak_rate, 8) if mode == 'blocking' else p.leak_rate
+                g = run.open_loop(args.openloop_binary, '/lab/leak?ms=100&variant=' + variant,
+                                  rate, p.leak_s, 64)
+                _wait(progress, 'labs leak %s %s' % (mode, variant), p.leak_s)
+                res = g.result()
+                time.sleep(0.5)  # a fixed helper ends once its 100 ms are done
+                after = run.sampler.sample() or run.sampler.latest()
+                health = lab_get(run.server, '/healthz', timeout=2)
+                state = run.server.admin('/labs')['leak']
+                rows.append({
+                    'mode': mode, 'variant': variant, 'asked': res.sent or res.requests,
+                    'answered_504': res.count(504), 'leaked': state[variant],
+                    'threads_grew': (after.get('os_threads') or 0) -
+                    (before.get('os_threads') or 0),
+                    'tasks_after': after.get('tasks_running'),
+                    'rss_grew_mib': ((after.get('rss_bytes') or 0) -
+                                     (before.get('rss_bytes') or 0)) / 2**20,
+                    'healthz_after': health,
+                })
+                if variant == 'leaky':
+                    # The leaky phase's series; then the reset frees the helpers for the next.
+                    path = os.path.join(out, name + '.csv')
+                    report.write_csv(path, [dict(r, rss_mib=(r.get('rss_bytes') or 0) / 2**20)
+                                            for r in run.sampler.rows])
+                    files.append((mode, path))
+                    run.server.admin('/labs/reset', method='POST')
+    plots = plot_series(out, 'labs-leak', files, [
+        ('leaked', 'lab_leaked', 'helpers alive after their request',
+         'Leaked helpers (stampede_lab_leaked), leaky variant'),
+        ('rss', 'rss_mib', 'RSS (MiB)', 'RSS of the server, leaky variant'),
+        ('threads', 'os_threads', 'OS threads', 'OS threads of the server, leaky variant'),
+    ])
+    return rows, plots
+
+
+def under_load(run, progress, label, path, p):
+    """One client for the first third of the run (it can neither deadlock nor starve anyone),
+    then eight: returns (clients, when the eight started)."""
+    solo_s = p.lock_s / 3.0
+    one = Clients(run.server.main_port, path, 1, p.lock_s, run.sampler.t0)
+    _wait(progress, label + ' (1 client)', solo_s)
+    crowd_at = time.monotonic() - run.sampler.t0
+    crowd = Clients(run.server.main_port, path, p.clients - 1, p.lock_s - solo_s,
+                    run.sampler.t0)
+    _wait(progress, label + ' (%d clients)' % p.clients, p.lock_s - solo_s)
+    one.join()
+    crowd.join()
+    one.answers += crowd.answers
+    return one, crowd_at
+
+
+def deadlock(args, out, progress, p):
+    runs = [('bounded', 'unordered', False), ('bounded', 'ordered', False),
+            ('bounded', 'unordered', True), ('coroutine', 'unordered', False)]
+    rows, files, marks = [], [], []
+    for mode, variant, breaks in runs:
+        name = 'labs-transfer-%s-%s%s' % (mode, variant, '-break' if breaks else '')
+        extra = 'labs:\n  deadlock_detect_ms: 500\n  deadlock_break: %s\n' % (
+            'true' if breaks else 'false')
+        with lab.Run(args.binary, config(mode, extra), out, name) as run:
+
+            def path(rng):
+                a, b = rng.sample('abcd', 2)
+                return '/lab/transfer?from=%s&to=%s&ms=20&variant=%s' % (a, b, variant)
+
+            c, crowd_at = under_load(run, progress, 'labs ' + name, path, p)
+            end = crowd_at + p.lock_s * 2 / 3.0
+            state = run.server.admin('/labs')['transfer']
+            m = run.server.metrics()
+            health = lab_get(run.server, '/healthz', timeout=2)
+            first = detection_time(run.server.log_path)
+        label = '%s %s%s' % (mode, variant, ' (break)' if breaks else '')
+        series = os.path.join(out, name + '-goodput.csv')
+        report.write_csv(series, [{'t': t, 'goodput': g} for t, g in c.per_second(end)])
+        files.append((label, series))
+        if first is not None:
+            marks.append((label, first))
+        last = state.get('last_detection') or {}
+        rows.append({
+            'mode': mode, 'variant': variant, 'break': 'yes' if breaks else 'no',
+            'goodput_before': c.goodput(crowd_at - p.lock_s / 3.0 + 0.2, crowd_at),
+            'goodput_after': c.goodput(end - 1, end),
+            'deadlocks': m.value('stampede_lab_deadlocks_total', variant=variant),
+            'stuck_at_end': m.value('stampede_lab_waits'),
+            'detected_after_ms': last.get('lasted_ms'),
+            'victims': sum(1 for _, s in c.answers if s == 500),
+            'healthz_after': health,
+        })
+    plots = plot_goodput(out, 'labs-transfer', files,
+                         'Goodput of /lab/transfer between random accounts: 1 client, then 8',
+                         marks, crowd_at)
+    return rows, plots
+
+
+def detection_time(log_path):
+    """Seconds since the server's start of its first detector line, or None."""
+    start = None
+    with open(log_path) as f:
+        for line in f:
+            stamp = line.split(' ', 1)[0]
+            try:
+                h, m, s = stamp.split('T')[1].split(':')
+                t = int(h) * 3600 + int(m) * 60 + float(s)
+            except (IndexError, ValueError):
+                continue
+            if start is None:
+                start = t
+            if 'lab detector' in line:
+                return t - start
+    return None
+
+
+def nested(args, out, progress, p):
+    runs = [('bounded', 'nested'), ('bounded', 'inline'), ('coroutine', 'nested')]
+    rows, files, marks = [], [], []
+    for mode, variant in runs:
+        name = 'labs-nested-%s-%s' % (mode, variant)
+        extra = 'labs:\n  deadlock_detect_ms: 500\n'
+        with lab.Run(args.binary, config(mode, extra), out, name) as run:
+            path = '/lab/nested?n=4&ms=20&variant=' + variant
+            c, crowd_at = under_load(run, progress, 'labs ' + name, lambda rng: path, p)
+            end = crowd_at + p.lock_s * 2 / 3.0
+            state = run.server.admin('/labs')['nested']
+            health = lab_get(run.server, '/healthz', timeout=2)
+            first = detection_time(run.server.log_path)
+        label = '%s %s' % (mode, variant)
+        series = os.path.join(out, name + '-goodput.csv')
+        report.write_csv(series, [{'t': t, 'goodput': g} for t, g in c.per_second(end)])
+        files.append((label, series))
+        if first is not None:
+            marks.append((label, first))
+        rows.append({
+            'mode': mode, 'variant': variant,
+            'goodput_before': c.goodput(crowd_at - p.lock_s / 3.0 + 0.2, crowd_at),
+            'goodput_after': c.goodput(end - 1, end),
+            'starved': state['starved'], 'parents_stuck': state['parents_waiting'],
+            'detected_after_ms': state['last_detected_after_ms'], 'healthz_after': health,
+        })
+    plots = plot_goodput(out, 'labs-nested', files,
+                         'Goodput of /lab/nested (4 children of 20 ms): 1 client, then 8', marks,
+                         crowd_at)
+    return rows, plots
+
+
+def cancellation(args, out, progress, p):
+    rows = []
+    # thread_per_request ignores a client leaving by default; bounded cancels by default.
+    for mode in ('thread_per_request', 'bounded'):
+        with lab.Run(args.binary, config(mode), out, 'labs-cancel-%s' % mode) as run:
+            counts = lab.impatient_clients(run.server.main_port, '/work/io?ms=500', 20,
+                                           1 if p.quick else 2, 0.1)
+            time.sleep(0.8)
+            m = run.server.metrics()
+        rows.append({'mode': mode, 'variant': 'ignored' if mode == 'thread_per_request'
+                     else 'cancelled', 'abandoned': counts['abandoned'],
+                     'wasted_s': m.value('stampede_wasted_work_seconds_total')})
+    return rows
+
+
+def plot_series(out, prefix, files, which):
+    made = []
+    for name, column, ylabel, title in which:
+        png = '%s-%s.png' % (prefix, name)
+        lines = ["set terminal pngcairo size 1000,420 font 'sans,10'", "set output '%s'" % png,
+                 'set title "%s"' % title, 'set termoption noenhanced',
+                 "set xlabel 'seconds since the server started'", "set ylabel '%s'" % ylabel,
+                 "set datafile separator ','", 'set key outside right top', 'set grid',
+                 'set yrange [0:*]']
+        plots = ["'%s' using 't':'%s' with lines lw 2 lc rgb '%s' title '%s'"
+                 % (os.path.basename(f), column, report.color(mode), mode)
+                 for mode, f in files]
+        lines.append('plot ' + ', '.join(plots))
+        _gnuplot(out, prefix + '-' + name, lines)
+        made.append(png)
+    return made
+
+
+def plot_goodput(out, prefix, files, title, marks, crowd_at):
+    png = prefix + '-goodput.png'
+    colors = ['#2ca02c', '#1f77b4', '#d62728', '#9467bd', '#ff7f0e']
+    lines = ["set terminal pngcairo size 1000,420 font 'sans,10'", "set output '%s'" % png,
+             'set title "%s\\ndotted: the detector reported (a lock cycle, a starved pool)"'
+             % title, 'set termoption noenhanced',
+             "set xlabel 'seconds since the server started'",
+             "set ylabel '2xx per second (clients)'", "set datafile separator ','",
+             'set key outside right top', 'set grid', 'set yrange [0:*]']
+    col = {label: colors[i % len(colors)] for i, (label, _) in enumerate(files)}
+    lines.append("set arrow 100 from %.2f, graph 0 to %.2f, graph 1 nohead dt 2 lw 1 "
+                 "lc rgb 'black'" % (crowd_at, crowd_at))
+    lines.append("set label 100 ' 8 clients' at %.2f, graph 0.95" % crowd_at)
+    for n, (label, t) in enumerate(marks):
+        lines.append("set arrow %d from %.2f, graph 0 to %.2f, graph 1 nohead dt 3 lw 2 "
+                     "lc rgb '%s'" % (n + 1, t, t, col.get(label, 'black')))
+    plots = ["'%s' using 't':'goodput' with linespoints lw 2 lc rgb '%s' title '%s'"
+             % (os.path.basename(f), col[label], label) for label, f in files]
+    lines.append('plot ' + ', '.join(plots))
+    _gnuplot(out, prefix + '-goodput', lines)
+    return [png]
+
+
+def _gnuplot(out, name, lines):
+    import subprocess
+    script = os.path.join(out, name + '.gp')
+    with open(script, 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+    subprocess.run(['gnuplot', os.path.basename(script)], cwd=out, check=True,
+                   capture_output=True, timeout=60)
+
+
+def _status(code):
+    """A probe's answer: its status, or 'none' (no answer within 2 s)."""
+    return 'none' if not code else str(int(code))
+
+
+def _fmt_ms(v):
+    return '-' if v is None else '%d ms' % v
+
+
+def labs(args, out, progress):
+    """Every lab, then the labs' table and a verdict per lab. Rows carry their section."""
+    p = Params(args.quick)
+    started = time.monotonic()
+    counter_rows = counter(args, out, progress, p)
+    reserve_rows = reserve(args, out, progress, p)
+    leak_rows, leak_plots = leak(args, out, progress, p)
+    lock_rows, lock_plots = deadlock(args, out, progress, p)
+    nested_rows, nested_plots = nested(args, out, progress, p)
+    cancel_rows = cancellation(args, out, progress, p)
+    progress.done()
+
+    def row(section, r, plots=None):
+        r = dict(r, path=section)
+        if plots is not None:
+            r['plots'] = plots
+        return r
+
+    def find(rows, **kv):
+        return next(r for r in rows if all(r.get(k) == v for k, v in kv.items()))
+
+    one = counter_rows[0]
+    racy = [r for r in counter_rows[1:] if r['variant'] == 'racy']
+    worst = max(racy, key=lambda r: r['lost_pct'])
+    fixed_lost = sum(r['lost'] for r in counter_rows[1:] if r['variant'] != 'racy')
+    blocking_racy = find(counter_rows[1:], mode='blocking', variant='racy')
+    over = [r for r in reserve_rows if r['variant'] == 'racy']
+    worst_over = max(over, key=lambda r: r['oversold'])
+    mutex_over = sum(r['oversold'] for r in reserve_rows if r['variant'] == 'mutex')
+    b_leak = find(leak_rows, mode='bounded', variant='leaky')
+    t_leak = find(leak_rows, mode='thread_per_request', variant='leaky')
+    c_leak = find(leak_rows, mode='coroutine', variant='leaky')
+    fixed_leaked = sum(r['leaked'] for r in leak_rows if r['variant'] == 'fixed')
+    dl = find(lock_rows, mode='bounded', variant='unordered', **{'break': 'no'})
+    ordered = find(lock_rows, mode='bounded', variant='ordered')
+    broken = find(lock_rows, mode='bounded', variant='unordered', **{'break': 'yes'})
+    co_dl = find(lock_rows, mode='coroutine', variant='unordered')
+    starved = find(nested_rows, mode='bounded', variant='nested')
+    co_nested = find(nested_rows, mode='coroutine', variant='nested')
+    inline = find(nested_rows, mode='bounded', variant='inline')
+    ignored = find(cancel_rows, variant='ignored')
+    cancelled = find(cancel_rows, variant='cancelled')
+
+    summary = [
+        {'lab': 'lost update', 'unsafe': 'racy',
+         'symptom': '%.0f %% of updates lost (%s, 16 clients); 0 with one client'
+                    % (worst['lost_pct'], worst['mode']),
+         'fixed': 'mutex, atomic: %d lost' % fixed_lost, 'detector': 'ThreadSanitizer',
+         'verdict': 'Lost update: the racy counter lost %s of %s increments in %s under 16 '
+                    'clients, and %d of %d with one client: it passes the test and fails under '
+                    'load. mutex and atomic lost %d; blocking, with no concurrency, lost %d.'
+                    % (report._count(worst['lost']), report._count(worst['expected']),
+                       worst['mode'], one['lost'], one['expected'], fixed_lost,
+                       blocking_racy['lost'])},
+        {'lab': 'check-then-act', 'unsafe': 'racy',
+         'symptom': '%d seats oversold of %d (%s)' % (worst_over['oversold'],
+                                                     worst_over['stock'], worst_over['mode']),
+         'fixed': 'mutex: %d oversold' % mutex_over, 'detector': 'ThreadSanitizer',
+         'verdict': 'Check-then-act: racy sold %d seats of a stock of %d in %s (every request '
+                    'that checked during another\'s round trip took the same seat); mutex, '
+                    'which checks and takes in one step, oversold %d.'
+                    % (worst_over['sold'], worst_over['stock'], worst_over['mode'], mutex_over)},
+        {'lab': 'task leak', 'unsafe': 'leaky',
+         'symptom': 'bounded: %d helpers hold all 4 workers (/healthz %s); tpr: +%d threads; '
+                    'coroutine: %d tasks, +%.0f MiB' % (
+                        b_leak['leaked'], _status(b_leak['healthz_after']), t_leak['threads_grew'],
+                        c_leak['leaked'], c_leak['rss_grew_mib']),
+         'fixed': 'fixed: %d leaked' % fixed_leaked, 'detector': 'GET /labs (goleak)',
+         'verdict': 'Task leak: every leaky helper outlives its request. bounded lost its 4 '
+                    'workers to the first %d helpers and then refused everything (/healthz '
+                    'got %s); thread_per_request grew %d OS threads; coroutine kept %d '
+                    'tasks alive with threads flat (+%d) and RSS +%.0f MiB. The fixed hand-over '
+                    'leaked %d.' % (b_leak['leaked'], _status(b_leak['healthz_after']),
+                                    t_leak['threads_grew'], c_leak['leaked'],
+                                    c_leak['threads_grew'], c_leak['rss_grew_mib'],
+                                    fixed_leaked)},
+        {'lab': 'lock-order deadlock', 'unsafe': 'unordered',
+         'symptom': 'bounded: %.0f/s with 1 client, %.0f/s with 8; cycle reported after %s'
+                    % (dl['goodput_before'], dl['goodput_after'],
+                       _fmt_ms(dl['detected_after_ms'])),
+         'fixed': 'ordered: %.0f/s with 8, %d cycles' % (ordered['goodput_after'],
+                                                       ordered['deadlocks']),
+         'detector': 'wait-for graph',
+         'verdict': 'Lock-order deadlock: one client moving money between random accounts '
+                    'never deadlocks (%.0f/s). With 8, unordered locks formed %d cycle(s) in '
+                    'bounded; each held its workers for good, goodput fell to %.0f/s and '
+                    '/healthz got %s: the whole main port hung, while the admin port named '
+                    'the requests and locks (reported %s after the cycle formed). coroutine '
+                    'hung the transfers too (%d requests stuck) but kept serving /healthz (%s). '
+                    'ordered locks formed %d cycles and served %.0f/s. deadlock_break keeps '
+                    'the port alive at a price: %d victims failed, and every cycle stalls its '
+                    'accounts until it is found (%.0f/s).'
+                    % (dl['goodput_before'], dl['deadlocks'], dl['goodput_after'],
+                       _status(dl['healthz_after']), _fmt_ms(dl['detected_after_ms']),
+                       co_dl['stuck_at_end'], _status(co_dl['healthz_after']), ordered['deadlocks'],
+                       ordered['goodput_after'], broken['victims'], broken['goodput_after'])},
+        {'lab': 'pool starvation', 'unsafe': 'nested',
+         'symptom': 'bounded: %.0f/s with 1 client, %.0f/s with 8; reported after %s'
+                    % (starved['goodput_before'], starved['goodput_after'],
+                       _fmt_ms(starved['detected_after_ms'])),
+         'fixed': 'inline: %.0f/s with 8' % inline['goodput_after'],
+         'detector': 'starvation watchdog',
+         'verdict': 'Pool starvation: with one client, nested children find free workers '
+                    '(%.0f/s). With 8, every bounded worker held a parent waiting for children '
+                    'queued behind it: nothing moved (%.0f/s, %d parents stuck, /healthz %s), '
+                    'and the watchdog reported it %s after the last child started. inline '
+                    'children, run on the parent\'s own worker, served %.0f/s; in coroutine '
+                    'mode, where a child is one more task, nested served %.0f/s.'
+                    % (starved['goodput_before'], starved['goodput_after'],
+                       starved['parents_stuck'], _status(starved['healthz_after']),
+                       _fmt_ms(starved['detected_after_ms']), inline['goodput_after'],
+                       co_nested['goodput_after'])},
+        {'lab': 'ignored cancellation', 'unsafe': 'thread_per_request',
+         'symptom': '%.1f s of work for %d clients who had left' % (ignored['wasted_s'],
+                                                                   ignored['abandoned']),
+         'fixed': 'bounded (cancel_on_disconnect): %.1f s' % cancelled['wasted_s'],
+         'detector': 'stampede_wasted_work_seconds_total',
+         'verdict': 'Ignored cancellation: thread_per_request without cancel_on_disconnect '
+                    'worked %.1f s for %d clients who had already left; bounded, which cancels, '
+                    'wasted %.1f s.' % (ignored['wasted_s'], ignored['abandoned'],
+                                       cancelled['wasted_s'])},
+    ]
+    rows = [row('the labs', r) for r in summary]
+    rows += [row('lost update: /lab/counter', r) for r in counter_rows]
+    rows += [row('check-then-act: /lab/reserve', r) for r in reserve_rows]
+    rows += [row('task leak: /lab/leak?ms=100 at %d/s (blocking 8/s) for %d s, labs.wait_ms 50'
+                 % (p.leak_rate, p.leak_s), r, leak_plots) for r in leak_rows]
+    rows += [row('lock-order deadlock: /lab/transfer', r, lock_plots) for r in lock_rows]
+    rows += [row('pool starvation: /lab/nested', r, nested_plots) for r in nested_rows]
+    rows += [row('ignored cancellation: /work/io?ms=500, clients leave after 0.1 s', r)
+             for r in cancel_rows]
+    rows[0]['wall_s'] = time.monotonic() - started
+    return rows
+
+
+COLUMNS = {
+    'the labs': [('lab', 'lab', report.text), ('unsafe', 'unsafe', report.text),
+                 ('symptom', 'symptom', report.text), ('fixed', 'fixed', report.text),
+                 ('detector', 'detector', report.text)],
+    'lost update': [('mode', 'mode', report.text), ('variant', 'variant', report.text),
+                    ('clients', 'clients', report.n0), ('increments', 'expected', report.n0),
+                    ('lost', 'lost', report.n0), ('lost %', 'lost_pct', report.n1)],
+    'check-then-act': [('mode', 'mode', report.text), ('variant', 'variant', report.text),
+                       ('stock', 'stock', report.n0), ('sold', 'sold', report.n0),
+                       ('oversold', 'oversold', report.n0)],
+    'task leak': [('mode', 'mode', report.text), ('variant', 'variant', report.text),
+                  ('sent', 'asked', report.n0), ('504', 'answered_504', report.n0),
+                  ('leaked', 'leaked', report.n0), ('threads +', 'threads_grew', report.n0),
+                  ('tasks', 'tasks_after', report.n0), ('RSS + MiB', 'rss_grew_mib', report.n1),
+                  ('/healthz after', 'healthz_after', _status)],
+    'lock-order deadlock': [('mode', 'mode', report.text), ('variant', 'variant', report.text),
+                            ('break', 'break', report.text),
+                            ('2xx/s 1 client', 'goodput_before', report.n0),
+                            ('2xx/s 8 clients', 'goodput_after', report.n0),
+                            ('cycles', 'deadlocks', report.n0),
+                            ('detected after ms', 'detected_after_ms', report.n0),
+                            ('victims', 'victims', report.n0),
+                            ('stuck at end', 'stuck_at_end', report.n0),
+                            ('/healthz after', 'healthz_after', _status)],
+    'pool starvation': [('mode', 'mode', report.text), ('variant', 'variant', report.text),
+                        ('2xx/s 1 client', 'goodput_before', report.n0),
+                        ('2xx/s 8 clients', 'goodput_after', report.n0),
+                        ('starved', 'starved', report.n0),
+                        ('parents stuck', 'parents_stuck', report.n0),
+                        ('detected after ms', 'detected_after_ms', report.n0),
+                        ('/healthz after', 'healthz_after', _status)],
+    'ignored cancellation': [('mode', 'mode', report.text), ('variant', 'variant', report.text),
+                             ('clients left', 'abandoned', report.n0),
+                             ('wasted s', 'wasted_s', report.n1)],
+}
+
+
+def columns_for(section):
+    return COLUMNS[section.split(':')[0]]
