@@ -17,6 +17,8 @@ thread_per_request_policy::thread_per_request_policy(const config& c, metrics& m
 
 thread_per_request_policy::~thread_per_request_policy() {
   std::unique_lock lock(live_mutex_);
+  // What is still running has outlived every request (leaked child work): halted, it ends.
+  for (auto& t : running_) t->request_stop();
   live_cv_.wait(lock, [&] { return live_ == 0; });
 }
 

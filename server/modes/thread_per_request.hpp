@@ -15,8 +15,8 @@ namespace stampede {
 /// Past thread_per_request.max_threads live request threads: 503 thread_ceiling. When the OS
 /// refuses a thread (std::system_error): 503 spawn_failed. Client disconnects are ignored
 /// unless thread_per_request.cancel_on_disconnect is true. Fan-out spawns a thread per fetch.
-/// Thread-safety: all members may be called from any thread. The destructor waits for the
-/// request threads to exit.
+/// Thread-safety: all members may be called from any thread. The destructor stops the
+/// request threads still running and waits for them to exit.
 class thread_per_request_policy final : public execution_policy {
  public:
   thread_per_request_policy(const config& c, metrics& m);

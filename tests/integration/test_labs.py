@@ -317,6 +317,20 @@ class LabsTest(unittest.TestCase):
             two.close()
             server.stop()
 
+    def test_shutdown_with_leaked_helpers_exits_zero_in_every_mode(self):
+        for mode in ('thread_per_request', 'coroutine', 'bounded'):
+            server = Server('mode: %s\nlabs:\n  wait_ms: 5\n' % mode).start()
+            try:
+                for _ in range(3):
+                    self.assertEqual(server.get('/lab/leak?ms=20&variant=leaky').status, 504)
+                self.assertTrue(wait_for(lambda: labs(server)['leak']['leaky'] == 3))
+                started = time.monotonic()
+                server.signal(15)
+                self.assertEqual(server.wait_exit(10), 0, mode)
+                self.assertLess(time.monotonic() - started, 3, mode)
+            finally:
+                server.stop()
+
     def test_labs_and_reset_on_the_admin_port(self):
         with Server('mode: coroutine\n') as server:
             state = labs(server)
