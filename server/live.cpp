@@ -259,7 +259,9 @@ void live_history::record(const std::vector<prometheus::MetricFamily>& families,
     auto expected = v.sum("stampede_lab_counter_expected");
     auto value = v.sum("stampede_lab_counter_value");
     if (expected && value) put("lab_lost_updates", *expected - *value);
-    put("lab_racy_stock", v.sum("stampede_lab_stock", {{"variant", "racy"}}));
+    if (auto stock = v.sum("stampede_lab_stock", {{"variant", "racy"}})) {
+      put("lab_oversold", std::max(0.0, -*stock));  // a stock below 0 was sold twice
+    }
     put("lab_leaked", v.sum("stampede_lab_leaked"));
     put("lab_waits", v.sum("stampede_lab_waits"));
     put("lab_deadlocks", v.sum("stampede_lab_deadlocks_total"));
