@@ -119,11 +119,11 @@ route_result route(std::string_view method, std::string_view target, const work_
     };
     // One of `names` (a variant, an account), given at most once.
     auto choice = [&](bool& seen, std::span<const std::string_view> names,
-                      int& out) -> std::optional<route_result> {
+                      std::uint8_t& out) -> std::optional<route_result> {
       if (!once(seen)) return fail(r.handler, 400, "parameter " + key + " given twice");
       for (std::size_t i = 0; i < names.size(); ++i) {
         if (value == names[i]) {
-          out = static_cast<int>(i);
+          out = static_cast<std::uint8_t>(i);
           return std::nullopt;
         }
       }

@@ -247,12 +247,16 @@ response run_handler(handler_id h, const work_params& p, const work_context& ctx
   return handle(h, p, ctx).run_inline();
 }
 
-job<response> handle(handler_id h, work_params p, const work_context& ctx, labs* lab) {
+namespace {
+
+job<response> answer(response r) {
+  co_return r;
+}
+
+/// The /work/* endpoints and /healthz. (The labs are jobs of their own: this frame, which
+/// every waiting request holds, carries nothing of theirs.)
+job<response> work(handler_id h, work_params p, const work_context& ctx) {
   if (h == handler_id::other) co_return error_response(404, "not found");
-  if (h == handler_id::lab) {
-    if (lab == nullptr) co_return error_response(404, "no labs in this server");
-    co_return co_await lab->run(p, ctx);
-  }
   auto start = std::chrono::steady_clock::now();
   bool finished = true;
   int fetched = 0;
@@ -311,6 +315,14 @@ job<response> handle(handler_id h, work_params p, const work_context& ctx, labs*
   r.body = answer_body(h, p, ctx.mode, fetched, finished,
                        static_cast<std::int64_t>(elapsed.count() * 1000.0));
   co_return r;
+}
+
+}  // namespace
+
+job<response> handle(handler_id h, work_params p, const work_context& ctx, labs* lab) {
+  if (h != handler_id::lab) return work(h, p, ctx);
+  if (lab == nullptr) return answer(error_response(404, "no labs in this server"));
+  return lab->run(p, ctx);
 }
 
 }  // namespace stampede

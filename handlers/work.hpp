@@ -29,7 +29,7 @@ std::string_view to_string(handler_id h);
 
 /// The failure labs (handlers/labs/): /lab/counter, /lab/reserve, /lab/leak, /lab/transfer,
 /// /lab/nested.
-enum class lab_kind { counter, reserve, leak, transfer, nested };
+enum class lab_kind : std::uint8_t { counter, reserve, leak, transfer, nested };
 
 /// Validated parameters of one request.
 struct work_params {
@@ -38,10 +38,11 @@ struct work_params {
   bool parallel = false;  ///< /work/fanout: fetch in parallel
   int kb = -1;            ///< /work/*: working set in KiB held while the request runs;
                           ///< -1 until the front end applies work.request_kb
+  // Bytes: every waiting request holds its parameters twice (its body, its frame).
   lab_kind lab = lab_kind::counter;  ///< /lab/*: which lab
-  int variant = 0;  ///< /lab/*: 0 is the unsafe variant; the fixed ones follow (labs/*.hpp)
-  int from = 0;     ///< /lab/transfer: account index (a = 0 … d = 3)
-  int to = 0;
+  std::uint8_t variant = 0;          ///< /lab/*: 0 is the unsafe variant; the fixed ones follow
+  std::uint8_t from = 0;             ///< /lab/transfer: account index (a = 0 … d = 3)
+  std::uint8_t to = 0;
 };
 
 /// What a handler answers. The front end turns it into HTTP.

@@ -66,8 +66,13 @@ work_context task::context_for(fanout_runner* fanout, suspender* s) {
                       to_string(mode_),
                       dependency_,
                       s,
-                      halt_.get_token(),
+                      halt_,
                       owner_ != nullptr ? this : nullptr};
+}
+
+void task::set_owner(execution_policy* owner) {
+  owner_ = owner;
+  halt_ = owner->halt_token();
 }
 
 namespace {
@@ -97,6 +102,7 @@ void task::spawn(child_fn make) {
       body_fn([make = std::move(make)](const work_context& ctx) { return run_child(make, ctx); }),
       mode_, metrics_, dependency_);
   child->self = child;
+  child->halt_ = halt_;
   owner_->submit_child(std::move(child));
 }
 

@@ -73,15 +73,11 @@ class task : private child_spawner {
   /// to stop, in whatever state the task is. A task that has not started yet never starts its
   /// body: run() completes it as cancelled (counted as stage queued). Counted once.
   void cancel_running();
-  /// Asks a running body to stop without counting a client cancellation, and halts its lab
-  /// waits (shutdown, the mode's end).
-  void request_stop() {
-    stop_.request_stop();
-    halt_.request_stop();
-  }
-  /// The policy the body's child work goes to (work_context::children); none: no child work.
-  /// The owner must outlive the body's run.
-  void set_owner(execution_policy* owner) { owner_ = owner; }
+  /// Asks a running body to stop without counting a client cancellation (shutdown).
+  void request_stop() { stop_.request_stop(); }
+  /// The policy the body's child work goes to (work_context::children), whose halt the body
+  /// and its children see; none: no child work. The owner must outlive the body's run.
+  void set_owner(execution_policy* owner);
   mode_kind mode() const { return mode_; }
 
   // What happened, for the front end once on_done has been called.
@@ -124,7 +120,7 @@ class task : private child_spawner {
   downstream* dependency_;
   std::atomic<state> state_{state::created};
   std::stop_source stop_;
-  std::stop_source halt_;  ///< requested with stop_ by request_stop only
+  std::stop_token halt_;  ///< the owner's halt (children: their parent's)
   execution_policy* owner_ = nullptr;
   response result_;
   std::optional<reject_reason> rejected_;
@@ -170,8 +166,18 @@ class execution_policy {
   /// Applies the live-changeable settings of a reloaded config.
   virtual void reconfigure(const config& c) = 0;
   /// Shutdown after the drain period: queued work is rejected (shutting_down), running work is
-  /// asked to stop. Later submits are rejected.
+  /// asked to stop and halted. Later submits are rejected.
   virtual void stop_all() = 0;
+
+  /// Requested when this mode's work must end for the server's sake (stop_all, the policy's
+  /// end), not when a client leaves: what ends the labs' waits (work_context::halt).
+  std::stop_token halt_token() const { return halt_.get_token(); }
+
+ protected:
+  void halt() { halt_.request_stop(); }
+
+ private:
+  std::stop_source halt_;  ///< one per policy: a task holds a token of it, not a source
 };
 
 /// Builds the policy for `c.mode`.

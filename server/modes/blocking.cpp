@@ -20,6 +20,7 @@ void blocking_policy::submit(std::shared_ptr<task> t) {
 }
 
 void blocking_policy::stop_all() {
+  halt();
   stopping_.store(true);
   std::lock_guard current(current_mutex_);
   if (current_) current_->request_stop();

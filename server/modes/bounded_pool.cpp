@@ -20,6 +20,7 @@ bounded_pool_policy::bounded_pool_policy(const config& c, metrics& m)
 }
 
 bounded_pool_policy::~bounded_pool_policy() {
+  halt();
   std::deque<entry> left;
   {
     std::lock_guard lock(mutex_);
@@ -122,6 +123,7 @@ void bounded_pool_policy::reconfigure(const config& c) {
 }
 
 void bounded_pool_policy::stop_all() {
+  halt();
   std::deque<entry> left;
   {
     std::lock_guard lock(mutex_);

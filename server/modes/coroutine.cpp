@@ -100,6 +100,7 @@ coroutine_policy::coroutine_policy(const config& c, metrics& m)
 }
 
 coroutine_policy::~coroutine_policy() {
+  halt();
   {
     std::unique_lock lock(mutex_);
     stopping_ = true;
@@ -171,6 +172,7 @@ void coroutine_policy::reconfigure(const config& c) {
 }
 
 void coroutine_policy::stop_all() {
+  halt();
   std::lock_guard lock(mutex_);
   stopping_ = true;
   for (auto& t : running_) t->request_stop();

@@ -16,8 +16,9 @@ thread_per_request_policy::thread_per_request_policy(const config& c, metrics& m
       cancel_on_disconnect_(c.thread_per_request.cancel_on_disconnect) {}
 
 thread_per_request_policy::~thread_per_request_policy() {
+  // What still runs has outlived every request (leaked child work): halted, it ends.
+  halt();
   std::unique_lock lock(live_mutex_);
-  // What is still running has outlived every request (leaked child work): halted, it ends.
   for (auto& t : running_) t->request_stop();
   live_cv_.wait(lock, [&] { return live_ == 0; });
 }
@@ -67,6 +68,7 @@ void thread_per_request_policy::reconfigure(const config& c) {
 }
 
 void thread_per_request_policy::stop_all() {
+  halt();
   stopping_.store(true);
   std::lock_guard lock(live_mutex_);
   for (auto& t : running_) t->request_stop();
