@@ -40,10 +40,16 @@ void thread_per_request_policy::submit(std::shared_ptr<task> t) {
   }
   auto begin = steady::now();
   try {
-    std::thread([this, t] {
+    std::thread([this, t]() mutable {
       t->run(&fanout_);
+      {
+        std::lock_guard lock(live_mutex_);
+        running_.erase(t);
+      }
+      // The task goes before the thread counts as ended: what it holds (a lab's helper state)
+      // must not outlive the policy's destructor, which waits for that count.
+      t.reset();
       std::lock_guard lock(live_mutex_);
-      running_.erase(t);
       if (--live_ == 0) live_cv_.notify_all();
     }).detach();
     all_metrics_.thread_spawn_seconds().Observe(

@@ -317,9 +317,6 @@ class LabsTest(unittest.TestCase):
             two.close()
             server.stop()
 
-    @unittest.skipIf(SANITIZED, 'KNOWN BUG, open: AddressSanitizer reports a heap-use-after-free '
-                     'in leak_lab\'s orphan list (handoff destructor) at this shutdown; fix it '
-                     'and remove this skip')
     def test_shutdown_with_leaked_helpers_exits_zero_in_every_mode(self):
         for mode in ('thread_per_request', 'coroutine', 'bounded'):
             server = Server('mode: %s\nlabs:\n  wait_ms: 5\n' % mode).start()

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <future>
 #include <thread>
 
 #include "task_helpers.hpp"
@@ -54,6 +56,34 @@ TEST(ThreadPerRequestTest, disconnect_is_ignored_by_default_and_cancels_when_ena
     EXPECT_TRUE(a->completed_within(5s));
     EXPECT_EQ(a->saw_stop.load(), cancel);
   }
+}
+
+TEST(ThreadPerRequestTest, what_a_task_holds_is_released_before_the_policy_is_gone) {
+  // A task's state can point into the server (a lab's list of leaked helpers): it must be
+  // released before the policy's destructor returns, and the server after it is torn down.
+  struct slow_to_release {
+    std::atomic<bool>& released;
+    ~slow_to_release() {
+      std::this_thread::sleep_for(50ms);
+      released = true;
+    }
+  };
+  metrics stats;
+  config c;
+  std::atomic<bool> released{false};
+  std::promise<void> done;
+  {
+    thread_per_request_policy tpr(c, stats);
+    auto held = std::make_shared<slow_to_release>(released);
+    auto t = std::make_shared<task>([held](const work_context&) { return response{}; },
+                                    mode_kind::thread_per_request,
+                                    stats.for_mode(mode_kind::thread_per_request));
+    held.reset();
+    t->on_done = [&done] { done.set_value(); };
+    tpr.submit(std::move(t));
+    ASSERT_EQ(done.get_future().wait_for(5s), std::future_status::ready);
+  }
+  EXPECT_TRUE(released.load());
 }
 
 }  // namespace
