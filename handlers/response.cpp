@@ -26,13 +26,12 @@ std::string_view to_string(handler_id h) {
   return "other";
 }
 
-response error_response(int status, std::string_view message) {
+response error_response(int status, std::string_view message, std::string_view reason,
+                        std::string_view mode) {
   response r;
   r.status = status;
-  boost::json::object body;
-  body["error"] = message;
-  body["status"] = status;
-  r.body = boost::json::serialize(body);
+  r.body = boost::json::serialize(boost::json::object{
+      {"error", message}, {"status", status}, {"reason", reason}, {"mode", mode}});
   return r;
 }
 

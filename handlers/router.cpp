@@ -56,10 +56,11 @@ std::string one_of(std::span<const std::string_view> names) {
   return s;
 }
 
-route_result fail(handler_id h, int status, std::string message) {
+route_result fail(handler_id h, int status, std::string message,
+                  std::string_view reason = "bad_parameter") {
   route_result r;
   r.handler = h;
-  r.error = error_response(status, message);
+  r.error = route_error{status, std::move(message), reason, {}};
   return r;
 }
 
@@ -67,7 +68,7 @@ route_result fail(handler_id h, int status, std::string message) {
 
 route_result route(std::string_view method, std::string_view target, const work_limits& limits) {
   auto parsed = boost::urls::parse_origin_form(target);
-  if (!parsed) return fail(handler_id::other, 400, "malformed request target");
+  if (!parsed) return fail(handler_id::other, 400, "malformed request target", "bad_target");
   boost::urls::url_view url = *parsed;
   std::string path = url.path();
 
@@ -84,11 +85,11 @@ route_result route(std::string_view method, std::string_view target, const work_
     r.handler = handler_id::lab;
     r.params.lab = *lab;
   } else {
-    return fail(handler_id::other, 404, "no such endpoint: " + path);
+    return fail(handler_id::other, 404, "no such endpoint: " + path, "not_found");
   }
   if (method != "GET" && method != "HEAD") {
-    auto f = fail(r.handler, 405, "method not allowed; use GET");
-    f.error->headers.emplace_back("Allow", "GET, HEAD");
+    auto f = fail(r.handler, 405, "method not allowed; use GET", "method_not_allowed");
+    f.error->allow = "GET, HEAD";
     return f;
   }
 

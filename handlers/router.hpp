@@ -15,12 +15,20 @@ struct work_limits {
   int max_kb = 4096;
 };
 
-/// A routed request: either a handler with its parameters, or an answer to send at once
-/// (400 bad parameter, 404 unknown path, 405 wrong method).
+/// Why a request cannot be routed: 400 bad parameter, 404 unknown path, 405 wrong method.
+/// The front end answers it with error_response (which adds the mode) and `allow`, if any.
+struct route_error {
+  int status = 400;
+  std::string message;
+  std::string_view reason;  ///< bad_parameter, not_found or method_not_allowed
+  std::string_view allow;   ///< 405: the Allow header's value
+};
+
+/// A routed request: either a handler with its parameters, or an answer to send at once.
 struct route_result {
   handler_id handler = handler_id::other;
   work_params params;
-  std::optional<response> error;
+  std::optional<route_error> error;
 };
 
 /// Routes `method` and `target` (origin-form, as on the request line). Strict: unknown,

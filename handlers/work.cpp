@@ -220,7 +220,7 @@ bool does_work(handler_id h) {
 /// The answer's JSON, built outside the coroutine (its frame, held while a request waits,
 /// stays small) in a stack buffer: one allocation, the returned string, instead of one per key.
 std::string answer_body(handler_id h, const work_params& p, std::string_view mode, int fetched,
-                        bool finished, std::int64_t elapsed_us) {
+                        std::int64_t elapsed_us) {
   unsigned char scratch[1024];
   boost::json::monotonic_resource arena(scratch, sizeof scratch);
   boost::json::object body(&arena);
@@ -237,7 +237,7 @@ std::string answer_body(handler_id h, const work_params& p, std::string_view mod
   }
   if (h == handler_id::healthz) body["status"] = "ok";
   body["elapsed_us"] = elapsed_us;
-  body["outcome"] = finished ? "ok" : "cancelled";
+  body["outcome"] = "ok";
   return boost::json::serialize(body);
 }
 
@@ -256,7 +256,7 @@ job<response> answer(response r) {
 /// The /work/* endpoints and /healthz. (The labs are jobs of their own: this frame, which
 /// every waiting request holds, carries nothing of theirs.)
 job<response> work(handler_id h, work_params p, const work_context& ctx) {
-  if (h == handler_id::other) co_return error_response(404, "not found");
+  if (h == handler_id::other) co_return error_response(404, "not found", "not_found", ctx.mode);
   auto start = std::chrono::steady_clock::now();
   bool finished = true;
   int fetched = 0;
@@ -269,13 +269,9 @@ job<response> work(handler_id h, work_params p, const work_context& ctx) {
       memory.emplace(p.kb);
     } catch (const std::bad_alloc&) {
       memory_failures.fetch_add(1, std::memory_order_relaxed);
-      response r = error_response(503, "out of memory for the request's working set");
-      boost::json::object b;
-      b["error"] = "out of memory";
-      b["reason"] = "no_memory";
-      b["mode"] = ctx.mode;
-      b["kb"] = p.kb;
-      r.body = boost::json::serialize(b);
+      response r = error_response(
+          503, "out of memory for the request's working set of " + std::to_string(p.kb) + " KiB",
+          "no_memory", ctx.mode);
       r.headers.emplace_back("Retry-After", "1");
       co_return r;
     }
@@ -310,10 +306,16 @@ job<response> work(handler_id h, work_params p, const work_context& ctx) {
   }
   auto elapsed =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start);
+  if (!finished) {
+    // Stopped: by the server's shutdown (the answer says so), or for a client that has left
+    // (the answer is never written).
+    const bool halted = ctx.halt.stop_requested();
+    co_return error_response(503, "stopped before its work finished",
+                             halted ? "shutting_down" : "cancelled", ctx.mode);
+  }
   response r;
-  r.status = finished ? 200 : 503;
-  r.body = answer_body(h, p, ctx.mode, fetched, finished,
-                       static_cast<std::int64_t>(elapsed.count() * 1000.0));
+  r.body =
+      answer_body(h, p, ctx.mode, fetched, static_cast<std::int64_t>(elapsed.count() * 1000.0));
   co_return r;
 }
 
@@ -321,7 +323,8 @@ job<response> work(handler_id h, work_params p, const work_context& ctx) {
 
 job<response> handle(handler_id h, work_params p, const work_context& ctx, labs* lab) {
   if (h != handler_id::lab) return work(h, p, ctx);
-  if (lab == nullptr) return answer(error_response(404, "no labs in this server"));
+  if (lab == nullptr)
+    return answer(error_response(404, "no labs in this server", "not_found", ctx.mode));
   return lab->run(p, ctx);
 }
 

@@ -218,7 +218,10 @@ response run_handler(handler_id h, const work_params& p, const work_context& ctx
 /// One call to the dependency (or, without one, a wait of `d`): false if stopped first.
 job<bool> call_dependency(std::chrono::milliseconds d, const work_context& ctx);
 
-/// A JSON error body: {"error": message, ...}.
-response error_response(int status, std::string_view message);
+/// Every error answer (every status but 2xx), built here only:
+/// {"error": message, "status": status, "reason": reason, "mode": mode}. `reason` is a
+/// machine-readable word (snake_case), `mode` the mode the request met (the active one).
+response error_response(int status, std::string_view message, std::string_view reason,
+                        std::string_view mode);
 
 }  // namespace stampede

@@ -81,7 +81,7 @@ response serve(const http_request& req, admin_view& view) {
         r = text(401, live_page(), "text/html; charset=utf-8");
         r.headers.emplace_back("Cache-Control", "no-cache");
       } else {
-        r = error_response(401, "admin token required");
+        r = error_response(401, "admin token required", "unauthorized", view.mode());
       }
       r.headers.emplace_back("WWW-Authenticate", "Bearer");
       return r;
@@ -91,18 +91,20 @@ response serve(const http_request& req, admin_view& view) {
       path != "/config" && path != "/labs" && path != "/labs/reset") {
     return error_response(404,
                           "admin endpoints: / /live/data /metrics /healthz /config /labs "
-                          "/labs/reset (POST)");
+                          "/labs/reset (POST)",
+                          "not_found", view.mode());
   }
   if (path == "/labs/reset") {
     if (req.method() != http::verb::post) {
-      auto r = error_response(405, "method not allowed; use POST");
+      auto r =
+          error_response(405, "method not allowed; use POST", "method_not_allowed", view.mode());
       r.headers.emplace_back("Allow", "POST");
       return r;
     }
     return text(200, view.lab.reset(), "application/json");
   }
   if (req.method() != http::verb::get && req.method() != http::verb::head) {
-    auto r = error_response(405, "method not allowed; use GET");
+    auto r = error_response(405, "method not allowed; use GET", "method_not_allowed", view.mode());
     r.headers.emplace_back("Allow", "GET, HEAD");
     return r;
   }
@@ -133,8 +135,9 @@ asio::awaitable<void> run_admin_session(asio::ip::tcp::socket socket, admin_view
     read_status got = co_await read_request(stream, buffer, req, limits, started);
     if (got == read_status::closed) co_return;
     if (got != read_status::ok) {
-      co_await reject_and_close(stream, status_for(got), "malformed or oversized request",
-                                std::chrono::seconds(10));
+      co_await reject_and_close(
+          stream, error_response(status_for(got), message_for(got), reason_for(got), view.mode()),
+          std::chrono::seconds(10));
       co_return;
     }
     auto out = make_response(serve(req, view), req.version(), req.keep_alive(),

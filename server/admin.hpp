@@ -22,6 +22,7 @@ struct admin_view {
   std::function<std::string()> token;        ///< empty: no token required
   live_history& live;                        ///< the live page's samples
   labs& lab;                                 ///< GET /labs, POST /labs/reset
+  std::function<std::string_view()> mode;    ///< the active mode, for error bodies
 };
 
 /// Serves one admin connection until it closes.

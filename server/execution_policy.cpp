@@ -40,7 +40,8 @@ bool task::cancelled_before_start() {
   // `running` (and stops the body) or the flag is visible here: no cancellation falls between.
   if (!client_gone_.load()) return false;
   if (!cancel_counted_.exchange(true)) metrics_.cancelled_queued->Increment();
-  result_ = error_response(503, "cancelled before it started: the client left");
+  result_ = error_response(503, "cancelled before it started: the client left", "cancelled",
+                           to_string(mode_));
   state_.store(state::cancelled);
   if (host_ != nullptr) host_->task_ended(*this);
   complete();
@@ -113,7 +114,7 @@ bool task::run(fanout_runner* fanout) {
   try {
     result_ = body_(context_for(fanout, nullptr)).run_inline();
   } catch (const std::exception& e) {
-    result_ = error_response(500, e.what());
+    result_ = error_response(500, e.what(), "internal_error", to_string(mode_));
   }
   ended();
   return true;
@@ -128,7 +129,7 @@ bool task::start(suspender* s, task_host* host) {
   try {
     job_ = body_(context_);
   } catch (const std::exception& e) {
-    result_ = error_response(500, e.what());
+    result_ = error_response(500, e.what(), "internal_error", to_string(mode_));
     if (host_ != nullptr) host_->task_ended(*this);
     ended();
     return true;
@@ -142,7 +143,7 @@ void task::job_finished(void* self) {
   try {
     t->result_ = t->job_.take();
   } catch (const std::exception& e) {
-    t->result_ = error_response(500, e.what());
+    t->result_ = error_response(500, e.what(), "internal_error", to_string(t->mode_));
   }
   if (t->host_ != nullptr) t->host_->task_ended(*t);
   t->ended();  // may end the task's life: the last thing done here

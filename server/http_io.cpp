@@ -96,9 +96,9 @@ asio::awaitable<void> lingering_close(stream_type& stream) {
   stream.socket().close(ignored);
 }
 
-asio::awaitable<void> reject_and_close(stream_type& stream, int status, std::string_view message,
+asio::awaitable<void> reject_and_close(stream_type& stream, response answer,
                                        std::chrono::milliseconds write_timeout) {
-  auto out = make_response(error_response(status, message), 11, false, false);
+  auto out = make_response(std::move(answer), 11, false, false);
   co_await write_response(stream, out, write_timeout);
   co_await lingering_close(stream);
 }

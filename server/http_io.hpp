@@ -54,9 +54,8 @@ http_response make_response(response res, unsigned version, bool keep_alive, boo
 boost::asio::awaitable<bool> write_response(stream_type& stream, http_response& res,
                                             std::chrono::milliseconds timeout);
 
-/// Answers `status` with a JSON error body, then closes the connection gracefully.
-boost::asio::awaitable<void> reject_and_close(stream_type& stream, int status,
-                                              std::string_view message,
+/// Writes `answer` (an error_response), then closes the connection gracefully.
+boost::asio::awaitable<void> reject_and_close(stream_type& stream, response answer,
                                               std::chrono::milliseconds write_timeout);
 
 /// Half-closes, discards what the peer still sends for a short while, then closes: a close

@@ -43,6 +43,36 @@ int status_for(read_status s) {
   }
 }
 
+std::string_view message_for(read_status s) {
+  switch (s) {
+    case read_status::timeout:
+      return "request not received in time";
+    case read_status::too_long_target:
+      return "request target too long";
+    case read_status::too_large_header:
+      return "request header too large";
+    case read_status::too_large_body:
+      return "request body too large";
+    default:
+      return "malformed request";
+  }
+}
+
+std::string_view reason_for(read_status s) {
+  switch (s) {
+    case read_status::timeout:
+      return "request_timeout";
+    case read_status::too_long_target:
+      return "target_too_long";
+    case read_status::too_large_header:
+      return "header_too_large";
+    case read_status::too_large_body:
+      return "body_too_large";
+    default:
+      return "malformed_request";
+  }
+}
+
 request_reader::request_reader(std::uint32_t max_header_bytes, std::uint64_t max_body_bytes,
                                std::size_t max_target_bytes)
     : max_header_bytes_(max_header_bytes), max_target_bytes_(max_target_bytes) {

@@ -32,6 +32,9 @@ std::optional<read_status> framing_problem(const http_request& req, std::size_t 
 
 /// Status for a read_status that is an error.
 int status_for(read_status s);
+/// Its answer's message and reason (error_response).
+std::string_view message_for(read_status s);
+std::string_view reason_for(read_status s);
 
 /// \brief Turns one request's bytes, as they arrive, into a parsed request: the raw-header
 /// scan first (what Beast would accept but must not pass), then Beast's parser within the

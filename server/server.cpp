@@ -86,8 +86,12 @@ struct server::impl {
         io_threads(cfg.load()->main.io_threads),
         main_io(io_threads),
         admin_io(1),
-        view{stats, [this] { return boost::json::serialize(to_json(*cfg.load())); },
-             [this] { return cfg.load()->admin.token; }, live, lab} {
+        view{stats,
+             [this] { return boost::json::serialize(to_json(*cfg.load())); },
+             [this] { return cfg.load()->admin.token; },
+             live,
+             lab,
+             [this] { return to_string(policy.load()->mode()); }} {
     live.set_config_path(path.empty() ? std::string() : std::filesystem::absolute(path).string());
     stats.set_active_mode(cfg.load()->mode);
     dependency.on_wait = [this](double seconds) {

@@ -11,8 +11,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/write.hpp>
-#include <boost/json/serialize.hpp>
-#include <boost/json/value.hpp>
 #include <cctype>
 #include <cerrno>
 
@@ -27,8 +25,8 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-/// The one place where a typed rejection becomes HTTP. The policy that rejected says whether,
-/// and when, a retry can help.
+/// A typed rejection as HTTP. The policy that rejected says whether, and when, a retry can
+/// help.
 response overload_response(const task& t) {
   // The bodies are few and fixed: made once, not serialised for every rejection.
   static const auto bodies = [] {
@@ -36,11 +34,11 @@ response overload_response(const task& t) {
     for (int why = 0; why < reject_reason_count; ++why) {
       for (int mode = 0; mode < mode_count; ++mode) {
         auto reason = static_cast<reject_reason>(why);
-        boost::json::object body;
-        body["error"] = reason == reject_reason::shutting_down ? "shutting down" : "overloaded";
-        body["reason"] = to_string(reason);
-        body["mode"] = to_string(static_cast<mode_kind>(mode));
-        b[why][mode] = boost::json::serialize(body);
+        b[why][mode] =
+            error_response(503,
+                           reason == reject_reason::shutting_down ? "shutting down" : "overloaded",
+                           to_string(reason), to_string(static_cast<mode_kind>(mode)))
+                .body;
       }
     }
     return b;
@@ -145,7 +143,7 @@ class connection final : public work_waiter,
   void refuse(read_status why);
 
   static asio::awaitable<void> read_rest(self_ptr self, std::unique_ptr<request_reader> reader);
-  static asio::awaitable<void> refuse_and_close(self_ptr self, int status, std::string message);
+  static asio::awaitable<void> refuse_and_close(self_ptr self, response answer);
   static asio::awaitable<void> close_gracefully(self_ptr self);
   static asio::awaitable<void> drain(self_ptr self);
 
@@ -258,13 +256,13 @@ asio::awaitable<void> connection::read_rest(self_ptr self, std::unique_ptr<reque
 void connection::refuse(read_status why) {
   int status = status_for(why);
   fe_.stats.count_request(active_->mode(), handler_id::other, status, seconds_since_start());
-  spawn(refuse_and_close(shared_from_this(), status,
-                         why == read_status::timeout ? "request not received in time"
-                                                     : "malformed or oversized request"));
+  spawn(refuse_and_close(
+      shared_from_this(),
+      error_response(status, message_for(why), reason_for(why), to_string(active_->mode()))));
 }
 
-asio::awaitable<void> connection::refuse_and_close(self_ptr self, int status, std::string message) {
-  co_await reject_and_close(self->stream_, status, message, self->write_timeout());
+asio::awaitable<void> connection::refuse_and_close(self_ptr self, response answer) {
+  co_await reject_and_close(self->stream_, std::move(answer), self->write_timeout());
 }
 
 void connection::serve() {
@@ -280,7 +278,10 @@ void connection::serve() {
             work_limits{cfg_->limits.max_ms, cfg_->limits.max_fanout, cfg_->limits.max_kb});
   handler_ = routed.handler;
   if (routed.error) {
-    respond(std::move(*routed.error));
+    auto& e = *routed.error;
+    response r = error_response(e.status, e.message, e.reason, to_string(policy_->mode()));
+    if (!e.allow.empty()) r.headers.emplace_back("Allow", std::string(e.allow));
+    respond(std::move(r));
     return;
   }
   if (routed.params.kb < 0) routed.params.kb = cfg_->work.request_kb;
@@ -312,10 +313,15 @@ void connection::work_done(work_outcome done) {
 }
 
 void connection::respond(response res) {
-  // Any 4xx closes the connection: a client that sent something wrong gets its answer and
-  // no chance to have a next request read out of what it sent.
-  keep_alive_ =
-      req_.keep_alive() && !fe_.draining.load() && (res.status < 400 || res.status >= 500);
+  // A 4xx closes the connection (a client that sent something wrong gets its answer and no
+  // chance to have a next request read out of what it sent), but for 404, and 405 to a method
+  // HTTP knows: those answer a well-formed request for something that is not there. (An
+  // unknown method, a lowercase "get" say, is the kind of request a smuggler sends.)
+  const bool well_formed =
+      res.status == 404 ||
+      (res.status == 405 && req_.method() != boost::beast::http::verb::unknown);
+  const bool suspect = res.status >= 400 && res.status < 500 && !well_formed;
+  keep_alive_ = req_.keep_alive() && !fe_.draining.load() && !suspect;
   status_ = res.status;
   out_ = make_response(std::move(res), req_.version(), keep_alive_,
                        req_.method() == boost::beast::http::verb::head);
@@ -376,8 +382,11 @@ asio::awaitable<void> connection::drain(self_ptr self) {
   boost::system::error_code ec;
   if (self->buffer_.size() > 0 || self->stream_.socket().available(ec) > 0) {
     auto write_timeout = std::chrono::milliseconds(self->fe_.cfg.load()->http.write_timeout_ms);
-    self->fe_.stats.count_request(self->fe_.policy.load()->mode(), handler_id::other, 503, 0);
-    co_await reject_and_close(self->stream_, 503, "shutting down", write_timeout);
+    const mode_kind mode = self->fe_.policy.load()->mode();
+    self->fe_.stats.count_request(mode, handler_id::other, 503, 0);
+    co_await reject_and_close(
+        self->stream_, error_response(503, "shutting down", "shutting_down", to_string(mode)),
+        write_timeout);
   } else {
     co_await lingering_close(self->stream_);
   }

@@ -58,18 +58,10 @@ job<wait_end> lab_wait::wait(const work_context& ctx,
   co_return *ended();
 }
 
-response lab_error(int status, std::string_view error, std::string_view reason,
-                   const work_context& ctx) {
-  response r;
-  r.status = status;
-  r.body = boost::json::serialize(boost::json::object{
-      {"error", error}, {"status", status}, {"reason", reason}, {"mode", ctx.mode}});
-  return r;
-}
-
 response lab_stopped(wait_end why, const work_context& ctx) {
-  if (why == wait_end::halted) return lab_error(503, "shutting down", "shutting_down", ctx);
-  return lab_error(503, "stopped by a lab reset", "lab_reset", ctx);
+  if (why == wait_end::halted)
+    return error_response(503, "shutting down", "shutting_down", ctx.mode);
+  return error_response(503, "stopped by a lab reset", "lab_reset", ctx.mode);
 }
 
 bool interleave_awaiter::await_ready() const {

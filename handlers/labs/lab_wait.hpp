@@ -60,9 +60,6 @@ class lab_wait {
   std::atomic<int> why_{-1};
 };
 
-/// A lab's error answer, shaped as every error body is: {"error", "status", "reason", "mode"}.
-response lab_error(int status, std::string_view error, std::string_view reason,
-                   const work_context& ctx);
 /// The answer of lab work whose wait was ended by a reset (503 lab_reset) or by the server's
 /// halt (503 shutting_down).
 response lab_stopped(wait_end why, const work_context& ctx);

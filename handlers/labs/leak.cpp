@@ -56,7 +56,7 @@ job<response> leak_lab::run(int v, int ms, int kb, std::chrono::milliseconds wai
                             const work_context& ctx) {
   response r;
   if (leaked_[leaky].load() + leaked_[fixed].load() >= max_leaked) {
-    r = lab_error(503, "too many leaked helpers (labs.max_leaked)", "leak_ceiling", ctx);
+    r = error_response(503, "too many leaked helpers (labs.max_leaked)", "leak_ceiling", ctx.mode);
     r.headers.emplace_back("Retry-After", "1");
     co_return r;
   }
@@ -84,7 +84,8 @@ job<response> leak_lab::run(int v, int ms, int kb, std::chrono::milliseconds wai
     co_return r;
   }
   if (got != wait_end::timed_out) co_return lab_stopped(got, ctx);
-  co_return lab_error(504, "the helper did not answer within labs.wait_ms", "helper_timeout", ctx);
+  co_return error_response(504, "the helper did not answer within labs.wait_ms", "helper_timeout",
+                           ctx.mode);
 }
 
 std::string leak_lab::leaked_json() const {

@@ -93,10 +93,10 @@ job<response> nested_lab::run(int v, int k, int ms, const work_context& ctx) {
   }
   auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - begin);
   if (ran < k) {
-    co_return lab_error(503,
-                        "the executor refused or dropped " + std::to_string(k - ran) + " of " +
-                            std::to_string(k) + " children",
-                        "child_refused", ctx);
+    co_return error_response(503,
+                             "the executor refused or dropped " + std::to_string(k - ran) + " of " +
+                                 std::to_string(k) + " children",
+                             "child_refused", ctx.mode);
   }
   r.body = "{\"lab\":\"nested\",\"variant\":\"" + std::string(names[v]) + "\",\"mode\":\"" +
            std::string(ctx.mode) + "\",\"children\":" + std::to_string(k) +

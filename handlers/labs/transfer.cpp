@@ -96,8 +96,8 @@ job<response> transfer_lab::run(int v, int from, int to, int ms, const work_cont
     res.body = std::string("{\"lab\":\"transfer\",\"from\":\"") + name_of(from) + "\",\"to\":\"" +
                name_of(to) + "\",\"moved\":1" + tail;
   } else if (got == wait_end::victim) {
-    res = lab_error(500, "chosen as the victim of a deadlock (labs.deadlock_break)",
-                    "deadlock_victim", ctx);
+    res = error_response(500, "chosen as the victim of a deadlock (labs.deadlock_break)",
+                         "deadlock_victim", ctx.mode);
   } else {
     res = lab_stopped(got, ctx);
   }

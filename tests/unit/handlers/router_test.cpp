@@ -52,7 +52,8 @@ TEST(RouterTest, wrong_method_is_405_with_allow) {
   auto r = route("POST", "/work/io?ms=1", limits);
   ASSERT_TRUE(r.error);
   EXPECT_EQ(r.error->status, 405);
-  EXPECT_EQ(r.error->headers.at(0).first, "Allow");
+  EXPECT_EQ(r.error->allow, "GET, HEAD");
+  EXPECT_EQ(r.error->reason, "method_not_allowed");
 }
 
 TEST(RouterTest, bad_numbers_are_400) {
@@ -118,7 +119,7 @@ TEST(RouterTest, bad_lab_parameters_are_400_naming_the_parameter) {
     auto r = route("GET", target, limits);
     ASSERT_TRUE(r.error) << target;
     EXPECT_EQ(r.error->status, 400) << target;
-    EXPECT_NE(r.error->body.find(names), std::string::npos) << target << " " << r.error->body;
+    EXPECT_NE(r.error->message.find(names), std::string::npos) << target << " " << r.error->message;
   }
   EXPECT_EQ(status_of("GET", "/lab/unknown?variant=racy"), 404);
   EXPECT_EQ(status_of("POST", "/lab/counter?variant=racy"), 405);

@@ -46,9 +46,16 @@ TEST(WorkTest, burn_cpu_uses_thread_cpu_time) {
 }
 
 TEST(WorkTest, burn_cpu_stops_when_asked) {
+  // Asked while it burns, not before: the check inside the loop is what is tested.
   std::stop_source stop;
-  stop.request_stop();
+  std::jthread stopper([&] {
+    std::this_thread::sleep_for(20ms);
+    stop.request_stop();
+  });
+  auto start = clock_type::now();
   EXPECT_FALSE(burn_cpu(60s, stop.get_token()));
+  EXPECT_GE(clock_type::now() - start, 15ms);
+  EXPECT_LT(clock_type::now() - start, 30s);
 }
 
 TEST(WorkTest, multiplexed_fetches_respect_the_limit) {
@@ -61,8 +68,14 @@ TEST(WorkTest, multiplexed_fetches_respect_the_limit) {
 
 TEST(WorkTest, multiplexed_fetches_stop_early) {
   std::stop_source stop;
-  stop.request_stop();
+  std::jthread stopper([&] {
+    std::this_thread::sleep_for(20ms);
+    stop.request_stop();
+  });
+  auto start = clock_type::now();
   EXPECT_EQ(multiplexed_fetches(5, 5, 10s, nullptr, stop.get_token()), 0);
+  EXPECT_GE(clock_type::now() - start, 15ms);
+  EXPECT_LT(clock_type::now() - start, 5s);
 }
 
 TEST(WorkTest, thread_per_fetch_completes_all) {
@@ -137,12 +150,25 @@ TEST(WorkTest, handler_holds_its_working_set_while_it_runs) {
 }
 
 TEST(WorkTest, handler_reports_cancellation) {
-  std::stop_source stop;
-  stop.request_stop();
-  auto r = run_handler(handler_id::io, work_params{1000, 1, false},
-                       work_context{stop.get_token(), nullptr, "test"});
-  EXPECT_EQ(r.status, 503);
-  EXPECT_NE(r.body.find("\"outcome\":\"cancelled\""), std::string::npos);
+  // Stopped while it waits: a client that left (cancelled), then the server's halt.
+  for (bool halted : {false, true}) {
+    std::stop_source stop;
+    std::stop_source halt;
+    std::jthread stopper([&] {
+      std::this_thread::sleep_for(20ms);
+      if (halted) halt.request_stop();
+      stop.request_stop();
+    });
+    auto start = clock_type::now();
+    work_context ctx{stop.get_token(), nullptr, "test"};
+    ctx.halt = halt.get_token();
+    auto r = run_handler(handler_id::io, work_params{10000, 1, false}, ctx);
+    EXPECT_LT(clock_type::now() - start, 5s);
+    EXPECT_EQ(r.status, 503);
+    auto reason = halted ? "\"reason\":\"shutting_down\"" : "\"reason\":\"cancelled\"";
+    EXPECT_NE(r.body.find(reason), std::string::npos) << r.body;
+    EXPECT_NE(r.body.find("\"mode\":\"test\""), std::string::npos) << r.body;
+  }
 }
 
 TEST(WorkTest, handler_body_names_mode_and_handler) {

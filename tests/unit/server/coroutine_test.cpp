@@ -93,7 +93,7 @@ TEST(CoroutineTest, a_task_waiting_on_a_timer_stops_when_its_client_leaves) {
   p.client_gone(w->t);
   ASSERT_TRUE(w->finished_within(5s));
   EXPECT_EQ(w->t->result().status, 503);
-  EXPECT_NE(w->t->result().body.find("\"outcome\":\"cancelled\""), std::string::npos);
+  EXPECT_NE(w->t->result().body.find("\"reason\":\"cancelled\""), std::string::npos);
   EXPECT_EQ(stats.for_mode(mode_kind::coroutine).cancelled_running->Value(), 1);
 }
 
