@@ -2,7 +2,6 @@
 the max_tasks limit, cancellation, and live switching in and out of it."""
 
 import resource
-import socket
 import statistics
 import threading
 import time

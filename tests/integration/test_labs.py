@@ -6,7 +6,6 @@ test (test_tsan_reports_the_racy_variants_and_not_the_fixed_ones) runs them conc
 
 import os
 import re
-import socket
 import threading
 import time
 import unittest

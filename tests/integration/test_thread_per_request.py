@@ -1,9 +1,8 @@
 """thread-per-request mode: a new OS thread per request, bounded only by a safety ceiling."""
 
-import time
 import unittest
 
-from harness import Server, hold_requests, in_threads, request_bytes, wait_for
+from harness import Server, hold_requests, request_bytes, wait_for
 
 
 class ThreadPerRequestTest(unittest.TestCase):
