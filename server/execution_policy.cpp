@@ -107,24 +107,29 @@ void task::spawn(child_fn make) {
   owner_->submit_child(std::move(child));
 }
 
-bool task::run(fanout_runner* fanout) {
+bool task::run(const run_env& env) {
   if (!leave_waiting(state::running)) return false;
+  host_ = env.host;
   if (cancelled_before_start()) return true;
   began();
+  if (env.suspend == nullptr) {
+    run_inline(env.fanout);
+  } else {
+    start_job(env.suspend);
+  }
+  return true;
+}
+
+void task::run_inline(fanout_runner* fanout) {
   try {
     result_ = body_(context_for(fanout, nullptr)).run_inline();
   } catch (const std::exception& e) {
     result_ = error_response(500, e.what(), "internal_error", to_string(mode_));
   }
   ended();
-  return true;
 }
 
-bool task::start(suspender* s, task_host* host) {
-  if (!leave_waiting(state::running)) return false;
-  host_ = host;
-  if (cancelled_before_start()) return true;
-  began();
+void task::start_job(suspender* s) {
   context_ = context_for(nullptr, s);
   try {
     job_ = body_(context_);
@@ -132,10 +137,9 @@ bool task::start(suspender* s, task_host* host) {
     result_ = error_response(500, e.what(), "internal_error", to_string(mode_));
     if (host_ != nullptr) host_->task_ended(*this);
     ended();
-    return true;
+    return;
   }
   job_.start(&task::job_finished, this);
-  return true;
 }
 
 void task::job_finished(void* self) {

@@ -30,6 +30,16 @@ class task_host {
   ~task_host() = default;
 };
 
+/// Where and how a policy runs a task's body (task::run).
+struct run_env {
+  fanout_runner* fanout = nullptr;  ///< a thread mode's parallel fetches (null: sequential)
+  /// Null: the body runs to its end on the calling thread, each wait blocking it. Set: the body
+  /// starts as a job whose waits suspend through it (coroutine), and ends on whichever thread
+  /// resumes it last.
+  suspender* suspend = nullptr;
+  task_host* host = nullptr;  ///< told when a started job ends (with `suspend`)
+};
+
 /// \brief One request's work as a mode sees it: a body to run, a stop token, and a
 /// completion called exactly once. Thread-safety: the state transitions are atomic; a task
 /// may be finished on one thread while the front end cancels it on another.
@@ -57,13 +67,11 @@ class task : private child_spawner {
 
   /// The policy took the task into a queue (counts it as queued).
   void mark_queued();
-  /// Runs the body on the calling thread with the mode's fan-out; counts running/started;
-  /// then completes.
-  bool run(fanout_runner* fanout);
-  /// Starts the body as a job whose waits suspend through `s` (the coroutine mode); it
-  /// completes on whichever of the mode's threads finishes it, just after `host->task_ended`
-  /// (also when its client had already left and the body never starts). Counted like run().
-  bool start(suspender* s, task_host* host);
+  /// Runs the body as `env` says; counts running/started. Without a suspender it completes
+  /// before returning; with one it completes on whichever of the mode's threads finishes the
+  /// job, just after `env.host->task_ended` (also when its client had already left and the
+  /// body never starts).
+  bool run(const run_env& env = {});
   /// Answers 503 without running, counting `why`, with a Retry-After of `retry_after_s`
   /// seconds (none if negative: retrying cannot help); then completes.
   bool reject(reject_reason why, int retry_after_s = -1);
@@ -75,6 +83,15 @@ class task : private child_spawner {
   void cancel_running();
   /// Asks a running body to stop without counting a client cancellation (shutdown).
   void request_stop() { stop_.request_stop(); }
+  /// Looks (a system call) whether the client has already gone, for a policy that cannot
+  /// watch: before handing work over where that is costly to undo (a thread to be scheduled
+  /// only to be stopped), or after running it inline. If it has, the front end counts it as
+  /// gone since `since` (its work after that is wasted) and this returns true. Called only
+  /// inside submit, on the thread that submitted. Without a client to look at: false.
+  virtual bool client_already_gone(steady::time_point since) {
+    (void)since;
+    return false;
+  }
   /// The policy the body's child work goes to (work_context::children), whose halt the body
   /// and its children see; none: no child work. The owner must outlive the body's run.
   void set_owner(execution_policy* owner);
@@ -112,6 +129,8 @@ class task : private child_spawner {
   void complete() { completed(); }
   static void job_finished(void* self);
   work_context context_for(fanout_runner* fanout, suspender* s);
+  void run_inline(fanout_runner* fanout);
+  void start_job(suspender* s);
   void spawn(child_fn make) override;
 
   body_fn body_;
@@ -151,18 +170,6 @@ class execution_policy {
   /// Child work a running task started (work_context::children): wherever this mode runs
   /// its requests' work, subject to the same limits. By default, like a request.
   virtual void submit_child(std::shared_ptr<task> t) { submit(std::move(t)); }
-  /// Whether client_gone stops work now.
-  virtual bool cancels_on_disconnect() const = 0;
-  /// Whether the front end should look (one extra system call per request) for a client that
-  /// left before its request was handed over, and then not hand it over at all: worth it
-  /// where handing over is costly to undo (a new thread that must be scheduled before it can
-  /// be stopped). Elsewhere the disconnect watch, which starts at once, cancels such work
-  /// before its body runs.
-  virtual bool checks_gone_before_submit() const { return false; }
-  /// Whether the front end can watch the connection while the work runs. A policy that runs
-  /// the work inline in submit() (blocking) finishes before any watch could start, so the
-  /// front end only checks the socket afterwards.
-  virtual bool runs_inline() const { return false; }
   /// Applies the live-changeable settings of a reloaded config.
   virtual void reconfigure(const config& c) = 0;
   /// Shutdown after the drain period: queued work is rejected (shutting_down), running work is

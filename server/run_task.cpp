@@ -39,14 +39,6 @@ namespace {
 /// per answer.
 constexpr int rejection_turns = 3;
 
-/// Work run inline (blocking) cannot be watched while it runs, so the socket is looked at
-/// afterwards, for a client that left meanwhile (or while its request waited unread), but only
-/// after work that ran this long: the look is a system call, 1-2 us of blocking's 13-15 us of
-/// CPU per /healthz request (measured: 15.5 -> 13.5 and 14.1 -> 13.1 us without it). Shorter
-/// work wastes less than this if its client has gone; its answer is then written to a closed
-/// connection, counted as written, and the connection ends at its next read.
-constexpr auto inline_departure_check = std::chrono::milliseconds(1);
-
 /// A task that is also its own completion and disconnect watch. Everything but completed()
 /// runs on the connection's executor, so the flags need no lock.
 class watched_task final : public task, public completion_lane::item {
@@ -68,19 +60,11 @@ class watched_task final : public task, public completion_lane::item {
   void run() override { task_ended(); }
 
   /// Submits, then watches the connection while the work is under way. `self` is this task.
-  /// Runs on the executor. Work that ends inside submit (blocking's inline work) is finished
+  /// Runs on the executor. Work that ends inside submit (a policy that runs it inline) is finished
   /// here, without a round trip through the executor's queue; a rejection is not watched, and
   /// its answer comes through the queue (see completed()).
   void begin(std::shared_ptr<watched_task> self) {
     self_ = std::move(self);
-    if (policy_.checks_gone_before_submit() && peer_gone(conn_.socket)) {
-      // Already gone when its request was read (sent, then closed): not handed over at all.
-      // (In thread_per_request it could only be stopped after its new thread had been
-      // scheduled, and in a burst that takes milliseconds each.)
-      gone_at_ = steady::now();
-      if (hand_over([&] { cancel_queued(); }) == ended_in_submit) task_ended();
-      return;
-    }
     switch (hand_over([&] { policy_.submit(self_); })) {
       case ended_in_submit:
         task_ended();  // may end this task's life: nothing of it is touched afterwards
@@ -88,15 +72,19 @@ class watched_task final : public task, public completion_lane::item {
       case rejected_in_submit:
         return;  // its answer is on its way through the queue; nothing to watch for
       default:
-        // Under way: watch for the client leaving meanwhile. (A policy that runs work inline
-        // has always ended by now; its socket is looked at in finish().)
+        // Under way: watch for the client leaving meanwhile.
         watch();
     }
   }
 
  protected:
+  bool client_already_gone(steady::time_point since) override {
+    if (!gone_at_ && peer_gone(conn_.socket)) gone_at_ = since;
+    return gone_at_.has_value();
+  }
+
   void completed() override {
-    // Work that ended inside submit (blocking's inline work) is finished by begin() at once.
+    // Work that ended inside submit (run inline) is finished by begin() at once.
     // Admitted work that ended elsewhere comes back through the lane when there is one (ahead
     // of the I/O thread's queue), else through the queue. A rejection's answer waits
     // rejection_turns turns of the queue, behind the admitted answers and the requests already
@@ -193,16 +181,8 @@ class watched_task final : public task, public completion_lane::item {
     finish();
   }
 
-  bool ran_for_at_least(steady::duration d) const {
-    return started() && finished() && *finished() - *started() >= d;
-  }
-
   void finish() {
     finished_ = true;
-    if (policy_.runs_inline() && !gone_at_ && ran_for_at_least(inline_departure_check) &&
-        peer_gone(conn_.socket)) {
-      gone_at_ = admitted();  // left at some point while nobody watched: all of it wasted
-    }
     // Moved out first: the waiter may drop the last reference to this task.
     auto waiter = std::move(waiter_);
     response answer = take_result();

@@ -2,6 +2,14 @@
 
 namespace stampede {
 
+namespace {
+/// Work run inline cannot be watched while it runs, so the client is looked for afterwards,
+/// but only after work that ran this long: the look is a system call, about a tenth of
+/// blocking's CPU per /healthz request. Shorter work wastes less than the look would cost; its
+/// answer is written to a closed connection, and the connection ends at its next read.
+constexpr auto departure_check_after = std::chrono::milliseconds(1);
+}  // namespace
+
 void blocking_policy::submit(std::shared_ptr<task> t) {
   t->mark_queued();  // waiting for the lock (only visible with more than one I/O thread)
   std::unique_lock lock(one_at_a_time_);
@@ -14,9 +22,16 @@ void blocking_policy::submit(std::shared_ptr<task> t) {
     std::lock_guard current(current_mutex_);
     current_ = t;
   }
-  t->run(&fanout_);
-  std::lock_guard current(current_mutex_);
-  current_.reset();
+  t->run({&fanout_});
+  {
+    std::lock_guard current(current_mutex_);
+    current_.reset();
+  }
+  lock.unlock();
+  if (t->started() && t->finished() && *t->finished() - *t->started() >= departure_check_after) {
+    // Gone at some point while nobody could watch: all of its work counts as wasted.
+    t->client_already_gone(t->admitted());
+  }
 }
 
 void blocking_policy::stop_all() {

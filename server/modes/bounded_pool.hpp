@@ -32,7 +32,6 @@ class bounded_pool_policy final : public execution_policy {
   mode_kind mode() const override { return mode_kind::bounded; }
   void submit(std::shared_ptr<task> t) override;
   void client_gone(const std::shared_ptr<task>& t) override;
-  bool cancels_on_disconnect() const override { return cancel_on_disconnect_.load(); }
   void reconfigure(const config& c) override;
   void stop_all() override;
 

@@ -120,6 +120,11 @@ void coroutine_policy::resize_locked(int threads) {
 }
 
 void coroutine_policy::submit(std::shared_ptr<task> t) {
+  if (cancel_on_disconnect_.load() && t->client_already_gone(steady::now())) {
+    // A task's first run is inline, before a disconnect watch could see anything.
+    t->cancel_queued();
+    return;
+  }
   lane* target = nullptr;
   {
     std::lock_guard lock(mutex_);
@@ -147,7 +152,7 @@ void coroutine_policy::submit(std::shared_ptr<task> t) {
   // hand-off. Its first wait or yield moves it to its lane. start() tells this policy when the
   // task ends (before it completes), whether it ran or its client had already left; false
   // only if something else ended it first.
-  if (!t->start(target, this)) task_ended(*t);
+  if (!t->run({nullptr, target, this})) task_ended(*t);
 }
 
 void coroutine_policy::task_ended(task& t) noexcept {

@@ -31,9 +31,6 @@ class coroutine_policy final : public execution_policy, private task_host {
   mode_kind mode() const override { return mode_kind::coroutine; }
   void submit(std::shared_ptr<task> t) override;
   void client_gone(const std::shared_ptr<task>& t) override;
-  bool cancels_on_disconnect() const override { return cancel_on_disconnect_.load(); }
-  /// A task's first run is inline, before the disconnect watch could see anything.
-  bool checks_gone_before_submit() const override { return cancel_on_disconnect_.load(); }
   void reconfigure(const config& c) override;
   void stop_all() override;
 

@@ -28,6 +28,12 @@ void thread_per_request_policy::submit(std::shared_ptr<task> t) {
     t->reject(reject_reason::shutting_down);
     return;
   }
+  if (cancel_on_disconnect_.load() && t->client_already_gone(steady::now())) {
+    // Sent, then closed: not handed over at all. A thread started for it could only be
+    // stopped once it had been scheduled, and in a burst that takes milliseconds each.
+    t->cancel_queued();
+    return;
+  }
   {
     std::lock_guard lock(live_mutex_);
     if (live_ >= max_threads_.load()) {
@@ -41,7 +47,7 @@ void thread_per_request_policy::submit(std::shared_ptr<task> t) {
   auto begin = steady::now();
   try {
     std::thread([this, t]() mutable {
-      t->run(&fanout_);
+      t->run({&fanout_});
       {
         std::lock_guard lock(live_mutex_);
         running_.erase(t);

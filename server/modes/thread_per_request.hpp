@@ -24,8 +24,6 @@ class thread_per_request_policy final : public execution_policy {
   mode_kind mode() const override { return mode_kind::thread_per_request; }
   void submit(std::shared_ptr<task> t) override;
   void client_gone(const std::shared_ptr<task>& t) override;
-  bool cancels_on_disconnect() const override { return cancel_on_disconnect_.load(); }
-  bool checks_gone_before_submit() const override { return cancel_on_disconnect_.load(); }
   void reconfigure(const config& c) override;
   void stop_all() override;
 

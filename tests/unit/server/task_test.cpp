@@ -16,7 +16,7 @@ using testing::make_probe;
 
 /// Runs `p`'s task on a thread of its own and returns once its body has started.
 std::jthread start_running(const std::shared_ptr<testing::probe>& p) {
-  std::jthread worker([p] { p->t->run(nullptr); });
+  std::jthread worker([p] { p->t->run(); });
   while (!p->started.load()) std::this_thread::sleep_for(1ms);
   return worker;
 }
@@ -32,7 +32,7 @@ TEST(TaskTest, client_gone_before_the_body_starts_means_it_never_starts) {
   p->t->mark_queued();
   // A worker has popped it (it is no longer in the queue), and the client leaves now.
   p->t->cancel_running();
-  EXPECT_TRUE(p->t->run(nullptr));
+  EXPECT_TRUE(p->t->run());
   EXPECT_TRUE(p->completed_within(0ms));
   EXPECT_FALSE(p->started.load());
   EXPECT_EQ(p->t->result().status, 503);
@@ -50,7 +50,7 @@ TEST(TaskTest, client_gone_before_a_thread_is_created_means_it_never_starts) {
   auto p = make_probe(mode_kind::thread_per_request, stats, g);
   g.release();
   p->t->cancel_running();  // state created: the request thread has not run yet
-  EXPECT_TRUE(p->t->run(nullptr));
+  EXPECT_TRUE(p->t->run());
   EXPECT_FALSE(p->started.load());
   EXPECT_EQ(mm.cancelled_queued->Value(), 1);
 }
@@ -89,7 +89,7 @@ TEST(TaskTest, a_body_that_ends_at_once_when_stopped_is_still_counted_as_cancell
       },
       mode_kind::bounded, mm);
   t->on_done = [&] { done.set_value(); };
-  std::jthread worker([&] { t->run(nullptr); });
+  std::jthread worker([&] { t->run(); });
   while (!started.load()) std::this_thread::sleep_for(1ms);
   // Runs inside request_stop, on this thread: holds it there until the task has completed.
   std::stop_callback hold(seen, [&] { done_future.wait_for(5s); });
