@@ -21,7 +21,6 @@
 
 #include "server/admin.hpp"
 #include "server/execution_policy.hpp"
-#include "server/run_task.hpp"
 #include "server/session.hpp"
 
 namespace stampede {
@@ -99,7 +98,7 @@ struct server::impl {
     };
     stats.watch_downstream(&dependency);
     stats.watch_labs(&lab);
-    if (io_threads == 1) fe.lane = &lane;
+    fe.lane = &lane;
   }
 
   const std::string path;
@@ -120,9 +119,8 @@ struct server::impl {
   front_end fe;
   const int io_threads;  ///< main.io_threads, fixed until restart
   asio::io_context main_io;
-  /// Answers of admitted work back to the one I/O thread ahead of its queue (not used with
-  /// several I/O threads: a connection's strand is not the thread that drains).
-  completion_lane lane{main_io.get_executor()};
+  /// How finished work gets back to its connection's I/O thread.
+  completion_lane lane{main_io.get_executor(), io_threads == 1};
   asio::io_context admin_io;  ///< admin port, signals and the config watch: always responsive
   /// The main acceptor is used by the accept loop and by shutdown; with several I/O threads
   /// they would race, so both run on this strand.

@@ -3,7 +3,6 @@
 #include <sys/socket.h>
 
 #include <algorithm>
-#include <array>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
@@ -16,7 +15,7 @@
 
 #include "handlers/router.hpp"
 #include "server/http_io.hpp"
-#include "server/run_task.hpp"
+#include "server/request_task.hpp"
 
 namespace stampede {
 
@@ -25,32 +24,13 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-/// A typed rejection as HTTP. The policy that rejected says whether, and when, a retry can
-/// help.
-response overload_response(const task& t) {
-  // The bodies are few and fixed: made once, not serialised for every rejection.
-  static const auto bodies = [] {
-    std::array<std::array<std::string, mode_count>, reject_reason_count> b;
-    for (int why = 0; why < reject_reason_count; ++why) {
-      for (int mode = 0; mode < mode_count; ++mode) {
-        auto reason = static_cast<reject_reason>(why);
-        b[why][mode] =
-            error_response(503,
-                           reason == reject_reason::shutting_down ? "shutting down" : "overloaded",
-                           to_string(reason), to_string(static_cast<mode_kind>(mode)))
-                .body;
-      }
-    }
-    return b;
-  }();
-  const reject_reason why = *t.rejected();
-  response r;
-  r.status = 503;
-  r.body = bodies[static_cast<int>(why)][static_cast<int>(t.mode())];
-  if (t.retry_after_s() >= 0) {
-    r.headers.emplace_back("Retry-After", std::to_string(t.retry_after_s()));
-  }
-  return r;
+/// True if the peer has closed or reset the connection (looked at without blocking or
+/// consuming anything).
+bool peer_gone(tcp::socket& socket) {
+  char c;
+  ssize_t n = ::recv(socket.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n == 0) return true;
+  return n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
 }
 
 /// A request id worth echoing: short, and only characters safe in a header.
@@ -101,6 +81,12 @@ class connection final : public work_waiter,
     next_request();
   }
 
+  // work_waiter: the request's work, handed to the mode.
+  void work_under_way() override { watch(); }
+  bool client_already_gone(steady::time_point since) override {
+    if (!gone_at_ && peer_gone(stream_.socket())) gone_at_ = since;
+    return gone_at_.has_value();
+  }
   void work_done(work_outcome done) override;
 
   void wake_for_drain(std::shared_ptr<drainable> self) override {
@@ -141,6 +127,8 @@ class connection final : public work_waiter,
   void respond(response res);
   void on_written(boost::system::error_code ec);
   void refuse(read_status why);
+  void watch();
+  void readable(boost::system::error_code ec, std::uint64_t request);
 
   static asio::awaitable<void> read_rest(self_ptr self, std::unique_ptr<request_reader> reader);
   static asio::awaitable<void> refuse_and_close(self_ptr self, response answer);
@@ -166,6 +154,11 @@ class connection final : public work_waiter,
   int status_ = 0;
   bool keep_alive_ = false;
   std::optional<in_flight_count> busy_;
+  std::uint64_t request_ = 0;                  ///< counts requests: a watch is for one of them
+  std::shared_ptr<task> work_;                 ///< its work while under way, for client_gone
+  std::optional<steady::time_point> gone_at_;  ///< when its client left, if it did
+  bool watching_ = false;                      ///< a peek is pending for this request
+  char peeked_ = 0;                            ///< the watch's one-byte peek lands here
   http_response out_;
   /// Only while an answer is being written: a waiting connection holds none.
   std::unique_ptr<boost::beast::http::response_serializer<boost::beast::http::string_body>> sr_;
@@ -201,7 +194,7 @@ void connection::next_request() {
 
 void connection::on_read(boost::system::error_code ec, std::size_t n) {
   // Answers of admitted work that has ended go out before this request is looked at.
-  if (fe_.lane != nullptr) fe_.lane->drain();
+  fe_.lane->drain();
   idle_ = false;
   if (ec == asio::error::operation_aborted && fe_.draining.load()) {
     // Woken by shutdown (wake_for_drain): a request already sent is answered, not reset.
@@ -285,23 +278,67 @@ void connection::serve() {
     return;
   }
   if (routed.params.kb < 0) routed.params.kb = cfg_->work.request_kb;
-  start_task(
-      *policy_,
+  ++request_;
+  gone_at_.reset();
+  auto t = std::make_shared<request_task>(
       [h = routed.handler, p = routed.params, lab = &fe_.lab](const work_context& ctx) {
         return handle(h, p, ctx, lab);
       },
-      fe_.stats.for_mode(policy_->mode()), &fe_.dependency,
-      watched_connection{stream_.socket(), buffer_,
-                         static_cast<std::size_t>(cfg_->http.max_header_bytes) * 4},
-      shared_from_this(), stream_.get_executor(), fe_.lane);
+      policy_->mode(), fe_.stats.for_mode(policy_->mode()), &fe_.dependency, *policy_,
+      shared_from_this(), stream_.get_executor(), *fe_.lane);
+  work_ = t;
+  t->begin(std::move(t));
+}
+
+void connection::watch() {
+  watching_ = true;
+  // A one-byte peek, not a readiness wait: asio starts a readiness wait by re-arming the
+  // socket's epoll entry (a system call per request), while a receive on a socket that its
+  // last read left empty is only queued until the next edge. The byte stays in the socket.
+  stream_.socket().async_receive(
+      asio::buffer(&peeked_, 1), tcp::socket::message_peek,
+      [self = shared_from_this(), request = request_](boost::system::error_code ec, std::size_t) {
+        self->readable(ec, request);
+      });
+}
+
+void connection::readable(boost::system::error_code ec, std::uint64_t request) {
+  // Cancelled when the work ended, or for a request answered since: nothing to do.
+  if (request != request_ || !watching_) return;
+  watching_ = false;
+  if (ec == asio::error::operation_aborted) return;
+  if (ec) {  // end of stream (a close or a half-close) or a reset: the client has gone
+    gone_at_ = steady::now();
+    policy_->client_gone(work_);
+    return;
+  }
+  // Bytes of a next request (pipelining): read into the request buffer, and the watch goes
+  // on while they fit.
+  const auto max_buffered = static_cast<std::size_t>(cfg_->http.max_header_bytes) * 4;
+  boost::system::error_code rec;
+  std::size_t avail = stream_.socket().available(rec);
+  std::size_t room = max_buffered > buffer_.size() ? max_buffered - buffer_.size() : 0;
+  if (!rec && avail > 0 && room > 0) {
+    std::size_t n = stream_.socket().read_some(buffer_.prepare(std::min(avail, room)), rec);
+    if (!rec) buffer_.commit(n);
+  }
+  if (buffer_.size() < max_buffered) watch();
 }
 
 void connection::work_done(work_outcome done) {
+  if (watching_) {
+    // Not waited for: its handler finds the request answered and does nothing; bytes that
+    // arrived stay in the socket for the next read. Waiting would put the answer behind a
+    // second turn of the I/O thread's queue (under a 503 storm, tens of milliseconds).
+    watching_ = false;
+    boost::system::error_code ignored;
+    stream_.socket().cancel(ignored);
+  }
+  work_.reset();
   const mode_kind mode = policy_->mode();
   auto& mm = fe_.stats.for_mode(mode);
-  const task* t = done.t.get();
-  if (done.gone_at) {
-    mm.wasted_seconds->Increment(t->wasted_after(*done.gone_at));
+  if (gone_at_) {
+    mm.wasted_seconds->Increment(done.t->wasted_after(*gone_at_));
     fe_.stats.count_request(mode, handler_, 499, seconds_since_start());
     mm.client_disconnects->Increment();  // last: tests wait on it, then read the others
     boost::system::error_code ignored;
@@ -309,7 +346,7 @@ void connection::work_done(work_outcome done) {
     busy_.reset();
     return;  // the connection ends when the task lets go of it
   }
-  respond(t->rejected() ? overload_response(*t) : std::move(done.result));
+  respond(std::move(done.answer));
 }
 
 void connection::respond(response res) {

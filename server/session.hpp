@@ -2,108 +2,11 @@
 /// \file One main-port connection: read a request, route it, hand it to the active mode,
 /// watch for the client leaving meanwhile, write the answer. Keep-alive, pipelining in order.
 
-#include <atomic>
 #include <boost/asio/ip/tcp.hpp>
-#include <list>
-#include <memory>
-#include <mutex>
-#include <vector>
 
-#include "config/config.hpp"
-#include "handlers/labs/labs.hpp"
-#include "server/execution_policy.hpp"
-#include "server/metrics.hpp"
+#include "server/front_end.hpp"
 
 namespace stampede {
-
-/// \brief A shared_ptr that one thread replaces while others copy it, under a mutex.
-/// (libstdc++ 12's std::atomic<std::shared_ptr> unlocks a load with a relaxed store, so a load
-/// does not happen-before the next store: ThreadSanitizer rightly reports the pointer's read and
-/// write as a race.) Readers copy it only when `front_end::generation` has changed.
-template <class T>
-class shared_slot {
- public:
-  explicit shared_slot(std::shared_ptr<T> p) : p_(std::move(p)) {}
-  std::shared_ptr<T> load() const {
-    std::lock_guard lock(mutex_);
-    return p_;
-  }
-  void store(std::shared_ptr<T> p) {
-    std::lock_guard lock(mutex_);
-    p_.swap(p);  // the old one is released after the lock, in p's destructor
-  }
-
- private:
-  mutable std::mutex mutex_;
-  std::shared_ptr<T> p_;
-};
-
-/// \brief A main-port connection as shutdown sees it.
-class drainable {
- public:
-  /// Shutdown has begun: a connection waiting idle for its next request stops waiting and
-  /// drains (503 if a request is already there, else a graceful close). Busy ones drain when
-  /// their answer is written. Safe to call from any thread (it posts to the connection);
-  /// `self` is this connection, handed to the posted work so that the connection's last
-  /// reference is let go on its own executor, not on the caller's thread.
-  virtual void wake_for_drain(std::shared_ptr<drainable> self) = 0;
-
- protected:
-  ~drainable() = default;
-};
-
-/// \brief Every open main-port connection, so that shutdown can wake the idle ones and wait
-/// until each has answered or closed (a request still unread when the process exits would be
-/// reset by the kernel). A lock per connection opened and closed, none per request.
-class connection_list {
- public:
-  using handle = std::list<std::weak_ptr<drainable>>::iterator;
-  handle add(std::weak_ptr<drainable> c) {
-    std::lock_guard lock(mutex_);
-    return all_.insert(all_.end(), std::move(c));
-  }
-  void remove(handle h) {
-    std::lock_guard lock(mutex_);
-    all_.erase(h);
-  }
-  /// Calls wake_for_drain on every connection still open.
-  void wake_all() {
-    std::vector<std::shared_ptr<drainable>> open;
-    {
-      std::lock_guard lock(mutex_);
-      for (auto& w : all_) {
-        if (auto c = w.lock()) open.push_back(std::move(c));
-      }
-    }
-    for (auto& c : open) {
-      drainable* d = c.get();
-      d->wake_for_drain(std::move(c));
-    }
-  }
-
- private:
-  std::mutex mutex_;
-  std::list<std::weak_ptr<drainable>> all_;
-};
-
-class completion_lane;
-
-/// \brief What every session shares, owned by the server. Thread-safety: all members are
-/// safe to read from any I/O thread; the server swaps config and policy under their slots' locks.
-struct front_end {
-  metrics& stats;
-  shared_slot<const config>& cfg;
-  shared_slot<execution_policy>& policy;
-  downstream& dependency;  ///< the simulated dependency every mode shares
-  labs& lab;               ///< the failure labs' shared state
-  /// Bumped after every swap of cfg or policy: a session keeps its own copies and reloads them
-  /// only when this has changed, instead of two atomic shared_ptr loads per request.
-  std::atomic<std::uint64_t> generation{0};
-  std::atomic<bool> draining{false};  ///< shutdown: finish the current request, then close
-  std::atomic<int> in_flight{0};      ///< requests read and not yet answered
-  connection_list connections{};      ///< open connections, for shutdown
-  completion_lane* lane = nullptr;    ///< with one I/O thread: answers of admitted work
-};
 
 /// Serves one main-port connection until it closes, on the socket's executor (returns at once).
 void start_session(boost::asio::ip::tcp::socket socket, front_end& fe);

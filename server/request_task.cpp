@@ -1,0 +1,93 @@
+#include "server/request_task.hpp"
+
+#include <array>
+#include <boost/asio/execution/outstanding_work.hpp>
+#include <boost/asio/prefer.hpp>
+#include <string>
+
+namespace stampede {
+
+namespace asio = boost::asio;
+
+namespace {
+
+/// A typed rejection as HTTP. The policy that rejected says whether, and when, a retry can
+/// help.
+response overload_response(const task& t) {
+  // The bodies are few and fixed: made once, not serialised for every rejection.
+  static const auto bodies = [] {
+    std::array<std::array<std::string, mode_count>, reject_reason_count> b;
+    for (int why = 0; why < reject_reason_count; ++why) {
+      for (int mode = 0; mode < mode_count; ++mode) {
+        auto reason = static_cast<reject_reason>(why);
+        const char* what = reason == reject_reason::shutting_down ? "shutting down" : "overloaded";
+        b[why][mode] =
+            error_response(503, what, to_string(reason), to_string(static_cast<mode_kind>(mode)))
+                .body;
+      }
+    }
+    return b;
+  }();
+  const reject_reason why = *t.rejected();
+  response r;
+  r.status = 503;
+  r.body = bodies[static_cast<int>(why)][static_cast<int>(t.mode())];
+  if (t.retry_after_s() >= 0) {
+    r.headers.emplace_back("Retry-After", std::to_string(t.retry_after_s()));
+  }
+  return r;
+}
+
+}  // namespace
+
+request_task::request_task(task::body_fn body, mode_kind mode, mode_metrics& m,
+                           downstream* dependency, execution_policy& p,
+                           std::shared_ptr<work_waiter> waiter, const asio::any_io_executor& ex,
+                           completion_lane& lane)
+    : task(std::move(body), mode, m, dependency),
+      policy_(p),
+      waiter_(std::move(waiter)),
+      // A tracked executor keeps the I/O context alive while the task runs elsewhere.
+      executor_(asio::prefer(ex, asio::execution::outstanding_work.tracked)),
+      lane_(lane) {
+  set_owner(&p);
+}
+
+void request_task::begin(std::shared_ptr<request_task> self) {
+  self_ = std::move(self);
+  phase_.store(submitting);
+  policy_.submit(self_);
+  int expected = submitting;
+  if (phase_.compare_exchange_strong(expected, submitted)) {
+    waiter_->work_under_way();
+    return;
+  }
+  // Ended inside submit, on this thread or another: answered now if it ran, through the lane
+  // if it was rejected.
+  if (expected == ended_in_submit) finish();  // may end this task's life
+}
+
+void request_task::completed() {
+  // Read before the exchange: once it has said "ended in submit", begin() may finish the task
+  // and end its life on the I/O thread, so nothing of it is touched here afterwards.
+  const bool rejection = rejected().has_value();
+  int expected = submitting;
+  if (phase_.compare_exchange_strong(expected, rejection ? rejected_in_submit : ended_in_submit) &&
+      !rejection) {
+    return;  // begin() finishes it
+  }
+  if (rejection) {
+    lane_.rejected(this);
+  } else {
+    lane_.admitted(this);
+  }
+}
+
+void request_task::finish() {
+  // Moved out first: the waiter may drop the last reference to this task.
+  auto waiter = std::move(waiter_);
+  response answer = rejected() ? overload_response(*this) : take_result();
+  waiter->work_done(work_outcome{std::move(self_), std::move(answer)});
+}
+
+}  // namespace stampede

@@ -1,0 +1,72 @@
+#pragma once
+/// \file One request's work as the front end hands it to a mode: a task that is also its own
+/// completion, and comes back to its connection's I/O thread when it has ended.
+
+#include <atomic>
+#include <boost/asio/any_io_executor.hpp>
+#include <memory>
+
+#include "server/completion_lane.hpp"
+#include "server/execution_policy.hpp"
+
+namespace stampede {
+
+/// What the connection learns once its request's work has ended.
+struct work_outcome {
+  std::shared_ptr<const task> t;  ///< times, for the wasted-work count
+  response answer;                ///< the body's answer, or the rejection's 503
+};
+
+/// \brief The connection a request's work is for, as the work sees it. Every call is on the
+/// connection's executor.
+class work_waiter {
+ public:
+  /// The work is under way elsewhere: watch for the client leaving until work_done.
+  virtual void work_under_way() = 0;
+  /// A policy that cannot watch asks whether the client has already gone (task::
+  /// client_already_gone); if so the connection counts it gone since `since`.
+  virtual bool client_already_gone(steady::time_point since) = 0;
+  /// The work has ended: called once.
+  virtual void work_done(work_outcome done) = 0;
+
+ protected:
+  ~work_waiter() = default;
+};
+
+/// \brief A task whose completion is the way back to its connection (one allocation for both).
+/// Everything but completed() runs on the connection's executor.
+class request_task final : public task, public completion_lane::item {
+ public:
+  request_task(task::body_fn body, mode_kind mode, mode_metrics& m, downstream* dependency,
+               execution_policy& p, std::shared_ptr<work_waiter> waiter,
+               const boost::asio::any_io_executor& ex, completion_lane& lane);
+
+  /// Hands the task to the policy; `self` is this task, held until it has ended. Work that
+  /// ends inside submit (run inline) is answered at once, without a round trip through the
+  /// executor's queue; work under way elsewhere is watched (work_waiter::work_under_way); a
+  /// rejection's answer comes back through the lane.
+  void begin(std::shared_ptr<request_task> self);
+
+  // completion_lane::item: finishes the task on the connection's executor.
+  void run() override { finish(); }
+  const boost::asio::any_io_executor& executor() const override { return executor_; }
+
+ protected:
+  bool client_already_gone(steady::time_point since) override {
+    return waiter_->client_already_gone(since);
+  }
+  void completed() override;
+
+ private:
+  enum phase { idle, submitting, submitted, ended_in_submit, rejected_in_submit };
+  void finish();
+
+  execution_policy& policy_;
+  std::shared_ptr<work_waiter> waiter_;
+  boost::asio::any_io_executor executor_;
+  completion_lane& lane_;
+  std::shared_ptr<request_task> self_;  ///< held while the work is under way
+  std::atomic<int> phase_{idle};        ///< completed() and begin() agree on who finishes
+};
+
+}  // namespace stampede
