@@ -25,10 +25,11 @@ struct front_end {
   /// Bumped after every swap of cfg or policy: a session keeps its own copies and reloads them
   /// only when this has changed, instead of two atomic shared_ptr loads per request.
   std::atomic<std::uint64_t> generation{0};
-  std::atomic<bool> draining{false};  ///< shutdown: finish the current request, then close
-  std::atomic<int> in_flight{0};      ///< requests read and not yet answered
-  connection_list connections{};      ///< open connections, for shutdown
-  completion_lane* lane = nullptr;    ///< how finished work comes back (set before any session)
+  std::atomic<bool> draining{false};     ///< shutdown: finish the current request, then close
+  std::atomic<int> in_flight{0};         ///< requests read and not yet answered
+  std::atomic<int> open_connections{0};  ///< main-port connections open now
+  connection_list connections{};         ///< open connections, for shutdown
+  completion_lane* lane = nullptr;       ///< how finished work comes back (set before any session)
 };
 
 }  // namespace stampede

@@ -1,5 +1,8 @@
 #include "server/http_io.hpp"
 
+#include <sys/socket.h>
+
+#include <algorithm>
 #include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -7,6 +10,8 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/http/write.hpp>
+#include <cctype>
+#include <cerrno>
 
 namespace stampede {
 
@@ -80,6 +85,19 @@ asio::awaitable<bool> write_response(stream_type& stream, http_response& res,
   stream.expires_after(timeout);
   auto [ec, n] = co_await http::async_write(stream, res, nothrow);
   co_return !ec;
+}
+
+bool peer_gone(asio::ip::tcp::socket& socket) {
+  char c;
+  ssize_t n = ::recv(socket.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n == 0) return true;
+  return n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+}
+
+bool is_request_id(std::string_view id) {
+  return !id.empty() && id.size() <= 64 && std::all_of(id.begin(), id.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+  });
 }
 
 asio::awaitable<void> lingering_close(stream_type& stream) {

@@ -58,6 +58,13 @@ boost::asio::awaitable<bool> write_response(stream_type& stream, http_response& 
 boost::asio::awaitable<void> reject_and_close(stream_type& stream, response answer,
                                               std::chrono::milliseconds write_timeout);
 
+/// True if the peer has closed or reset the connection (looked at without blocking or
+/// consuming anything: a recv(MSG_PEEK)).
+bool peer_gone(boost::asio::ip::tcp::socket& socket);
+
+/// A request id worth echoing: short, and only characters safe in a header.
+bool is_request_id(std::string_view id);
+
 /// Half-closes, discards what the peer still sends for a short while, then closes: a close
 /// with unread input would reset the connection and could destroy the answer in flight.
 boost::asio::awaitable<void> lingering_close(stream_type& stream);

@@ -140,7 +140,7 @@ struct server::impl {
 
   /// Starts a session for `socket`, or closes it at once past http.max_connections.
   void admit(tcp::socket socket) {
-    if (stats.connections_active().Value() >= cfg.load()->http.max_connections) {
+    if (fe.open_connections.load() >= cfg.load()->http.max_connections) {
       stats.connections_refused().Increment();
       boost::system::error_code ignored;
       socket.close(ignored);
@@ -338,7 +338,7 @@ struct server::impl {
     // Then every connection writes what it owes and closes (a graceful close lingers at most
     // 500 ms): a request left unread when the process exits would be reset by the kernel.
     co_await wait_until(
-        [this] { return acceptor_closed.load() && stats.connections_active().Value() <= 0; },
+        [this] { return acceptor_closed.load() && fe.open_connections.load() <= 0; },
         std::chrono::milliseconds(1000));
     main_io.stop();
     admin_io.stop();

@@ -1,7 +1,5 @@
 #include "server/session.hpp"
 
-#include <sys/socket.h>
-
 #include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -10,8 +8,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/write.hpp>
-#include <cctype>
-#include <cerrno>
 
 #include "handlers/router.hpp"
 #include "server/http_io.hpp"
@@ -22,153 +18,7 @@ namespace stampede {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
-namespace {
-
-/// True if the peer has closed or reset the connection (looked at without blocking or
-/// consuming anything).
-bool peer_gone(tcp::socket& socket) {
-  char c;
-  ssize_t n = ::recv(socket.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
-  if (n == 0) return true;
-  return n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
-}
-
-/// A request id worth echoing: short, and only characters safe in a header.
-bool is_request_id(std::string_view id) {
-  return !id.empty() && id.size() <= 64 && std::all_of(id.begin(), id.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
-  });
-}
-
-/// Counts a connection open for the lifetime of the session.
-struct connection_count {
-  explicit connection_count(prometheus::Gauge& g) : gauge(g) { gauge.Increment(); }
-  ~connection_count() { gauge.Decrement(); }
-  prometheus::Gauge& gauge;
-};
-
-struct in_flight_count {
-  explicit in_flight_count(std::atomic<int>& c) : count(c) { ++count; }
-  ~in_flight_count() { --count; }
-  in_flight_count(const in_flight_count&) = delete;
-  in_flight_count& operator=(const in_flight_count&) = delete;
-  std::atomic<int>& count;
-};
-
-/// \brief One main-port connection. The usual path — read, route, hand the work to the mode,
-/// write, read again — is a chain of completion handlers on one object, so a connection that
-/// waits (idle, or for its work) holds that object and one pending operation, not a stack of
-/// coroutine frames. The rare paths (a request that trickles in, a refusal, the closing
-/// handshake, shutdown) are coroutines spawned on the connection's executor; each holds the
-/// connection and ends it. Everything runs on the socket's executor (a strand of its own with
-/// several I/O threads).
-class connection final : public work_waiter,
-                         public drainable,
-                         public std::enable_shared_from_this<connection> {
- public:
-  connection(tcp::socket socket, front_end& fe)
-      : fe_(fe), open_(fe.stats.connections_active()), stream_(std::move(socket)) {
-    boost::system::error_code ignored;
-    stream_.socket().set_option(tcp::no_delay(true), ignored);
-    stream_.socket().non_blocking(true, ignored);  // answers are first written synchronously
-  }
-  ~connection() {
-    if (listed_) fe_.connections.remove(*listed_);
-  }
-
-  void start() {
-    listed_ = fe_.connections.add(weak_from_this());
-    next_request();
-  }
-
-  // work_waiter: the request's work, handed to the mode.
-  void work_under_way() override { watch(); }
-  bool client_already_gone(steady::time_point since) override {
-    if (!gone_at_ && peer_gone(stream_.socket())) gone_at_ = since;
-    return gone_at_.has_value();
-  }
-  void work_done(work_outcome done) override;
-
-  void wake_for_drain(std::shared_ptr<drainable> self) override {
-    asio::post(stream_.get_executor(), [this, keep = std::move(self)] {
-      // Only a wait for the next request is cut short; work under way is answered first.
-      if (idle_) stream_.cancel();
-    });
-  }
-
- private:
-  using self_ptr = std::shared_ptr<connection>;
-  /// Most requests fit; a connection waiting for its next request holds no more than this.
-  static constexpr std::size_t first_read = 512;
-
-  read_limits limits() const {
-    const auto& h = cfg_->http;
-    return read_limits{std::chrono::milliseconds(h.idle_timeout_ms),
-                       std::chrono::milliseconds(h.header_timeout_ms),
-                       static_cast<std::uint32_t>(h.max_header_bytes),
-                       static_cast<std::uint64_t>(h.max_body_bytes),
-                       static_cast<std::size_t>(h.max_target_bytes)};
-  }
-  std::chrono::milliseconds write_timeout() const {
-    return std::chrono::milliseconds(cfg_->http.write_timeout_ms);
-  }
-  double seconds_since_start() const {
-    return std::chrono::duration<double>(steady::now() - started_).count();
-  }
-  template <class Coroutine>
-  void spawn(Coroutine&& c) {
-    asio::co_spawn(stream_.get_executor(), std::forward<Coroutine>(c), asio::detached);
-  }
-
-  void next_request();
-  void on_read(boost::system::error_code ec, std::size_t n);
-  void parse();
-  void serve();
-  void respond(response res);
-  void on_written(boost::system::error_code ec);
-  void refuse(read_status why);
-  void watch();
-  void readable(boost::system::error_code ec, std::uint64_t request);
-
-  static asio::awaitable<void> read_rest(self_ptr self, std::unique_ptr<request_reader> reader);
-  static asio::awaitable<void> refuse_and_close(self_ptr self, response answer);
-  static asio::awaitable<void> close_gracefully(self_ptr self);
-  static asio::awaitable<void> drain(self_ptr self);
-
-  front_end& fe_;
-  connection_count open_;
-  std::optional<connection_list::handle> listed_;  ///< in fe_.connections while open
-  bool idle_ = false;  ///< waiting for the first bytes of the next request
-  stream_type stream_;
-  boost::beast::flat_buffer buffer_;
-  // This connection's view of the config and the mode, refreshed when the server swaps either
-  // (fe.generation), instead of two atomic shared_ptr loads per request.
-  std::uint64_t seen_ = ~std::uint64_t{0};
-  std::shared_ptr<const config> cfg_;
-  std::shared_ptr<execution_policy> active_;
-  // The request under way.
-  http_request req_;
-  steady::time_point started_;
-  std::shared_ptr<execution_policy> policy_;  ///< the mode it started under, until it ends
-  handler_id handler_ = handler_id::other;
-  int status_ = 0;
-  bool keep_alive_ = false;
-  std::optional<in_flight_count> busy_;
-  std::uint64_t request_ = 0;                  ///< counts requests: a watch is for one of them
-  std::shared_ptr<task> work_;                 ///< its work while under way, for client_gone
-  std::optional<steady::time_point> gone_at_;  ///< when its client left, if it did
-  bool watching_ = false;                      ///< a peek is pending for this request
-  char peeked_ = 0;                            ///< the watch's one-byte peek lands here
-  http_response out_;
-  /// Only while an answer is being written: a waiting connection holds none.
-  std::unique_ptr<boost::beast::http::response_serializer<boost::beast::http::string_body>> sr_;
-  /// Answers written inline inside one another (pipelined requests answered inline by
-  /// blocking); past the limit the write goes through the queue, which ends the recursion.
-  int depth_ = 0;
-  static constexpr int max_inline_depth = 8;
-};
-
-void connection::next_request() {
+void session::next_request() {
   if (fe_.draining.load()) {
     spawn(drain(shared_from_this()));
     return;
@@ -192,7 +42,7 @@ void connection::next_request() {
                           });
 }
 
-void connection::on_read(boost::system::error_code ec, std::size_t n) {
+void session::on_read(boost::system::error_code ec, std::size_t n) {
   // Answers of admitted work that has ended go out before this request is looked at.
   fe_.lane->drain();
   idle_ = false;
@@ -216,7 +66,7 @@ void connection::on_read(boost::system::error_code ec, std::size_t n) {
   parse();
 }
 
-void connection::parse() {
+void session::parse() {
   started_ = steady::now();
   auto l = limits();
   // On the heap only for as long as the parse: a connection holds no parser between requests.
@@ -235,7 +85,7 @@ void connection::parse() {
   serve();
 }
 
-asio::awaitable<void> connection::read_rest(self_ptr self, std::unique_ptr<request_reader> reader) {
+asio::awaitable<void> session::read_rest(self_ptr self, std::unique_ptr<request_reader> reader) {
   read_status got = co_await read_rest_of_request(self->stream_, self->buffer_, *reader, self->req_,
                                                   self->limits(), self->started_);
   if (got == read_status::closed) co_return;  // gone mid-request: nobody to answer
@@ -246,7 +96,7 @@ asio::awaitable<void> connection::read_rest(self_ptr self, std::unique_ptr<reque
   self->serve();
 }
 
-void connection::refuse(read_status why) {
+void session::refuse(read_status why) {
   int status = status_for(why);
   fe_.stats.count_request(active_->mode(), handler_id::other, status, seconds_since_start());
   spawn(refuse_and_close(
@@ -254,11 +104,11 @@ void connection::refuse(read_status why) {
       error_response(status, message_for(why), reason_for(why), to_string(active_->mode()))));
 }
 
-asio::awaitable<void> connection::refuse_and_close(self_ptr self, response answer) {
+asio::awaitable<void> session::refuse_and_close(self_ptr self, response answer) {
   co_await reject_and_close(self->stream_, std::move(answer), self->write_timeout());
 }
 
-void connection::serve() {
+void session::serve() {
   // Nothing pipelined behind it (the usual case): the read buffer is given back, so a
   // request that waits holds no buffer.
   if (buffer_.size() == 0) buffer_.shrink_to_fit();
@@ -290,7 +140,7 @@ void connection::serve() {
   t->begin(std::move(t));
 }
 
-void connection::watch() {
+void session::watch() {
   watching_ = true;
   // A one-byte peek, not a readiness wait: asio starts a readiness wait by re-arming the
   // socket's epoll entry (a system call per request), while a receive on a socket that its
@@ -302,7 +152,7 @@ void connection::watch() {
       });
 }
 
-void connection::readable(boost::system::error_code ec, std::uint64_t request) {
+void session::readable(boost::system::error_code ec, std::uint64_t request) {
   // Cancelled when the work ended, or for a request answered since: nothing to do.
   if (request != request_ || !watching_) return;
   watching_ = false;
@@ -325,7 +175,7 @@ void connection::readable(boost::system::error_code ec, std::uint64_t request) {
   if (buffer_.size() < max_buffered) watch();
 }
 
-void connection::work_done(work_outcome done) {
+void session::work_done(work_outcome done) {
   if (watching_) {
     // Not waited for: its handler finds the request answered and does nothing; bytes that
     // arrived stay in the socket for the next read. Waiting would put the answer behind a
@@ -349,7 +199,7 @@ void connection::work_done(work_outcome done) {
   respond(std::move(done.answer));
 }
 
-void connection::respond(response res) {
+void session::respond(response res) {
   // A 4xx closes the connection (a client that sent something wrong gets its answer and no
   // chance to have a next request read out of what it sent), but for 404, and 405 to a method
   // HTTP knows: those answer a well-formed request for something that is not there. (An
@@ -387,7 +237,7 @@ void connection::respond(response res) {
       });
 }
 
-void connection::on_written(boost::system::error_code ec) {
+void session::on_written(boost::system::error_code ec) {
   const mode_kind mode = policy_->mode();
   fe_.stats.count_request(mode, handler_, ec ? 499 : status_, seconds_since_start());
   if (ec) {
@@ -409,11 +259,11 @@ void connection::on_written(boost::system::error_code ec) {
   next_request();
 }
 
-asio::awaitable<void> connection::close_gracefully(self_ptr self) {
+asio::awaitable<void> session::close_gracefully(self_ptr self) {
   co_await lingering_close(self->stream_);
 }
 
-asio::awaitable<void> connection::drain(self_ptr self) {
+asio::awaitable<void> session::drain(self_ptr self) {
   // Draining for shutdown: a request already sent on this connection gets a clear answer;
   // otherwise the connection is closed gracefully (not reset).
   boost::system::error_code ec;
@@ -429,10 +279,8 @@ asio::awaitable<void> connection::drain(self_ptr self) {
   }
 }
 
-}  // namespace
-
 void start_session(tcp::socket socket, front_end& fe) {
-  std::make_shared<connection>(std::move(socket), fe)->start();
+  std::make_shared<session>(std::move(socket), fe)->start();
 }
 
 }  // namespace stampede
