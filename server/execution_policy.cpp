@@ -1,6 +1,7 @@
 #include "server/execution_policy.hpp"
 
 #include <algorithm>
+#include <utility>
 
 #include "server/modes/blocking.hpp"
 #include "server/modes/bounded_pool.hpp"
@@ -8,6 +9,21 @@
 #include "server/modes/thread_per_request.hpp"
 
 namespace stampede {
+
+bool task::admit(admission& limit) {
+  if (!limit.try_acquire()) return false;
+  admitted_by_ = &limit;
+  admitted_at_ = steady::now();
+  return true;
+}
+
+void task::complete() {
+  if (admission* limit = std::exchange(admitted_by_, nullptr)) {
+    const bool ok = !rejected_ && state_.load() == state::done && result_.status < 500;
+    limit->release(steady::now() - admitted_at_, ok);
+  }
+  completed();
+}
 
 void task::mark_queued() {
   state expected = state::created;

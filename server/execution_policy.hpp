@@ -11,6 +11,7 @@
 
 #include "config/config.hpp"
 #include "handlers/work.hpp"
+#include "server/admission.hpp"
 #include "server/metrics.hpp"
 
 namespace stampede {
@@ -65,6 +66,9 @@ class task : private child_spawner {
   // A policy ends every task with exactly one of run, reject or cancel_queued; each of them
   // calls on_done. A call that loses the race to another returns false and does nothing.
 
+  /// Takes a place in `limit` for this task, given back when the task ends (however it
+  /// ends); false: no place, and the policy rejects it. At most one per task.
+  bool admit(admission& limit);
   /// The policy took the task into a queue (counts it as queued).
   void mark_queued();
   /// Runs the body as `env` says; counts running/started. Without a suspender it completes
@@ -126,7 +130,7 @@ class task : private child_spawner {
   bool cancelled_before_start();
   void began();
   void ended();
-  void complete() { completed(); }
+  void complete();
   static void job_finished(void* self);
   work_context context_for(fanout_runner* fanout, suspender* s);
   void run_inline(fanout_runner* fanout);
@@ -152,6 +156,8 @@ class task : private child_spawner {
   work_context context_{};                ///< a started job's context (lives as long as it)
   job<response> job_;                     ///< a started body
   task_host* host_ = nullptr;             ///< told when a started body ends
+  admission* admitted_by_ = nullptr;      ///< the limit whose place this task holds
+  steady::time_point admitted_at_;
 };
 
 /// \brief The seam. One implementation per mode, each in server/modes/<mode>.{hpp,cpp}.

@@ -45,12 +45,7 @@ void bounded_pool_policy::resize_locked(int workers) {
   // Surplus workers notice target_workers_ when they next wake, and exit: wake that many.
   if (live_workers_ > target_workers_) work_signal_.release(live_workers_ - target_workers_);
   all_metrics_.pool_workers().Set(target_workers_);
-}
-
-int bounded_pool_policy::free_workers_locked() const {
-  // Counted from the workers that exist, not those already waiting: one just created is free.
-  int usable = std::min(live_workers_, target_workers_);
-  return std::max(0, usable - static_cast<int>(running_.size()));
+  places_.set_limit(target_workers_ + capacity_);
 }
 
 void bounded_pool_policy::publish_depth_locked() {
@@ -64,8 +59,8 @@ void bounded_pool_policy::submit(std::shared_ptr<task> t) {
     std::lock_guard lock(mutex_);
     if (stopping_) {
       reject = reject_reason::shutting_down;
-    } else if (static_cast<int>(queue_.size()) >= capacity_ + free_workers_locked()) {
-      // Every free worker already has a task waiting for it, and the queue is full.
+    } else if (!t->admit(places_)) {
+      // Every worker has a task, and the queue is full.
       reject = reject_reason::queue_full;
     } else {
       t->mark_queued();

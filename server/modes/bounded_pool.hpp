@@ -44,7 +44,6 @@ class bounded_pool_policy final : public execution_policy {
   void supervisor_loop();
   void resize_locked(int workers);
   void publish_depth_locked();
-  int free_workers_locked() const;
 
   /// \brief A counting semaphore whose acquire sleeps at once when the count is 0: a POSIX
   /// semaphore (glibc: an atomic fast path, a futex wait, a wake only when someone sleeps).
@@ -64,6 +63,9 @@ class bounded_pool_policy final : public execution_policy {
   };
 
   metrics& all_metrics_;
+  /// Admission: a place per worker and per queue slot (bounded.workers + queue_capacity),
+  /// taken by a request until it ends.
+  fixed_limit places_{1};
   std::mutex mutex_;         ///< guards everything below
   work_signal work_signal_;  ///< a release per task admitted (and per exit)
   std::condition_variable supervisor_cv_;

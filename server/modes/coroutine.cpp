@@ -131,9 +131,7 @@ void coroutine_policy::submit(std::shared_ptr<task> t) {
     if (stopping_) {
       target = nullptr;
     } else {
-      int limit = max_tasks_.load();
-      if (limit > 0 && live_.load() >= limit) {
-        // Checked and counted under one lock, so the limit is never overshot.
+      if (!t->admit(max_tasks_)) {
         t->reject(reject_reason::task_limit, retry_after_s_.load());
         return;
       }
@@ -168,7 +166,7 @@ void coroutine_policy::client_gone(const std::shared_ptr<task>& t) {
 }
 
 void coroutine_policy::reconfigure(const config& c) {
-  max_tasks_.store(c.coroutine.max_tasks);
+  max_tasks_.set_limit(c.coroutine.max_tasks);
   cancel_on_disconnect_.store(c.coroutine.cancel_on_disconnect);
   fanout_limit_.store(c.coroutine.fanout_limit);
   retry_after_s_.store(c.coroutine.retry_after_s);

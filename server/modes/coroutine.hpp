@@ -43,7 +43,7 @@ class coroutine_policy final : public execution_policy, private task_host {
   void resize_locked(int threads);
 
   metrics& all_metrics_;
-  std::atomic<int> max_tasks_;
+  fixed_limit max_tasks_;  ///< coroutine.max_tasks (0: unbounded), on tasks admitted and not ended
   std::atomic<bool> cancel_on_disconnect_;
   std::atomic<int> fanout_limit_;
   std::atomic<int> retry_after_s_;

@@ -12,7 +12,7 @@ constexpr int retry_after_s = 1;
 
 thread_per_request_policy::thread_per_request_policy(const config& c, metrics& m)
     : all_metrics_(m),
-      max_threads_(c.thread_per_request.max_threads),
+      ceiling_(c.thread_per_request.max_threads),
       cancel_on_disconnect_(c.thread_per_request.cancel_on_disconnect) {}
 
 thread_per_request_policy::~thread_per_request_policy() {
@@ -34,13 +34,12 @@ void thread_per_request_policy::submit(std::shared_ptr<task> t) {
     t->cancel_queued();
     return;
   }
+  if (!t->admit(ceiling_)) {
+    t->reject(reject_reason::thread_ceiling, retry_after_s);
+    return;
+  }
   {
     std::lock_guard lock(live_mutex_);
-    if (live_ >= max_threads_.load()) {
-      // Checked and counted under one lock so the ceiling is never overshot.
-      t->reject(reject_reason::thread_ceiling, retry_after_s);
-      return;
-    }
     ++live_;
     running_.insert(t);
   }
@@ -75,7 +74,7 @@ void thread_per_request_policy::client_gone(const std::shared_ptr<task>& t) {
 }
 
 void thread_per_request_policy::reconfigure(const config& c) {
-  max_threads_.store(c.thread_per_request.max_threads);
+  ceiling_.set_limit(c.thread_per_request.max_threads);
   cancel_on_disconnect_.store(c.thread_per_request.cancel_on_disconnect);
 }
 

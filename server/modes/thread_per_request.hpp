@@ -37,7 +37,8 @@ class thread_per_request_policy final : public execution_policy {
 
  private:
   metrics& all_metrics_;
-  std::atomic<int> max_threads_;
+  /// thread_per_request.max_threads: the safety ceiling, on requests admitted and not ended.
+  fixed_limit ceiling_;
   std::atomic<bool> cancel_on_disconnect_;
   std::atomic<bool> stopping_{false};
   std::mutex live_mutex_;
