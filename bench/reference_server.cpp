@@ -1,7 +1,12 @@
-// The yardstick for scripts/bench: the smallest honest Beast HTTP/1.1 server — one coroutine
-// per connection, one stream deadline set before every operation, a fixed /healthz answer,
-// keep-alive. Whatever stampede costs beyond this is stampede's own overhead.
+// The yardstick for scripts/bench: the strongest minimal Beast HTTP/1.1 server. Each thread
+// runs an io_context of its own with its own acceptor on the same port (SO_REUSEPORT: the
+// kernel spreads connections over them), so nothing is shared between threads: no locks in the
+// event loop, no cross-thread wake-ups. One coroutine per connection, one stream deadline set
+// before every operation, a fixed /healthz answer, keep-alive. Whatever stampede costs beyond
+// this, at the same thread count, is stampede's own overhead.
 //   stampede-bench-reference [PORT] [THREADS]   (loopback only; prints "listening PORT")
+
+#include <sys/socket.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -14,6 +19,7 @@
 #include <boost/beast/http.hpp>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -34,11 +40,12 @@ asio::awaitable<void> serve(tcp::socket socket) {
     http::request<http::empty_body> req;
     auto [rec, rn] = co_await http::async_read(stream, buffer, req, nothrow);
     if (rec) break;  // closed, timed out or malformed: nothing more to say
-    http::response<http::string_body> res{http::status::ok, req.version()};
+    const bool found = req.target() == "/healthz";
+    http::response<http::string_body> res{found ? http::status::ok : http::status::not_found,
+                                          req.version()};
     res.set(http::field::content_type, "application/json");
     res.keep_alive(req.keep_alive());
-    res.body() = req.target() == "/healthz" ? R"({"status":"ok"})" : R"({"error":"not found"})";
-    if (req.target() != "/healthz") res.result(http::status::not_found);
+    res.body() = found ? R"({"status":"ok"})" : R"({"error":"not found"})";
     res.prepare_payload();
     stream.expires_after(std::chrono::seconds(10));
     auto [wec, wn] = co_await http::async_write(stream, res, nothrow);
@@ -52,24 +59,39 @@ asio::awaitable<void> accept(tcp::acceptor& acceptor) {
   for (;;) {
     auto [ec, socket] = co_await acceptor.async_accept(nothrow);
     if (ec) continue;
-    auto ex = socket.get_executor();
-    asio::co_spawn(ex, serve(std::move(socket)), asio::detached);
+    asio::co_spawn(acceptor.get_executor(), serve(std::move(socket)), asio::detached);
   }
 }
+
+/// One thread's loop: an acceptor of its own on `port` (0: pick one; the first loop does).
+struct loop {
+  asio::io_context io{1};  // run by one thread: the loop needs no locking
+  tcp::acceptor acceptor{io};
+  explicit loop(unsigned short port) {
+    tcp::endpoint at{asio::ip::make_address("127.0.0.1"), port};
+    acceptor.open(at.protocol());
+    acceptor.set_option(tcp::acceptor::reuse_address(true));
+    int one = 1;
+    ::setsockopt(acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    acceptor.bind(at);
+    acceptor.listen(4096);
+    asio::co_spawn(io, accept(acceptor), asio::detached);
+  }
+};
 
 }  // namespace
 
 int main(int argc, char** argv) {
   auto port = static_cast<unsigned short>(argc > 1 ? std::atoi(argv[1]) : 0);
-  int threads = argc > 2 ? std::max(1, std::atoi(argv[2])) : 2;
-  asio::io_context io(threads);
-  tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), port});
-  acceptor.listen(4096);
-  std::printf("listening %u\n", acceptor.local_endpoint().port());
+  int threads = argc > 2 ? std::max(1, std::atoi(argv[2])) : 1;
+  std::vector<std::unique_ptr<loop>> loops;
+  loops.push_back(std::make_unique<loop>(port));
+  port = loops[0]->acceptor.local_endpoint().port();
+  for (int i = 1; i < threads; ++i) loops.push_back(std::make_unique<loop>(port));
+  std::printf("listening %u\n", port);
   std::fflush(stdout);
-  asio::co_spawn(io, accept(acceptor), asio::detached);
   std::vector<std::thread> pool;
-  for (int i = 1; i < threads; ++i) pool.emplace_back([&] { io.run(); });
-  io.run();
+  for (int i = 1; i < threads; ++i) pool.emplace_back([l = loops[i].get()] { l->io.run(); });
+  loops[0]->io.run();
   for (auto& t : pool) t.join();
 }
