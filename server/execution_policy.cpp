@@ -87,11 +87,6 @@ work_context task::context_for(fanout_runner* fanout, suspender* s) {
                       owner_ != nullptr ? this : nullptr};
 }
 
-void task::set_owner(execution_policy* owner) {
-  owner_ = owner;
-  halt_ = owner->halt_token();
-}
-
 namespace {
 
 /// Child work (child_spawner): a task of its own with no connection, that keeps itself alive
@@ -119,13 +114,16 @@ void task::spawn(child_fn make) {
       body_fn([make = std::move(make)](const work_context& ctx) { return run_child(make, ctx); }),
       mode_, metrics_, dependency_);
   child->self = child;
-  child->halt_ = halt_;
   owner_->submit_child(std::move(child));
 }
 
 bool task::run(const run_env& env) {
   if (!leave_waiting(state::running)) return false;
   host_ = env.host;
+  if (env.owner != nullptr) {
+    owner_ = env.owner;
+    halt_ = env.owner->halt_token();
+  }
   if (cancelled_before_start()) return true;
   began();
   if (env.suspend == nullptr) {

@@ -39,6 +39,9 @@ struct run_env {
   /// resumes it last.
   suspender* suspend = nullptr;
   task_host* host = nullptr;  ///< told when a started job ends (with `suspend`)
+  /// The policy running it: where the body's child work goes (work_context::children) and
+  /// whose halt it sees (work_context::halt). Null: no child work. Must outlive the run.
+  execution_policy* owner = nullptr;
 };
 
 /// \brief One request's work as a mode sees it: a body to run, a stop token, and a
@@ -96,9 +99,6 @@ class task : private child_spawner {
     (void)since;
     return false;
   }
-  /// The policy the body's child work goes to (work_context::children), whose halt the body
-  /// and its children see; none: no child work. The owner must outlive the body's run.
-  void set_owner(execution_policy* owner);
   mode_kind mode() const { return mode_; }
 
   // What happened, for the front end once on_done has been called.

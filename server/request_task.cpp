@@ -49,9 +49,7 @@ request_task::request_task(task::body_fn body, mode_kind mode, mode_metrics& m,
       waiter_(std::move(waiter)),
       // A tracked executor keeps the I/O context alive while the task runs elsewhere.
       executor_(asio::prefer(ex, asio::execution::outstanding_work.tracked)),
-      lane_(lane) {
-  set_owner(&p);
-}
+      lane_(lane) {}
 
 void request_task::begin(std::shared_ptr<request_task> self) {
   self_ = std::move(self);

@@ -19,7 +19,9 @@ class blocking_policy final : public execution_policy {
   mode_kind mode() const override { return mode_kind::blocking; }
   void submit(std::shared_ptr<task> t) override;
   /// Child work runs inline, before the request goes on: there is nowhere else to run it.
-  void submit_child(std::shared_ptr<task> t) override { t->run({&fanout_}); }
+  void submit_child(std::shared_ptr<task> t) override {
+    t->run({.fanout = &fanout_, .owner = this});
+  }
   void client_gone(const std::shared_ptr<task>&) override {}
   void reconfigure(const config&) override {}
   void stop_all() override;

@@ -179,7 +179,7 @@ void bounded_pool_policy::worker_loop() {
     if (steady::now() >= e.deadline) {
       e.work->reject(reject_reason::queue_timeout, retry_after_s_.load());
     } else {
-      e.work->run({&fanout_});
+      e.work->run({.fanout = &fanout_, .owner = this});
     }
 
     lock.lock();

@@ -150,7 +150,7 @@ void coroutine_policy::submit(std::shared_ptr<task> t) {
   // hand-off. Its first wait or yield moves it to its lane. start() tells this policy when the
   // task ends (before it completes), whether it ran or its client had already left; false
   // only if something else ended it first.
-  if (!t->run({nullptr, target, this})) task_ended(*t);
+  if (!t->run({.suspend = target, .host = this, .owner = this})) task_ended(*t);
 }
 
 void coroutine_policy::task_ended(task& t) noexcept {

@@ -46,7 +46,7 @@ void thread_per_request_policy::submit(std::shared_ptr<task> t) {
   auto begin = steady::now();
   try {
     std::thread([this, t]() mutable {
-      t->run({&fanout_});
+      t->run({.fanout = &fanout_, .owner = this});
       {
         std::lock_guard lock(live_mutex_);
         running_.erase(t);
