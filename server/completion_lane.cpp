@@ -14,8 +14,7 @@ namespace {
 /// client's next request waiting unread in its socket. A request that will be admitted waits
 /// the second kind before anybody knows, so the longer a 503 waits here, the sooner an
 /// admitted request is read; a refused client waits no longer either way. With nothing else
-/// to do, a turn takes microseconds. (Measured on the bounded CPU spike: one turn about 1.5x
-/// the admitted p90 of three.)
+/// to do, a turn takes microseconds.
 constexpr int rejection_turns = 3;
 
 }  // namespace

@@ -187,7 +187,7 @@ void task::cancel_running() {
   client_gone_.store(true);
   // Counted before the stop is asked for: once it is, the body may end (and the task be done)
   // before this thread looks at the state again, and a cancellation that stopped it would go
-  // uncounted (one in a few hundred under load, caught by the 300-client test in CI).
+  // uncounted.
   if (state_.load() == state::running && !cancel_counted_.exchange(true)) {
     metrics_.cancelled_running->Increment();
   }

@@ -151,10 +151,8 @@ void bounded_pool_policy::work_signal::release(int n) {
 void bounded_pool_policy::worker_loop() {
   // SCHED_BATCH: same share of the CPU (weights are those of SCHED_OTHER), but a worker that
   // is woken does not preempt the thread running where it lands: the I/O thread that woke it
-  // goes on reading and answering instead of being switched out (0.36 -> 0.06 involuntary
-  // switches of the I/O thread per /healthz request). /healthz, interleaved against the
-  // reference (5 rounds): 0.45-0.57x -> 0.54-0.75x; the closed-loop CPU spike's admitted p90
-  // unchanged (3.8-4.2x against 3.3-4.2x). Where the policy cannot be set, nothing changes.
+  // goes on reading and answering instead of being switched out. Where the policy cannot be
+  // set, nothing changes.
   sched_param batch{};
   ::sched_setscheduler(0, SCHED_BATCH, &batch);
   for (;;) {
