@@ -21,6 +21,7 @@
 
 #include "server/admin.hpp"
 #include "server/execution_policy.hpp"
+#include "server/reloader.hpp"
 #include "server/session.hpp"
 
 namespace stampede {
@@ -31,24 +32,6 @@ using tcp = asio::ip::tcp;
 namespace {
 
 constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
-
-/// What identifies a version of the config file on disk.
-struct file_stamp {
-  std::filesystem::file_time_type mtime{};
-  std::uintmax_t size = 0;
-  bool exists = false;
-  bool operator==(const file_stamp&) const = default;
-};
-
-file_stamp stamp_of(const std::string& path) {
-  std::error_code ec;
-  file_stamp s;
-  s.mtime = std::filesystem::last_write_time(path, ec);
-  if (ec) return s;
-  s.size = std::filesystem::file_size(path, ec);
-  s.exists = !ec;
-  return s;
-}
 
 void open_acceptor(tcp::acceptor& a, const endpoint& e, int backlog) {
   tcp::endpoint ep(asio::ip::make_address(e.host), e.port);
@@ -66,22 +49,16 @@ std::string bound(const tcp::acceptor& a) {
   return addr + ":" + std::to_string(ep.port());
 }
 
-lab_settings lab_settings_of(const config& c) {
-  return lab_settings{c.labs.stock, c.labs.wait_ms, c.labs.max_leaked, c.labs.deadlock_detect_ms,
-                      c.labs.deadlock_break};
-}
-
 }  // namespace
 
 struct server::impl {
   impl(config initial, std::string p, std::vector<override_value> o)
-      : path(std::move(p)),
-        overrides(std::move(o)),
-        cfg(std::make_shared<const config>(std::move(initial))),
+      : cfg(std::make_shared<const config>(std::move(initial))),
         lab(lab_settings_of(*cfg.load())),
         policy(std::shared_ptr<execution_policy>(make_policy(*cfg.load(), stats))),
         dependency(cfg.load()->downstream.capacity),
         fe{stats, cfg, policy, dependency, lab},
+        reload(std::move(p), std::move(o), fe, stats, dependency, lab),
         io_threads(cfg.load()->main.io_threads),
         main_io(io_threads),
         admin_io(1),
@@ -91,6 +68,7 @@ struct server::impl {
              live,
              lab,
              [this] { return to_string(policy.load()->mode()); }} {
+    const auto& path = reload.path();
     live.set_config_path(path.empty() ? std::string() : std::filesystem::absolute(path).string());
     stats.set_active_mode(cfg.load()->mode);
     dependency.on_wait = [this](double seconds) {
@@ -101,22 +79,18 @@ struct server::impl {
     fe.lane = &lane;
   }
 
-  const std::string path;
-  const std::vector<override_value> overrides;
   metrics stats;
   shared_slot<const config> cfg;
   /// The failure labs' shared state: declared before the policies, whose work may wait in it.
   labs lab;
   shared_slot<execution_policy> policy;
-  /// Policies switched away from while requests may still run under them (admin thread only):
-  /// shutdown stops their work too.
-  std::vector<std::weak_ptr<execution_policy>> retired;
   downstream dependency;  ///< shared by every mode: a mode switch does not reset its line
   /// The live page's last ten minutes, sampled on the admin thread.
   live_history live{
       600,
       std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count()};
   front_end fe;
+  reloader reload;       ///< SIGHUP and the file watch (admin thread)
   const int io_threads;  ///< main.io_threads, fixed until restart
   asio::io_context main_io;
   /// How finished work gets back to its connection's I/O thread.
@@ -193,59 +167,6 @@ struct server::impl {
     }
   }
 
-  void reload(const std::string& why) {
-    if (path.empty()) return;
-    auto current = cfg.load();
-    config next;
-    try {
-      next = load_config(path, overrides);
-    } catch (const config_error& e) {
-      stats.config_reloads(false).Increment();
-      spdlog::error("config reload ({}) rejected, keeping the running config: {}", why, e.what());
-      return;
-    }
-    for (const auto& key : restart_keys_changed(*current, next)) {
-      spdlog::warn("config reload: {} changes only on restart; keeping the running value", key);
-    }
-    next.main = current->main;
-    next.admin.listen = current->admin.listen;
-    spdlog::set_level(spdlog::level::from_str(next.log.level));
-    dependency.set_capacity(next.downstream.capacity);
-    lab.configure(lab_settings_of(next));
-    auto active = policy.load();
-    if (next.mode != active->mode()) {
-      // New requests go to the new policy; in-flight ones hold the old one until they finish.
-      std::erase_if(retired, [](const auto& p) { return p.expired(); });
-      retired.push_back(active);
-      policy.store(std::shared_ptr<execution_policy>(make_policy(next, stats)));
-      stats.set_active_mode(next.mode);
-    } else {
-      active->reconfigure(next);
-    }
-    cfg.store(std::make_shared<const config>(next));
-    fe.generation.fetch_add(1);  // sessions pick up config and policy at their next request
-    stats.config_reloads(true).Increment();
-    spdlog::info("config reloaded ({}): mode={}", why, to_string(next.mode));
-  }
-
-  /// `last` is the file as loaded, stamped before "listening" is logged, so an edit made as
-  /// soon as that line is seen is not taken for the original.
-  asio::awaitable<void> watch_file(file_stamp last) {
-    asio::steady_timer timer(admin_io);
-    for (;;) {
-      auto c = cfg.load();
-      timer.expires_after(std::chrono::milliseconds(c->reload.poll_ms));
-      auto [ec] = co_await timer.async_wait(nothrow);
-      if (ec) co_return;
-      if (!c->reload.watch) continue;
-      file_stamp now = stamp_of(path);
-      if (now != last && now.exists) {
-        last = now;
-        reload("file changed");
-      }
-    }
-  }
-
   /// Once a second, on the admin thread: the live page's sample, from the same metric families
   /// /metrics writes out. Stopped with the admin I/O context.
   asio::awaitable<void> sample_live() {
@@ -282,7 +203,7 @@ struct server::impl {
       auto [ec, sig] = co_await signals.async_wait(nothrow);
       if (ec) co_return;
       if (sig == SIGHUP) {
-        reload("SIGHUP");
+        reload.reload("SIGHUP");
         continue;
       }
       if (++stop_signals > 1) {
@@ -330,9 +251,7 @@ struct server::impl {
     if (!co_await wait_until(idle, drain)) {
       spdlog::warn("drain timeout: stopping {} request(s)", fe.in_flight.load());
       policy.load()->stop_all();
-      for (const auto& old : retired) {
-        if (auto p = old.lock()) p->stop_all();
-      }
+      for (const auto& old : reload.retired()) old->stop_all();
       co_await wait_until(idle, std::chrono::milliseconds(1000));
     }
     // Then every connection writes what it owes and closes (a graceful close lingers at most
@@ -361,16 +280,20 @@ int server::run() {
     spdlog::critical("cannot listen: {}", e.what());
     return 1;
   }
-  const file_stamp loaded = s.path.empty() ? file_stamp{} : stamp_of(s.path);
+  const std::string& path = s.reload.path();
+  const file_stamp loaded = path.empty() ? file_stamp{} : stamp_of(path);
   spdlog::info("stampede listening main={} admin={} mode={} config={}", bound(s.main_acceptor),
-               bound(s.admin_acceptor), to_string(c->mode), s.path.empty() ? "(none)" : s.path);
+               bound(s.admin_acceptor), to_string(c->mode), path.empty() ? "(none)" : path);
 
   asio::co_spawn(s.accept_strand, s.accept_main(), asio::detached);
   asio::co_spawn(s.admin_io, s.accept_admin(), asio::detached);
   asio::co_spawn(s.admin_io, s.handle_signals(), asio::detached);
   asio::co_spawn(s.admin_io, s.sample_live(), asio::detached);
   asio::co_spawn(s.admin_io, s.watch_labs(), asio::detached);
-  if (!s.path.empty()) asio::co_spawn(s.admin_io, s.watch_file(loaded), asio::detached);
+  if (!path.empty()) {
+    asio::co_spawn(s.admin_io, s.reload.watch_file(s.admin_io.get_executor(), loaded),
+                   asio::detached);
+  }
 
   std::vector<std::thread> io_threads;
   for (int i = 0; i < c->main.io_threads; ++i) io_threads.emplace_back([&s] { s.main_io.run(); });
