@@ -3,6 +3,7 @@
 Each runs every requested mode on a fresh server (same config but the mode), samples its
 metrics, and returns table rows; the spike also writes time series and plots."""
 
+import dataclasses
 import os
 import time
 
@@ -171,158 +172,191 @@ def load_kind(args):
     return 'wrk' if args.wrk else 'clients'
 
 
+@dataclasses.dataclass
+class SpikeRun:
+    """What one mode's spike run measured, before it is made a row of the table."""
+    mode: str
+    slug: str
+    sampler: object
+    pre: object       # the generators' results: steady load before the spike,
+    steady: object    # steady load during it,
+    burst: object     # the burst itself,
+    post: object      # and steady load after it
+    spike_start: float  # seconds since the sampler's start
+    spike_end: float
+    deaths: list
+    oom_kills: int
+    memory_limit: object  # bytes, or None
+    memory_note: str
+
+
 def spike(args, out, progress):
+    """Per endpoint and mode: steady load, steady load plus a burst, steady load again."""
     p = Params(args.quick)
     kind = load_kind(args)
     results = []
     for endpoint in args.endpoints:
-        path = ENDPOINTS[endpoint]
-        files, client_files = [], []
-        steady_c = p.steady_for(endpoint)
+        files, client_files, ends = [], [], []
         for spec in args.modes:
-            mode, slug = mode_label(spec), mode_slug(spec)
-            label = 'spike %s %s' % (endpoint, mode)
-            progress.show('[%s] starting' % label, force=True)
-            with lab.Run(args.binary, server_config(spec, endpoint, args.request_kb), out,
-                         'spike-%s-%s' % (endpoint, slug), args.memory_limit,
-                         admin_port=getattr(args, 'admin_port', 0)) as run:
-                if args.memory_limit and not run.cgroup:
-                    progress.show('[%s] %s' % (label, run.memory_note), force=True)
-                if hasattr(args, 'on_server'):
-                    args.on_server(mode, run.server)
-                sampler = run.sampler
-                total = p.pre_s + p.spike_s + p.recovery_s
-                started = time.monotonic()
-
-                # Three phases: steady load, steady plus a burst, steady again (recovery).
-                def load(steady_phase, seconds):
-                    if kind == 'open-loop':
-                        rate, conns = (OPEN_LOOP[endpoint][0], steady_c * 8) if steady_phase \
-                            else (OPEN_LOOP[endpoint][1] * p.burst_c / 2000, p.burst_c)
-                        return run.open_loop(args.openloop_binary, path, rate, seconds, conns,
-                                             args.deadline)
-                    conns = steady_c if steady_phase else p.burst_c
-                    if kind == 'wrk':
-                        return run.wrk(path, conns, seconds, polite=not args.retry_at_once,
-                                       timeout_s=args.deadline)
-                    return run.clients(args.openloop_binary, path, conns, seconds, args.deadline,
-                                       polite=not args.retry_at_once)
-
-                def result(g):
-                    r = g.result()
-                    r.started_at = g.started_at
-                    return r
-
-                pre = load(True, p.pre_s)
-                _wait([pre], progress, label, started, total, sampler)
-                pre_result = result(pre)
-                spike_start = time.monotonic() - sampler.t0
-                steady = load(True, p.spike_s)
-                burst = load(False, p.spike_s)
-                _wait([steady, burst], progress, label, started, total, sampler)
-                steady_result, burst_result = result(steady), result(burst)
-                spike_end = time.monotonic() - sampler.t0
-                post = load(True, p.recovery_s)
-                _wait([post], progress, label, started, total, sampler)
-                post_result = result(post)
-                deaths = list(run.supervisor.deaths)
-                oom_kills = run.supervisor.oom_kills()
-                limit_note = run.memory_note
-            rows = report.derive(sampler.rows, sampler.buckets)
-            csv_path = os.path.join(out, 'series-%s-%s.csv' % (endpoint, slug))
-            report.write_csv(csv_path, rows)
-            files.append((mode, csv_path))
-            every = [pre_result, steady_result, burst_result, post_result]
-            client_path = os.path.join(out, 'clients-%s-%s.csv' % (endpoint, slug))
+            measured = _spike_run(args, p, kind, endpoint, spec, out, progress)
+            csv_path = os.path.join(out, 'series-%s-%s.csv' % (endpoint, measured.slug))
+            report.write_csv(csv_path, report.derive(measured.sampler.rows,
+                                                     measured.sampler.buckets))
+            files.append((measured.mode, csv_path))
+            client_path = os.path.join(out, 'clients-%s-%s.csv' % (endpoint, measured.slug))
+            every = [measured.pre, measured.steady, measured.burst, measured.post]
             if report.write_client_series(client_path, every):
-                client_files.append((mode, client_path))
-            during = wrkparse.merge([steady_result, burst_result])
-            seconds = p.spike_s
-            # Rates count what ended inside the spike window (the generators' last answers
-            # come up to a deadline later); wrk keeps no timeline, so its totals are used.
-            seen = report.window_counts(every, spike_start, spike_end)
-            if seen:
-                seconds = max(1e-9, spike_end - spike_start)
-                ended = sum(seen.values())
-                ok_in_window, rejected_in_window = seen['ok'], seen['503']
-                timeouts_in_window = seen['timeout']
-            else:
-                ended = during.sent if during.sent is not None else during.requests
-                ok_in_window, rejected_in_window = during.count_class(2), during.count(503)
-                timeouts_in_window = during.timeouts
-            spike_rows = _in(sampler.rows, spike_start, spike_end)
-            busy = [r['ds_in_use'] / r['ds_capacity'] for r in spike_rows
-                    if r.get('ds_capacity') and r.get('ds_in_use') is not None]
-            recoveries = [d['recovery_s'] for d in deaths if d['recovery_s'] is not None]
-            row = {
-                'scenario': 'spike', 'endpoint': endpoint, 'path': path, 'mode': mode,
-                'load': kind, 'deadline_s': args.deadline,
-                'capacity_per_s': capacity_per_s(endpoint),
-                'memory_limit_bytes': run.cgroup.limit if run.cgroup else None,
-                'memory_limit_note': limit_note,
-                'request_kb': args.request_kb,
-                'sent': ended,
-                'sent_per_s': ended / seconds,
-                'rps': (ended - timeouts_in_window) / seconds,
-                'goodput': ok_in_window / seconds,
-                'goodput_per_s': ok_in_window / seconds,
-                'ok': ok_in_window,
-                'ok_p50_us': during.ok_percentile(0.50),
-                'ok_p99_us': during.ok_percentile(0.99),
-                'ok_max_us': during.ok_max_us or None,
-                'baseline_p99_us': pre_result.ok_percentile(0.99),
-                'recovery_p99_us': post_result.ok_percentile(0.99),
-                'burst_ok_p99_us': burst_result.ok_percentile(0.99),
-                'rejected_503': rejected_in_window,
-                'timeouts': timeouts_in_window,
-                'timeouts_errors': during.timeouts + during.socket_errors,
-                'unanswered': during.unanswered,
-                'oom_kills': oom_kills,
-                'deaths': deaths,
-                'lost_in_flight': sum(r.lost for r in every),
-                'recovery_s': max(recoveries) if recoveries else None,
-                'first_death_after_spike_s': (deaths[0]['t'] - spike_start) if deaths else None,
-                # /work/cpu does not call the downstream: no figure rather than a 0.
-                'ds_busy_pct': 100.0 * sum(busy) / len(busy) if busy and endpoint == 'io'
-                else None,
-                'threads_peak': sampler.peak('os_threads'),
-                'threads_final': sampler.rows[-1]['os_threads'] if sampler.rows else None,
-                'threads_min': min((r['os_threads'] for r in sampler.rows), default=None),
-                'tasks_peak': sampler.peak('tasks_running'),
-                'rss_peak': sampler.peak('rss_bytes'),
-                'cpu_seconds': _delta(sampler, 'cpu_seconds'),
-                'cancelled': _delta(sampler, 'cancelled'),
-                'wasted_s': _delta(sampler, 'wasted_seconds'),
-                'spike_start_s': spike_start, 'spike_end_s': spike_end,
-                'scrape_failures': sampler.failures,
-                'wrk': {'pre': pre_result, 'steady': steady_result, 'burst': burst_result,
-                        'post': post_result},
-            }
-            row['verdict'] = report.verdict(row)
+                client_files.append((measured.mode, client_path))
+            row = _spike_row(args, p, kind, endpoint, measured)
+            ends.append(row)
             results.append(row)
             progress.done()
-        ends = [r for r in results if r['endpoint'] == endpoint]
-        marks = (min(r['spike_start_s'] for r in ends), max(r['spike_end_s'] for r in ends))
-        if kind == 'open-loop':
-            subtitle = 'open-loop spike on %s: %d → %d requests/s for %ds' % (
-                path, OPEN_LOOP[endpoint][0],
-                OPEN_LOOP[endpoint][0] + OPEN_LOOP[endpoint][1] * p.burst_c / 2000, p.spike_s)
-        else:
-            subtitle = 'spike on %s: %d → %d %s for %ds' % (
-                path, steady_c, steady_c + p.burst_c,
-                'wrk connections' if kind == 'wrk' else 'clients (deadline %gs)' % args.deadline,
-                p.spike_s)
-        limit = next((r['memory_limit_bytes'] for r in ends if r['memory_limit_bytes']), None)
-        pngs = report.plot(out, 'spike-%s' % endpoint, files, marks, subtitle,
-                           client_files=client_files,
-                           capacity=(capacity_per_s(endpoint),
-                                     'downstream capacity' if endpoint == 'io'
-                                     else 'CPU capacity (cores × 1000/ms)'),
-                           memory_limit=limit,
-                           deaths={r['mode']: [d['t'] for d in r['deaths']] for r in ends})
+        pngs = _spike_plots(args, p, kind, endpoint, out, files, client_files, ends)
         for r in ends:
             r['plots'] = pngs
     return results
+
+
+def _spike_run(args, p, kind, endpoint, spec, out, progress):
+    """One mode's server through the three phases, sampled all along."""
+    path = ENDPOINTS[endpoint]
+    steady_c = p.steady_for(endpoint)
+    mode, slug = mode_label(spec), mode_slug(spec)
+    label = 'spike %s %s' % (endpoint, mode)
+    progress.show('[%s] starting' % label, force=True)
+    with lab.Run(args.binary, server_config(spec, endpoint, args.request_kb), out,
+                 'spike-%s-%s' % (endpoint, slug), args.memory_limit,
+                 admin_port=getattr(args, 'admin_port', 0)) as run:
+        if args.memory_limit and not run.cgroup:
+            progress.show('[%s] %s' % (label, run.memory_note), force=True)
+        if hasattr(args, 'on_server'):
+            args.on_server(mode, run.server)
+        sampler = run.sampler
+        total = p.pre_s + p.spike_s + p.recovery_s
+        started = time.monotonic()
+
+        def load(steady_phase, seconds):
+            if kind == 'open-loop':
+                rate, conns = (OPEN_LOOP[endpoint][0], steady_c * 8) if steady_phase \
+                    else (OPEN_LOOP[endpoint][1] * p.burst_c / 2000, p.burst_c)
+                return run.open_loop(args.openloop_binary, path, rate, seconds, conns,
+                                     args.deadline)
+            conns = steady_c if steady_phase else p.burst_c
+            if kind == 'wrk':
+                return run.wrk(path, conns, seconds, polite=not args.retry_at_once,
+                               timeout_s=args.deadline)
+            return run.clients(args.openloop_binary, path, conns, seconds, args.deadline,
+                               polite=not args.retry_at_once)
+
+        def finished(*generators):
+            _wait(list(generators), progress, label, started, total, sampler)
+            results = []
+            for g in generators:
+                r = g.result()
+                r.started_at = g.started_at
+                results.append(r)
+            return results
+
+        pre, = finished(load(True, p.pre_s))
+        spike_start = time.monotonic() - sampler.t0
+        steady, burst = finished(load(True, p.spike_s), load(False, p.spike_s))
+        spike_end = time.monotonic() - sampler.t0
+        post, = finished(load(True, p.recovery_s))
+        return SpikeRun(mode, slug, sampler, pre, steady, burst, post, spike_start, spike_end,
+                        list(run.supervisor.deaths), run.supervisor.oom_kills(),
+                        run.cgroup.limit if run.cgroup else None, run.memory_note)
+
+
+def _spike_row(args, p, kind, endpoint, m):
+    """The figures of the spike phase, and of the whole run where a column says so."""
+    every = [m.pre, m.steady, m.burst, m.post]
+    during = wrkparse.merge([m.steady, m.burst])
+    seconds = p.spike_s
+    # Rates count what ended inside the spike window (the generators' last answers come up to
+    # a deadline later); wrk keeps no timeline, so its totals are used.
+    seen = report.window_counts(every, m.spike_start, m.spike_end)
+    if seen:
+        seconds = max(1e-9, m.spike_end - m.spike_start)
+        ended = sum(seen.values())
+        ok_in_window, rejected_in_window = seen['ok'], seen['503']
+        timeouts_in_window = seen['timeout']
+    else:
+        ended = during.sent if during.sent is not None else during.requests
+        ok_in_window, rejected_in_window = during.count_class(2), during.count(503)
+        timeouts_in_window = during.timeouts
+    sampler = m.sampler
+    spike_rows = _in(sampler.rows, m.spike_start, m.spike_end)
+    busy = [r['ds_in_use'] / r['ds_capacity'] for r in spike_rows
+            if r.get('ds_capacity') and r.get('ds_in_use') is not None]
+    recoveries = [d['recovery_s'] for d in m.deaths if d['recovery_s'] is not None]
+    row = {
+        'scenario': 'spike', 'endpoint': endpoint, 'path': ENDPOINTS[endpoint],
+        'mode': m.mode, 'load': kind, 'deadline_s': args.deadline,
+        'capacity_per_s': capacity_per_s(endpoint),
+        'memory_limit_bytes': m.memory_limit,
+        'memory_limit_note': m.memory_note,
+        'request_kb': args.request_kb,
+        'sent': ended,
+        'sent_per_s': ended / seconds,
+        'rps': (ended - timeouts_in_window) / seconds,
+        'goodput': ok_in_window / seconds,
+        'goodput_per_s': ok_in_window / seconds,
+        'ok': ok_in_window,
+        'ok_p50_us': during.ok_percentile(0.50),
+        'ok_p99_us': during.ok_percentile(0.99),
+        'ok_max_us': during.ok_max_us or None,
+        'baseline_p99_us': m.pre.ok_percentile(0.99),
+        'recovery_p99_us': m.post.ok_percentile(0.99),
+        'burst_ok_p99_us': m.burst.ok_percentile(0.99),
+        'rejected_503': rejected_in_window,
+        'timeouts': timeouts_in_window,
+        'timeouts_errors': during.timeouts + during.socket_errors,
+        'unanswered': during.unanswered,
+        'oom_kills': m.oom_kills,
+        'deaths': m.deaths,
+        'lost_in_flight': sum(r.lost for r in every),
+        'recovery_s': max(recoveries) if recoveries else None,
+        'first_death_after_spike_s': (m.deaths[0]['t'] - m.spike_start) if m.deaths else None,
+        # /work/cpu does not call the downstream: no figure rather than a 0.
+        'ds_busy_pct': 100.0 * sum(busy) / len(busy) if busy and endpoint == 'io' else None,
+        'threads_peak': sampler.peak('os_threads'),
+        'threads_final': sampler.rows[-1]['os_threads'] if sampler.rows else None,
+        'threads_min': min((r['os_threads'] for r in sampler.rows), default=None),
+        'tasks_peak': sampler.peak('tasks_running'),
+        'rss_peak': sampler.peak('rss_bytes'),
+        'cpu_seconds': _delta(sampler, 'cpu_seconds'),
+        'cancelled': _delta(sampler, 'cancelled'),
+        'wasted_s': _delta(sampler, 'wasted_seconds'),
+        'spike_start_s': m.spike_start, 'spike_end_s': m.spike_end,
+        'scrape_failures': sampler.failures,
+        'wrk': {'pre': m.pre, 'steady': m.steady, 'burst': m.burst, 'post': m.post},
+    }
+    row['verdict'] = report.verdict(row)
+    return row
+
+
+def _spike_plots(args, p, kind, endpoint, out, files, client_files, ends):
+    """The endpoint's plots: every mode on one time axis, the spike shaded."""
+    path = ENDPOINTS[endpoint]
+    steady_c = p.steady_for(endpoint)
+    marks = (min(r['spike_start_s'] for r in ends), max(r['spike_end_s'] for r in ends))
+    if kind == 'open-loop':
+        subtitle = 'open-loop spike on %s: %d → %d requests/s for %ds' % (
+            path, OPEN_LOOP[endpoint][0],
+            OPEN_LOOP[endpoint][0] + OPEN_LOOP[endpoint][1] * p.burst_c / 2000, p.spike_s)
+    else:
+        subtitle = 'spike on %s: %d → %d %s for %ds' % (
+            path, steady_c, steady_c + p.burst_c,
+            'wrk connections' if kind == 'wrk' else 'clients (deadline %gs)' % args.deadline,
+            p.spike_s)
+    limit = next((r['memory_limit_bytes'] for r in ends if r['memory_limit_bytes']), None)
+    return report.plot(out, 'spike-%s' % endpoint, files, marks, subtitle,
+                       client_files=client_files,
+                       capacity=(capacity_per_s(endpoint),
+                                 'downstream capacity' if endpoint == 'io'
+                                 else 'CPU capacity (cores × 1000/ms)'),
+                       memory_limit=limit,
+                       deaths={r['mode']: [d['t'] for d in r['deaths']] for r in ends})
 
 
 SPIKE_COLUMNS = [
