@@ -258,7 +258,7 @@ void live_history::record(const std::vector<prometheus::MetricFamily>& families,
     // The failure labs (lost updates are the same over every variant: 0 for the fixed ones).
     auto expected = v.sum("stampede_lab_counter_expected");
     auto value = v.sum("stampede_lab_counter_value");
-    if (expected && value) put("lab_lost_updates", *expected - *value);
+    if (expected && value) put("lab_lost_updates", std::max(0.0, *expected - *value));
     if (auto stock = v.sum("stampede_lab_stock", {{"variant", "racy"}})) {
       put("lab_oversold", std::max(0.0, -*stock));  // a stock below 0 was sold twice
     }

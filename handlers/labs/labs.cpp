@@ -1,5 +1,6 @@
 #include "handlers/labs/labs.hpp"
 
+#include <algorithm>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
@@ -75,10 +76,10 @@ std::string labs::to_json() const {
   auto s = settings();
   boost::json::object counter, reserve, leak;
   for (int v = 0; v < counter_lab::variant_count; ++v) {
-    counter[counter_lab::names[v]] =
-        boost::json::object{{"expected", f.counter[v].expected},
-                            {"value", f.counter[v].value},
-                            {"lost", f.counter[v].expected - f.counter[v].value}};
+    counter[counter_lab::names[v]] = boost::json::object{
+        {"expected", f.counter[v].expected},
+        {"value", f.counter[v].value},
+        {"lost", std::max<std::int64_t>(0, f.counter[v].expected - f.counter[v].value)}};
   }
   for (int v = 0; v < reserve_lab::variant_count; ++v) {
     const auto& r = f.reserve[v];
