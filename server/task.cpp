@@ -1,0 +1,201 @@
+#include "server/task.hpp"
+
+#include <algorithm>
+#include <utility>
+
+#include "server/execution_policy.hpp"
+
+namespace stampede {
+
+bool task::admit(admission& limit) {
+  if (!limit.try_acquire()) return false;
+  admitted_by_ = &limit;
+  admitted_at_ = steady::now();
+  return true;
+}
+
+void task::complete() {
+  if (admission* limit = std::exchange(admitted_by_, nullptr)) {
+    const bool ok = !rejected_ && state_.load() == state::done && result_.status < 500;
+    limit->release(steady::now() - admitted_at_, ok);
+  }
+  completed();
+}
+
+void task::mark_queued() {
+  state expected = state::created;
+  if (state_.compare_exchange_strong(expected, state::queued)) metrics_.tasks_queued->Increment();
+}
+
+bool task::leave_waiting(state to) {
+  state s = state_.load();
+  while (s == state::created || s == state::queued) {
+    if (state_.compare_exchange_weak(s, to)) {
+      if (s == state::queued) metrics_.tasks_queued->Decrement();
+      return true;
+    }
+  }
+  return false;
+}
+
+namespace {
+job<response> call_sync(task::sync_body_fn f, const work_context& ctx) {
+  co_return f(ctx);
+}
+}  // namespace
+
+task::task(sync_body_fn body, mode_kind mode, mode_metrics& m, downstream* dependency)
+    : task(body_fn([f = std::move(body)](const work_context& ctx) { return call_sync(f, ctx); }),
+           mode, m, dependency) {}
+
+bool task::cancelled_before_start() {
+  // cancel_running sets client_gone_ before it looks at the state, so either it saw
+  // `running` (and stops the body) or the flag is visible here: no cancellation falls between.
+  if (!client_gone_.load()) return false;
+  if (!cancel_counted_.exchange(true)) metrics_.cancelled_queued->Increment();
+  result_ = error_response(503, "cancelled before it started: the client left", "cancelled",
+                           to_string(mode_));
+  state_.store(state::cancelled);
+  if (host_ != nullptr) host_->task_ended(*this);
+  complete();
+  return true;
+}
+
+void task::began() {
+  metrics_.tasks_running->Increment();
+  metrics_.tasks_started->Increment();
+  started_ = steady::now();
+}
+
+void task::ended() {
+  finished_ = steady::now();
+  metrics_.tasks_running->Decrement();
+  state_.store(state::done);
+  complete();
+}
+
+work_context task::context_for(fanout_runner* fanout, suspender* s) {
+  return work_context{stop_.get_token(),
+                      fanout,
+                      to_string(mode_),
+                      dependency_,
+                      s,
+                      halt_,
+                      owner_ != nullptr ? this : nullptr};
+}
+
+namespace {
+
+/// Child work (child_spawner): a task of its own with no connection, that keeps itself alive
+/// until it has ended, however the policy ends it.
+class child_task final : public task {
+ public:
+  using task::task;
+  std::shared_ptr<child_task> self;
+
+ protected:
+  void completed() override {
+    auto last = std::move(self);  // may end this task's life, on the way out
+  }
+};
+
+job<response> run_child(child_spawner::child_fn make, const work_context& ctx) {
+  co_await make(ctx);
+  co_return response{};
+}
+
+}  // namespace
+
+void task::spawn(child_fn make) {
+  auto child = std::make_shared<child_task>(
+      body_fn([make = std::move(make)](const work_context& ctx) { return run_child(make, ctx); }),
+      mode_, metrics_, dependency_);
+  child->self = child;
+  owner_->submit_child(std::move(child));
+}
+
+bool task::run(const run_env& env) {
+  if (!leave_waiting(state::running)) return false;
+  host_ = env.host;
+  if (env.owner != nullptr) {
+    owner_ = env.owner;
+    halt_ = env.owner->halt_token();
+  }
+  if (cancelled_before_start()) return true;
+  began();
+  if (env.suspend == nullptr) {
+    run_inline(env.fanout);
+  } else {
+    start_job(env.suspend);
+  }
+  return true;
+}
+
+void task::run_inline(fanout_runner* fanout) {
+  try {
+    result_ = body_(context_for(fanout, nullptr)).run_inline();
+  } catch (const std::exception& e) {
+    result_ = error_response(500, e.what(), "internal_error", to_string(mode_));
+  }
+  ended();
+}
+
+void task::start_job(suspender* s) {
+  context_ = context_for(nullptr, s);
+  try {
+    job_ = body_(context_);
+  } catch (const std::exception& e) {
+    result_ = error_response(500, e.what(), "internal_error", to_string(mode_));
+    if (host_ != nullptr) host_->task_ended(*this);
+    ended();
+    return;
+  }
+  job_.start(&task::job_finished, this);
+}
+
+void task::job_finished(void* self) {
+  auto* t = static_cast<task*>(self);
+  try {
+    t->result_ = t->job_.take();
+  } catch (const std::exception& e) {
+    t->result_ = error_response(500, e.what(), "internal_error", to_string(t->mode_));
+  }
+  if (t->host_ != nullptr) t->host_->task_ended(*t);
+  t->ended();  // may end the task's life: the last thing done here
+}
+
+bool task::reject(reject_reason why, int retry_after_s) {
+  if (!leave_waiting(state::done)) return false;
+  rejected_ = why;
+  retry_after_s_ = retry_after_s;
+  metrics_.rejected[static_cast<int>(why)]->Increment();
+  complete();
+  return true;
+}
+
+bool task::cancel_queued() {
+  if (!leave_waiting(state::cancelled)) return false;
+  metrics_.cancelled_queued->Increment();
+  complete();
+  return true;
+}
+
+void task::cancel_running() {
+  client_gone_.store(true);
+  // Counted before the stop is asked for: once it is, the body may end (and the task be done)
+  // before this thread looks at the state again, and a cancellation that stopped it would go
+  // uncounted.
+  if (state_.load() == state::running && !cancel_counted_.exchange(true)) {
+    metrics_.cancelled_running->Increment();
+  }
+  stop_.request_stop();
+}
+
+double task::wasted_after(steady::time_point client_left) const {
+  if (!started_ || !finished_) return 0;
+  auto from = std::max(*started_, client_left);
+  if (*finished_ <= from) return 0;
+  return std::chrono::duration<double>(*finished_ - from).count();
+}
+
+}  // namespace stampede
