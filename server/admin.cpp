@@ -135,9 +135,9 @@ asio::awaitable<void> run_admin_session(asio::ip::tcp::socket socket, admin_view
     read_status got = co_await read_request(stream, buffer, req, limits, started);
     if (got == read_status::closed) co_return;
     if (got != read_status::ok) {
-      co_await reject_and_close(
-          stream, error_response(status_for(got), message_for(got), reason_for(got), view.mode()),
-          std::chrono::seconds(10));
+      const refusal r = refusal_for(got);
+      co_await reject_and_close(stream, error_response(r.status, r.message, r.reason, view.mode()),
+                                std::chrono::seconds(10));
       co_return;
     }
     auto out = make_response(serve(req, view), req.version(), req.keep_alive(),

@@ -28,48 +28,18 @@ std::optional<read_status> framing_problem(const http_request& req, std::size_t 
   return std::nullopt;
 }
 
-int status_for(read_status s) {
+refusal refusal_for(read_status s) {
   switch (s) {
     case read_status::timeout:
-      return 408;
+      return {408, "request not received in time", "request_timeout"};
     case read_status::too_long_target:
-      return 414;
+      return {414, "request target too long", "target_too_long"};
     case read_status::too_large_header:
-      return 431;
+      return {431, "request header too large", "header_too_large"};
     case read_status::too_large_body:
-      return 413;
+      return {413, "request body too large", "body_too_large"};
     default:
-      return 400;
-  }
-}
-
-std::string_view message_for(read_status s) {
-  switch (s) {
-    case read_status::timeout:
-      return "request not received in time";
-    case read_status::too_long_target:
-      return "request target too long";
-    case read_status::too_large_header:
-      return "request header too large";
-    case read_status::too_large_body:
-      return "request body too large";
-    default:
-      return "malformed request";
-  }
-}
-
-std::string_view reason_for(read_status s) {
-  switch (s) {
-    case read_status::timeout:
-      return "request_timeout";
-    case read_status::too_long_target:
-      return "target_too_long";
-    case read_status::too_large_header:
-      return "header_too_large";
-    case read_status::too_large_body:
-      return "body_too_large";
-    default:
-      return "malformed_request";
+      return {400, "malformed request", "malformed_request"};
   }
 }
 

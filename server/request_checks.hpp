@@ -30,11 +30,14 @@ enum class read_status {
 /// "chunked" on HTTP/1.1, a missing (HTTP/1.1) or repeated Host.
 std::optional<read_status> framing_problem(const http_request& req, std::size_t max_target);
 
-/// Status for a read_status that is an error.
-int status_for(read_status s);
-/// Its answer's message and reason (error_response).
-std::string_view message_for(read_status s);
-std::string_view reason_for(read_status s);
+/// How a read_status that is an error is answered: its status, and its error_response's
+/// message and reason.
+struct refusal {
+  int status;
+  std::string_view message;
+  std::string_view reason;
+};
+refusal refusal_for(read_status s);
 
 /// \brief Turns one request's bytes, as they arrive, into a parsed request: the raw-header
 /// scan first (what Beast would accept but must not pass), then Beast's parser within the

@@ -97,11 +97,10 @@ asio::awaitable<void> session::read_rest(self_ptr self, std::unique_ptr<request_
 }
 
 void session::refuse(read_status why) {
-  int status = status_for(why);
-  fe_.stats.count_request(active_->mode(), handler_id::other, status, seconds_since_start());
-  spawn(refuse_and_close(
-      shared_from_this(),
-      error_response(status, message_for(why), reason_for(why), to_string(active_->mode()))));
+  const refusal r = refusal_for(why);
+  fe_.stats.count_request(active_->mode(), handler_id::other, r.status, seconds_since_start());
+  spawn(refuse_and_close(shared_from_this(), error_response(r.status, r.message, r.reason,
+                                                            to_string(active_->mode()))));
 }
 
 asio::awaitable<void> session::refuse_and_close(self_ptr self, response answer) {
