@@ -34,7 +34,9 @@ void thread_per_request_policy::submit(std::shared_ptr<task> t) {
     t->cancel_queued();
     return;
   }
-  if (!t->admit(ceiling_)) {
+  // The ceiling bounds threads, so a place is held for the thread's whole life (until it has
+  // let go of its task), not only for the task's.
+  if (!ceiling_.try_acquire()) {
     t->reject(reject_reason::thread_ceiling, retry_after_s);
     return;
   }
@@ -45,8 +47,9 @@ void thread_per_request_policy::submit(std::shared_ptr<task> t) {
   }
   auto begin = steady::now();
   try {
-    std::thread([this, t]() mutable {
+    std::thread([this, t, begin]() mutable {
       t->run({.fanout = &fanout_, .owner = this});
+      const bool ok = t->result().status < 500 && !t->rejected();
       {
         std::lock_guard lock(live_mutex_);
         running_.erase(t);
@@ -54,6 +57,7 @@ void thread_per_request_policy::submit(std::shared_ptr<task> t) {
       // The task goes before the thread counts as ended: what it holds (a lab's helper state)
       // must not outlive the policy's destructor, which waits for that count.
       t.reset();
+      ceiling_.release(steady::now() - begin, ok);
       std::lock_guard lock(live_mutex_);
       if (--live_ == 0) live_cv_.notify_all();
     }).detach();
@@ -65,6 +69,7 @@ void thread_per_request_policy::submit(std::shared_ptr<task> t) {
       running_.erase(t);
       if (--live_ == 0) live_cv_.notify_all();
     }
+    ceiling_.release(steady::now() - begin, false);
     t->reject(reject_reason::spawn_failed, retry_after_s);
   }
 }

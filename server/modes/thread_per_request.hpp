@@ -37,7 +37,7 @@ class thread_per_request_policy final : public execution_policy {
 
  private:
   metrics& all_metrics_;
-  /// thread_per_request.max_threads: the safety ceiling, on requests admitted and not ended.
+  /// thread_per_request.max_threads: the safety ceiling, on request threads alive.
   fixed_limit ceiling_;
   std::atomic<bool> cancel_on_disconnect_;
   std::atomic<bool> stopping_{false};
