@@ -3,6 +3,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/field.hpp>
 
+#include "server/connection.hpp"
 #include "server/http_io.hpp"
 
 namespace stampede {
@@ -126,7 +127,7 @@ response serve(const http_request& req, admin_view& view) {
 }  // namespace
 
 asio::awaitable<void> run_admin_session(asio::ip::tcp::socket socket, admin_view& view) {
-  stream_type stream(std::move(socket));
+  tcp_connection stream(std::move(socket));
   boost::beast::flat_buffer buffer;
   const read_limits limits{std::chrono::seconds(30), std::chrono::seconds(10), 8192, 0, 2048};
   for (;;) {

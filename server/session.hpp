@@ -2,7 +2,6 @@
 /// \file One main-port connection: read a request, route it, hand it to the active mode,
 /// watch for the client leaving meanwhile, write the answer. Keep-alive, pipelining in order.
 
-#include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -13,39 +12,13 @@
 #include <memory>
 #include <optional>
 
+#include "server/connection.hpp"
 #include "server/front_end.hpp"
 #include "server/http_io.hpp"
 #include "server/request_task.hpp"
+#include "server/scoped_count.hpp"
 
 namespace stampede {
-
-namespace detail {
-
-/// Counts a connection open for the lifetime of the session: the plain count the server's
-/// limit and shutdown read, and the gauge it exports.
-struct connection_count {
-  explicit connection_count(front_end& fe)
-      : count(fe.open_connections), gauge(fe.stats.connections_active()) {
-    ++count;
-    gauge.Increment();
-  }
-  ~connection_count() {
-    gauge.Decrement();
-    --count;
-  }
-  std::atomic<int>& count;
-  prometheus::Gauge& gauge;
-};
-
-struct in_flight_count {
-  explicit in_flight_count(std::atomic<int>& c) : count(c) { ++count; }
-  ~in_flight_count() { --count; }
-  in_flight_count(const in_flight_count&) = delete;
-  in_flight_count& operator=(const in_flight_count&) = delete;
-  std::atomic<int>& count;
-};
-
-}  // namespace detail
 
 /// \brief One main-port connection. The usual path — read, route, hand the work to the mode,
 /// write, read again — is a chain of completion handlers on one object, so a connection that
@@ -53,38 +26,39 @@ struct in_flight_count {
 /// coroutine frames. The rare paths (a request that trickles in, a refusal, the closing
 /// handshake, shutdown) are coroutines spawned on the connection's executor; each holds the
 /// connection and ends it. Everything runs on the socket's executor (a strand of its own with
-/// several I/O threads).
+/// several I/O threads). `Connection` is tcp_connection, or a test's stand-in with its
+/// interface.
+template <class Connection>
 class session final : public work_waiter,
                       public drainable,
-                      public std::enable_shared_from_this<session> {
+                      public std::enable_shared_from_this<session<Connection>> {
  public:
-  session(boost::asio::ip::tcp::socket socket, front_end& fe)
-      : fe_(fe), open_(fe), stream_(std::move(socket)) {
-    boost::system::error_code ignored;
-    stream_.socket().set_option(boost::asio::ip::tcp::no_delay(true), ignored);
-    stream_.socket().non_blocking(true, ignored);  // answers are first written synchronously
+  session(Connection conn, front_end& fe)
+      : fe_(fe), open_(fe.open_connections), conn_(std::move(conn)) {
+    fe_.stats.connections_active().Increment();
   }
   ~session() {
     if (listed_) fe_.connections.remove(*listed_);
+    fe_.stats.connections_active().Decrement();
   }
 
   void start() {
-    listed_ = fe_.connections.add(weak_from_this());
+    listed_ = fe_.connections.add(this->weak_from_this());
     next_request();
   }
 
   // work_waiter: the request's work, handed to the mode.
   void work_under_way() override { watch(); }
   bool client_already_gone(steady::time_point since) override {
-    if (!gone_at_ && peer_gone(stream_.socket())) gone_at_ = since;
+    if (!gone_at_ && conn_.peer_gone()) gone_at_ = since;
     return gone_at_.has_value();
   }
   void work_done(work_outcome done) override;
 
   void wake_for_drain(std::shared_ptr<drainable> self) override {
-    boost::asio::post(stream_.get_executor(), [this, keep = std::move(self)] {
+    boost::asio::post(conn_.get_executor(), [this, keep = std::move(self)] {
       // Only a wait for the next request is cut short; work under way is answered first.
-      if (idle_) stream_.cancel();
+      if (idle_) conn_.cancel();
     });
   }
 
@@ -109,8 +83,7 @@ class session final : public work_waiter,
   }
   template <class Coroutine>
   void spawn(Coroutine&& c) {
-    boost::asio::co_spawn(stream_.get_executor(), std::forward<Coroutine>(c),
-                          boost::asio::detached);
+    boost::asio::co_spawn(conn_.get_executor(), std::forward<Coroutine>(c), boost::asio::detached);
   }
 
   void next_request();
@@ -122,6 +95,7 @@ class session final : public work_waiter,
   void refuse(read_status why);
   void watch();
   void readable(boost::system::error_code ec, std::uint64_t request);
+  self_ptr self() { return this->shared_from_this(); }
 
   static boost::asio::awaitable<void> read_rest(self_ptr self,
                                                 std::unique_ptr<request_reader> reader);
@@ -130,10 +104,10 @@ class session final : public work_waiter,
   static boost::asio::awaitable<void> drain(self_ptr self);
 
   front_end& fe_;
-  detail::connection_count open_;
+  scoped_count open_;  ///< fe.open_connections (the gauge is kept by the constructor)
   std::optional<connection_list::handle> listed_;  ///< in fe_.connections while open
   bool idle_ = false;  ///< waiting for the first bytes of the next request
-  stream_type stream_;
+  Connection conn_;
   boost::beast::flat_buffer buffer_;
   // This connection's view of the config and the mode, refreshed when the server swaps either
   // (fe.generation), instead of two atomic shared_ptr loads per request.
@@ -147,12 +121,11 @@ class session final : public work_waiter,
   handler_id handler_ = handler_id::other;
   int status_ = 0;
   bool keep_alive_ = false;
-  std::optional<detail::in_flight_count> busy_;
+  std::optional<scoped_count> busy_;           ///< fe.in_flight while a request is under way
   std::uint64_t request_ = 0;                  ///< counts requests: a watch is for one of them
   std::shared_ptr<task> work_;                 ///< its work while under way, for client_gone
   std::optional<steady::time_point> gone_at_;  ///< when its client left, if it did
-  bool watching_ = false;                      ///< a peek is pending for this request
-  char peeked_ = 0;                            ///< the watch's one-byte peek lands here
+  bool watching_ = false;                      ///< a watch is pending for this request
   http_response out_;
   /// Only while an answer is being written: a waiting connection holds none.
   std::unique_ptr<boost::beast::http::response_serializer<boost::beast::http::string_body>> sr_;
@@ -161,6 +134,8 @@ class session final : public work_waiter,
   int depth_ = 0;
   static constexpr int max_inline_depth = 8;
 };
+
+extern template class session<tcp_connection>;
 
 /// Serves one main-port connection until it closes, on the socket's executor (returns at once).
 void start_session(boost::asio::ip::tcp::socket socket, front_end& fe);
