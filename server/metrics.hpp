@@ -20,7 +20,7 @@
 #include "handlers/downstream.hpp"
 #include "handlers/labs/labs.hpp"
 #include "handlers/work.hpp"
-#include "server/sharded_metrics.hpp"
+#include "server/sharded_families.hpp"
 
 namespace stampede {
 

@@ -1,6 +1,7 @@
 #pragma once
-/// \file The server: owns the I/O contexts and their threads, the two listeners, the active
-/// execution policy, signals and live config reload.
+/// \file The server: owns the I/O contexts and their threads, and puts the parts together (the
+/// main port's listener, the admin port, the active policy, reload, sampling, signals,
+/// shutdown).
 
 #include <memory>
 #include <string>

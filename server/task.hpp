@@ -13,6 +13,7 @@
 #include "handlers/work.hpp"
 #include "server/admission.hpp"
 #include "server/metrics.hpp"
+#include "server/task_host.hpp"
 
 namespace stampede {
 
@@ -20,16 +21,6 @@ using steady = std::chrono::steady_clock;
 
 class task;
 class execution_policy;
-
-/// \brief A mode that keeps track of the tasks it started as jobs: told when each ends,
-/// before the task completes (so the task is still alive), on the thread that ended it.
-class task_host {
- public:
-  virtual void task_ended(task& t) noexcept = 0;
-
- protected:
-  ~task_host() = default;
-};
 
 /// Where and how a policy runs a task's body (task::run).
 struct run_env {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "server/execution_policy.hpp"
+#include "server/fixed_limit.hpp"
 
 namespace stampede {
 

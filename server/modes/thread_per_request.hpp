@@ -8,6 +8,7 @@
 
 #include "handlers/fanout.hpp"
 #include "server/execution_policy.hpp"
+#include "server/fixed_limit.hpp"
 
 namespace stampede {
 

@@ -1,11 +1,11 @@
-#include "server/admission.hpp"
-
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <atomic>
 #include <thread>
 #include <vector>
+
+#include "server/fixed_limit.hpp"
 
 namespace stampede {
 namespace {

@@ -1,4 +1,4 @@
-#include "server/admission.hpp"
+#include "server/fixed_limit.hpp"
 
 namespace stampede {
 

@@ -1,0 +1,111 @@
+#include "server/listener.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "server/session.hpp"
+
+namespace stampede {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+void open_acceptor(tcp::acceptor& a, const endpoint& e, int backlog) {
+  tcp::endpoint ep(asio::ip::make_address(e.host), e.port);
+  a.open(ep.protocol());
+  a.set_option(tcp::acceptor::reuse_address(true));
+  if (ep.protocol() == tcp::v6()) a.set_option(asio::ip::v6_only(true));
+  a.bind(ep);
+  a.listen(backlog);
+}
+
+std::string bound_address(const tcp::acceptor& a) {
+  auto ep = a.local_endpoint();
+  auto addr = ep.address().to_string();
+  if (ep.address().is_v6()) addr = "[" + addr + "]";
+  return addr + ":" + std::to_string(ep.port());
+}
+
+listener::listener(asio::io_context& io, int io_threads, front_end& fe)
+    : io_(io), io_threads_(io_threads), fe_(fe), strand_(io.get_executor()), acceptor_(io) {}
+
+void listener::start() {
+  asio::co_spawn(strand_, accept_loop(), asio::detached);
+}
+
+asio::any_io_executor listener::session_executor() {
+  // A strand of its own when several threads run the I/O context; with one thread (the
+  // default) a strand would only cost.
+  if (io_threads_ == 1) return io_.get_executor();
+  return asio::make_strand(io_);
+}
+
+void listener::admit(tcp::socket socket) {
+  if (fe_.open_connections.load() >= fe_.cfg.load()->http.max_connections) {
+    fe_.stats.connections_refused().Increment();
+    boost::system::error_code ignored;
+    socket.close(ignored);
+    return;
+  }
+  // The socket was accepted onto the session's executor: the session and its stream's
+  // deadline timer share it.
+  start_session(std::move(socket), fe_);
+}
+
+asio::awaitable<void> listener::accept_loop() {
+  constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+  // The acceptor is non-blocking: after each asynchronous accept, the backlog is drained
+  // with synchronous accepts, so a burst of connections is taken in one turn of the I/O
+  // loop rather than one per turn behind every other ready handler.
+  acceptor_.non_blocking(true);
+  for (;;) {
+    auto [ec, socket] = co_await acceptor_.async_accept(session_executor(), nothrow);
+    if (ec == asio::error::operation_aborted) co_return;
+    if (!ec && !acceptor_.is_open()) {
+      // Accepted just before shutdown closed the acceptor: answered like the rest of the
+      // backlog (its session drains). Dropped here, its unread request would be reset.
+      admit(std::move(socket));
+      co_return;
+    }
+    if (!acceptor_.is_open()) co_return;
+    if (ec) {
+      // Out of descriptors and the like: back off briefly rather than spin.
+      spdlog::warn("accept failed: {}", ec.message());
+      asio::steady_timer pause(io_, std::chrono::milliseconds(50));
+      co_await pause.async_wait(nothrow);
+      continue;
+    }
+    admit(std::move(socket));
+    for (int i = 0; i < 256; ++i) {
+      tcp::socket more(session_executor());
+      boost::system::error_code again;
+      acceptor_.accept(more, again);
+      if (again) break;  // would_block: the backlog is empty (or a real error: next turn)
+      admit(std::move(more));
+    }
+  }
+}
+
+void listener::close_for_shutdown() {
+  asio::post(strand_, [this] {
+    for (;;) {
+      tcp::socket waiting(session_executor());
+      boost::system::error_code none_left;
+      acceptor_.accept(waiting, none_left);
+      if (none_left) break;
+      admit(std::move(waiting));
+    }
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+    closed_.store(true);
+  });
+}
+
+}  // namespace stampede
