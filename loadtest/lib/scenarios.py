@@ -190,6 +190,64 @@ class SpikeRun:
     memory_note: str
 
 
+@dataclasses.dataclass
+class SpikeRow:
+    """One mode's line of the spike's table and of summary.json: the spike window's figures,
+    and the whole run's where a name says so. Times in seconds, latencies in µs; None where
+    a figure does not apply (no answers, no downstream, no cgroup)."""
+    scenario: str
+    endpoint: str           # io or cpu
+    path: str
+    mode: str               # the mode's label (with its limit, where one was set)
+    load: str               # clients, open-loop or wrk
+    deadline_s: float       # the clients' deadline
+    capacity_per_s: float   # what the bottleneck can serve
+    memory_limit_bytes: object
+    memory_limit_note: str
+    request_kb: int
+    sent: int               # requests that ended in the window, however they ended
+    sent_per_s: float
+    rps: float              # answered per second (timeouts left out)
+    goodput: float          # answered 2xx within the deadline, per second
+    goodput_per_s: float
+    ok: int
+    ok_p50_us: object
+    ok_p99_us: object
+    ok_max_us: object
+    baseline_p99_us: object  # before the spike
+    recovery_p99_us: object  # after it
+    burst_ok_p99_us: object
+    rejected_503: int
+    timeouts: int           # abandoned at the deadline
+    timeouts_errors: int
+    unanswered: int
+    oom_kills: int
+    deaths: list            # the supervisor's record of each death
+    lost_in_flight: int     # requests in flight when the server died
+    recovery_s: object      # worst time from a kill to answering again
+    first_death_after_spike_s: object
+    ds_busy_pct: object     # downstream slots in use during the spike (io only)
+    threads_peak: object
+    threads_final: object
+    threads_min: object
+    tasks_peak: object
+    rss_peak: object
+    cpu_seconds: float
+    cancelled: float        # work stopped because its client left
+    wasted_s: float         # handler time spent for clients who had left
+    spike_start_s: float
+    spike_end_s: float
+    scrape_failures: int
+    wrk: dict               # the generators' results per phase (pre, steady, burst, post)
+    verdict: str = ''       # the sentence printed for the mode
+    plots: list = dataclasses.field(default_factory=list)
+
+    def as_dict(self):
+        """For the tables and summary.json, which every scenario's rows share (shallow: the
+        generators' results stay objects until the JSON writer turns them into data)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+
 def spike(args, out, progress):
     """Per endpoint and mode: steady load, steady load plus a burst, steady load again."""
     p = Params(args.quick)
@@ -213,8 +271,8 @@ def spike(args, out, progress):
             progress.done()
         pngs = _spike_plots(args, p, kind, endpoint, out, files, client_files, ends)
         for r in ends:
-            r['plots'] = pngs
-    return results
+            r.plots = pngs
+    return [r.as_dict() for r in results]
 
 
 def _spike_run(args, p, kind, endpoint, spec, out, progress):
@@ -289,49 +347,49 @@ def _spike_row(args, p, kind, endpoint, m):
     busy = [r['ds_in_use'] / r['ds_capacity'] for r in spike_rows
             if r.get('ds_capacity') and r.get('ds_in_use') is not None]
     recoveries = [d['recovery_s'] for d in m.deaths if d['recovery_s'] is not None]
-    row = {
-        'scenario': 'spike', 'endpoint': endpoint, 'path': ENDPOINTS[endpoint],
-        'mode': m.mode, 'load': kind, 'deadline_s': args.deadline,
-        'capacity_per_s': capacity_per_s(endpoint),
-        'memory_limit_bytes': m.memory_limit,
-        'memory_limit_note': m.memory_note,
-        'request_kb': args.request_kb,
-        'sent': ended,
-        'sent_per_s': ended / seconds,
-        'rps': (ended - timeouts_in_window) / seconds,
-        'goodput': ok_in_window / seconds,
-        'goodput_per_s': ok_in_window / seconds,
-        'ok': ok_in_window,
-        'ok_p50_us': during.ok_percentile(0.50),
-        'ok_p99_us': during.ok_percentile(0.99),
-        'ok_max_us': during.ok_max_us or None,
-        'baseline_p99_us': m.pre.ok_percentile(0.99),
-        'recovery_p99_us': m.post.ok_percentile(0.99),
-        'burst_ok_p99_us': m.burst.ok_percentile(0.99),
-        'rejected_503': rejected_in_window,
-        'timeouts': timeouts_in_window,
-        'timeouts_errors': during.timeouts + during.socket_errors,
-        'unanswered': during.unanswered,
-        'oom_kills': m.oom_kills,
-        'deaths': m.deaths,
-        'lost_in_flight': sum(r.lost for r in every),
-        'recovery_s': max(recoveries) if recoveries else None,
-        'first_death_after_spike_s': (m.deaths[0]['t'] - m.spike_start) if m.deaths else None,
+    row = SpikeRow(
+        scenario='spike', endpoint=endpoint, path=ENDPOINTS[endpoint],
+        mode=m.mode, load=kind, deadline_s=args.deadline,
+        capacity_per_s=capacity_per_s(endpoint),
+        memory_limit_bytes=m.memory_limit,
+        memory_limit_note=m.memory_note,
+        request_kb=args.request_kb,
+        sent=ended,
+        sent_per_s=ended / seconds,
+        rps=(ended - timeouts_in_window) / seconds,
+        goodput=ok_in_window / seconds,
+        goodput_per_s=ok_in_window / seconds,
+        ok=ok_in_window,
+        ok_p50_us=during.ok_percentile(0.50),
+        ok_p99_us=during.ok_percentile(0.99),
+        ok_max_us=during.ok_max_us or None,
+        baseline_p99_us=m.pre.ok_percentile(0.99),
+        recovery_p99_us=m.post.ok_percentile(0.99),
+        burst_ok_p99_us=m.burst.ok_percentile(0.99),
+        rejected_503=rejected_in_window,
+        timeouts=timeouts_in_window,
+        timeouts_errors=during.timeouts + during.socket_errors,
+        unanswered=during.unanswered,
+        oom_kills=m.oom_kills,
+        deaths=m.deaths,
+        lost_in_flight=sum(r.lost for r in every),
+        recovery_s=max(recoveries) if recoveries else None,
+        first_death_after_spike_s=(m.deaths[0]['t'] - m.spike_start) if m.deaths else None,
         # /work/cpu does not call the downstream: no figure rather than a 0.
-        'ds_busy_pct': 100.0 * sum(busy) / len(busy) if busy and endpoint == 'io' else None,
-        'threads_peak': sampler.peak('os_threads'),
-        'threads_final': sampler.rows[-1]['os_threads'] if sampler.rows else None,
-        'threads_min': min((r['os_threads'] for r in sampler.rows), default=None),
-        'tasks_peak': sampler.peak('tasks_running'),
-        'rss_peak': sampler.peak('rss_bytes'),
-        'cpu_seconds': _delta(sampler, 'cpu_seconds'),
-        'cancelled': _delta(sampler, 'cancelled'),
-        'wasted_s': _delta(sampler, 'wasted_seconds'),
-        'spike_start_s': m.spike_start, 'spike_end_s': m.spike_end,
-        'scrape_failures': sampler.failures,
-        'wrk': {'pre': m.pre, 'steady': m.steady, 'burst': m.burst, 'post': m.post},
-    }
-    row['verdict'] = report.verdict(row)
+        ds_busy_pct=100.0 * sum(busy) / len(busy) if busy and endpoint == 'io' else None,
+        threads_peak=sampler.peak('os_threads'),
+        threads_final=sampler.rows[-1]['os_threads'] if sampler.rows else None,
+        threads_min=min((r['os_threads'] for r in sampler.rows), default=None),
+        tasks_peak=sampler.peak('tasks_running'),
+        rss_peak=sampler.peak('rss_bytes'),
+        cpu_seconds=_delta(sampler, 'cpu_seconds'),
+        cancelled=_delta(sampler, 'cancelled'),
+        wasted_s=_delta(sampler, 'wasted_seconds'),
+        spike_start_s=m.spike_start, spike_end_s=m.spike_end,
+        scrape_failures=sampler.failures,
+        wrk={'pre': m.pre, 'steady': m.steady, 'burst': m.burst, 'post': m.post},
+    )
+    row.verdict = report.verdict(row.as_dict())
     return row
 
 
@@ -339,7 +397,7 @@ def _spike_plots(args, p, kind, endpoint, out, files, client_files, ends):
     """The endpoint's plots: every mode on one time axis, the spike shaded."""
     path = ENDPOINTS[endpoint]
     steady_c = p.steady_for(endpoint)
-    marks = (min(r['spike_start_s'] for r in ends), max(r['spike_end_s'] for r in ends))
+    marks = (min(r.spike_start_s for r in ends), max(r.spike_end_s for r in ends))
     if kind == 'open-loop':
         subtitle = 'open-loop spike on %s: %d → %d requests/s for %ds' % (
             path, OPEN_LOOP[endpoint][0],
@@ -349,14 +407,14 @@ def _spike_plots(args, p, kind, endpoint, out, files, client_files, ends):
             path, steady_c, steady_c + p.burst_c,
             'wrk connections' if kind == 'wrk' else 'clients (deadline %gs)' % args.deadline,
             p.spike_s)
-    limit = next((r['memory_limit_bytes'] for r in ends if r['memory_limit_bytes']), None)
+    limit = next((r.memory_limit_bytes for r in ends if r.memory_limit_bytes), None)
     return report.plot(out, 'spike-%s' % endpoint, files, marks, subtitle,
                        client_files=client_files,
                        capacity=(capacity_per_s(endpoint),
                                  'downstream capacity' if endpoint == 'io'
                                  else 'CPU capacity (cores × 1000/ms)'),
                        memory_limit=limit,
-                       deaths={r['mode']: [d['t'] for d in r['deaths']] for r in ends})
+                       deaths={r.mode: [d['t'] for d in r.deaths] for r in ends})
 
 
 SPIKE_COLUMNS = [
