@@ -11,6 +11,8 @@
 #include <sstream>
 #include <variant>
 
+#include "config/http_url.hpp"
+
 namespace stampede {
 
 std::string_view to_string(mode_kind m) {
@@ -61,7 +63,11 @@ struct bool_spec {
 struct string_spec {
   std::string& (*ref)(config&);
   bool secret;
+  bool (*check)(std::string_view, std::string& why) = nullptr;  ///< null: any text
 };
+bool check_url(std::string_view t, std::string& why) {
+  return t.empty() || parse_http_url(t, why).has_value();
+}
 struct endpoint_spec {
   endpoint& (*ref)(config&);
 };
@@ -91,6 +97,13 @@ const std::vector<key_spec>& specs() {
       {"limits.max_kb", int_spec{STAMPEDE_REF(int, limits.max_kb), 0, 1048576}},
       {"work.request_kb", int_spec{STAMPEDE_REF(int, work.request_kb), 0, 1048576}},
       {"downstream.capacity", int_spec{STAMPEDE_REF(int, downstream.capacity), 0, 1000000}},
+      {"downstream.url", string_spec{STAMPEDE_REF(std::string, downstream.url), false, check_url}},
+      {"downstream.timeout_ms", int_spec{STAMPEDE_REF(int, downstream.timeout_ms), 1, 600000}},
+      {"downstream.retries", int_spec{STAMPEDE_REF(int, downstream.retries), 0, 10}},
+      {"downstream.retry_budget_percent",
+       int_spec{STAMPEDE_REF(int, downstream.retry_budget_percent), 0, 100}},
+      {"downstream.propagate_deadline",
+       bool_spec{STAMPEDE_REF(bool, downstream.propagate_deadline)}},
       {"http.header_timeout_ms", int_spec{STAMPEDE_REF(int, http.header_timeout_ms), 10, 600000}},
       {"http.idle_timeout_ms", int_spec{STAMPEDE_REF(int, http.idle_timeout_ms), 10, 3600000}},
       {"http.write_timeout_ms", int_spec{STAMPEDE_REF(int, http.write_timeout_ms), 10, 600000}},
@@ -196,6 +209,8 @@ std::string apply(const key_spec& s, config& c, const std::string& text) {
         } else if constexpr (std::is_same_v<T, bool_spec>) {
           if (!parse_bool(text, how.ref(c))) return "must be true or false (got '" + text + "')";
         } else if constexpr (std::is_same_v<T, string_spec>) {
+          std::string why;
+          if (how.check && !how.check(text, why)) return why + " (got '" + text + "')";
           how.ref(c) = text;
         } else if constexpr (std::is_same_v<T, endpoint_spec>) {
           if (!parse_endpoint(text, how.ref(c))) {
@@ -376,6 +391,7 @@ std::vector<std::string> restart_keys_changed(const config& a, const config& b) 
   if (a.main.io_threads != b.main.io_threads) out.emplace_back("main.io_threads");
   if (a.main.backlog != b.main.backlog) out.emplace_back("main.backlog");
   if (!(a.admin.listen == b.admin.listen)) out.emplace_back("admin.listen");
+  if (a.downstream.url != b.downstream.url) out.emplace_back("downstream.url");
   return out;
 }
 

@@ -48,7 +48,12 @@ struct config {
     int request_kb = 64;  ///< working set every /work/* request holds while it runs
   } work;
   struct {
-    int capacity = 32;  ///< calls the simulated dependency serves at once; 0 = unlimited
+    int capacity = 32;      ///< calls the dependency serves at once (url: pooled connections)
+    std::string url;        ///< a real dependency over HTTP; empty: the in-process simulation
+    int timeout_ms = 1000;  ///< url: an attempt's time, waiting for a connection included
+    int retries = 0;        ///< url: further attempts after a retryable failure
+    int retry_budget_percent = 0;     ///< url: retries at most this share of calls; 0 = no budget
+    bool propagate_deadline = false;  ///< url: send the remaining deadline in a header
   } downstream;
   struct {
     int header_timeout_ms = 10000;

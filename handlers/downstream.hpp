@@ -18,6 +18,8 @@
 
 namespace stampede {
 
+class remote_dependency;
+
 /// \brief A pool of slots with a FIFO wait and cancellable waiting and holding.
 /// Thread-safety: every member may be called from any thread at once.
 class downstream {
@@ -76,6 +78,9 @@ class downstream {
   /// Called with each call's wait for a slot, in seconds (once per granted acquire). Set once,
   /// before the downstream is used.
   std::function<void(double)> on_wait;
+  /// The real dependency that calls go to instead of this simulation (downstream.url), with
+  /// its own pool; null: simulated. Set once, before the downstream is used.
+  remote_dependency* remote = nullptr;
 
  private:
   struct blocked_waiter;

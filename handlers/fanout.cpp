@@ -12,8 +12,21 @@
 
 namespace stampede {
 
+namespace {
+std::chrono::steady_clock::time_point or_none(std::chrono::steady_clock::time_point deadline) {
+  return deadline == std::chrono::steady_clock::time_point{}
+             ? std::chrono::steady_clock::time_point::max()
+             : deadline;
+}
+}  // namespace
+
 int multiplexed_fetches(int count, int limit, std::chrono::milliseconds each, downstream* ds,
-                        const std::stop_token& stop) {
+                        std::chrono::steady_clock::time_point deadline, const std::stop_token& stop,
+                        call_outcome* failure) {
+  if (ds != nullptr && ds->remote != nullptr) {
+    return call_many(*ds->remote, count, limit, static_cast<int>(each.count()), or_none(deadline),
+                     stop, failure);
+  }
   using clock = std::chrono::steady_clock;
   std::vector<clock::time_point> in_flight;  // deadlines of fetches under way, each a slot
   int started = 0, completed = 0;
@@ -52,11 +65,23 @@ int multiplexed_fetches(int count, int limit, std::chrono::milliseconds each, do
 }
 
 int thread_per_fetch(int count, std::chrono::milliseconds each, downstream* ds,
-                     const std::stop_token& stop) {
+                     std::chrono::steady_clock::time_point deadline, const std::stop_token& stop,
+                     call_outcome* failure) {
   std::atomic<int> completed = 0;
+  std::atomic<call_outcome> first_failure = call_outcome::ok;
   auto fetch = [&] {
-    bool ok = ds != nullptr ? ds->call(each, stop) : simulated_io(each, stop);
-    if (ok) completed.fetch_add(1);
+    call_outcome o = call_outcome::ok;
+    if (ds != nullptr && ds->remote != nullptr) {
+      o = call_blocking(*ds->remote, static_cast<int>(each.count()), or_none(deadline), stop);
+    } else if (!(ds != nullptr ? ds->call(each, stop) : simulated_io(each, stop))) {
+      o = call_outcome::cancelled;
+    }
+    if (o == call_outcome::ok) {
+      completed.fetch_add(1);
+    } else {
+      auto none = call_outcome::ok;
+      first_failure.compare_exchange_strong(none, o);
+    }
   };
   std::vector<std::jthread> threads;
   threads.reserve(count);
@@ -70,6 +95,9 @@ int thread_per_fetch(int count, std::chrono::milliseconds each, downstream* ds,
   }
   for (int i = 0; i < inline_runs; ++i) fetch();
   threads.clear();  // joins
+  if (failure != nullptr && first_failure.load() != call_outcome::cancelled) {
+    *failure = first_failure.load();
+  }
   return completed.load();
 }
 

@@ -181,4 +181,19 @@ route_result route(std::string_view method, std::string_view target, const work_
   return r;
 }
 
+std::optional<route_error> apply_deadline(std::string_view value, int max_ms,
+                                          std::chrono::steady_clock::time_point now,
+                                          work_params& p) {
+  auto ms = parse_int(value, 0, max_ms);
+  if (!ms) {
+    return route_error{400,
+                       std::string(deadline_header) + " must be whole milliseconds from 0 to " +
+                           std::to_string(max_ms),
+                       "bad_parameter",
+                       {}};
+  }
+  p.deadline = now + std::chrono::milliseconds(*ms);
+  return std::nullopt;
+}
+
 }  // namespace stampede

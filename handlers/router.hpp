@@ -31,6 +31,15 @@ struct route_result {
   std::optional<route_error> error;
 };
 
+/// The header in which a caller sends the time left before its deadline, in milliseconds.
+inline constexpr std::string_view deadline_header = "X-Stampede-Deadline-Ms";
+
+/// Applies a deadline header's value (whole milliseconds, 0 to limits.max_ms) to `p`, as a
+/// deadline that far from `now`. A bad value is a 400 (bad_parameter).
+std::optional<route_error> apply_deadline(std::string_view value, int max_ms,
+                                          std::chrono::steady_clock::time_point now,
+                                          work_params& p);
+
 /// Routes `method` and `target` (origin-form, as on the request line). Strict: unknown,
 /// repeated, empty, negative, overflowing or non-numeric parameters are 400.
 route_result route(std::string_view method, std::string_view target, const work_limits& limits);

@@ -20,6 +20,7 @@ namespace {
 
 std::atomic<std::int64_t> memory_held{0};
 std::atomic<std::int64_t> memory_failures{0};
+std::atomic<std::int64_t> skipped_for_deadline{0};
 
 }  // namespace
 
@@ -46,6 +47,9 @@ std::int64_t request_memory_bytes() {
 }
 std::int64_t request_memory_failures() {
   return memory_failures.load(std::memory_order_relaxed);
+}
+std::int64_t deadline_skips() {
+  return skipped_for_deadline.load(std::memory_order_relaxed);
 }
 
 bool simulated_io(std::chrono::milliseconds d, const std::stop_token& stop) {
@@ -160,13 +164,56 @@ void slot_awaiter::stop_fn::operator()() const noexcept {
   }
 }
 
-job<bool> call_dependency(std::chrono::milliseconds d, const work_context& ctx) {
-  if (ctx.dependency == nullptr) co_return co_await ctx.sleep_for(d);
-  bool got = co_await ctx.acquire_slot();
-  if (!got) co_return false;
-  bool finished = co_await ctx.sleep_for(d);
-  ctx.dependency->release();
-  co_return finished;
+job<call_outcome> call_dependency(std::chrono::milliseconds d, const work_context& ctx,
+                                  std::chrono::steady_clock::time_point deadline) {
+  if (ctx.dependency != nullptr && ctx.dependency->remote != nullptr) {
+    if (deadline == std::chrono::steady_clock::time_point{}) {
+      deadline = std::chrono::steady_clock::time_point::max();
+    }
+    co_return co_await remote_call{*ctx.dependency->remote,
+                                   static_cast<int>(d.count()),
+                                   deadline,
+                                   ctx,
+                                   call_outcome::cancelled,
+                                   {}};
+  }
+  bool finished = false;
+  if (ctx.dependency == nullptr) {
+    finished = co_await ctx.sleep_for(d);
+  } else if (co_await ctx.acquire_slot()) {
+    finished = co_await ctx.sleep_for(d);
+    ctx.dependency->release();
+  }
+  co_return finished ? call_outcome::ok : call_outcome::cancelled;
+}
+
+response downstream_failure(call_outcome o, std::string_view mode) {
+  response r;
+  switch (o) {
+    case call_outcome::timeout:
+      return error_response(504, "the downstream did not answer within downstream.timeout_ms",
+                            "downstream_timeout", mode);
+    case call_outcome::deadline_exceeded:
+      return error_response(504, "the caller's deadline passed before the downstream answered",
+                            "deadline_exceeded", mode);
+    case call_outcome::refused:
+      r = error_response(503, "the downstream refused the connection", "downstream_refused", mode);
+      break;
+    case call_outcome::overloaded:
+      r = error_response(503, "the downstream is overloaded", "downstream_overloaded", mode);
+      break;
+    case call_outcome::lost:
+      return error_response(502, "the downstream closed the connection without an answer",
+                            "downstream_lost", mode);
+    case call_outcome::bad_answer:
+      return error_response(502, "the downstream gave an answer that is not a success",
+                            "downstream_bad_answer", mode);
+    case call_outcome::ok:
+    case call_outcome::cancelled:
+      return error_response(500, "not a failure", "internal", mode);
+  }
+  r.headers.emplace_back("Retry-After", "1");
+  return r;
 }
 
 namespace {
@@ -177,6 +224,8 @@ struct fan_out_state {
   const work_context& ctx;
   int count;
   std::chrono::milliseconds each;
+  std::chrono::steady_clock::time_point deadline;
+  std::atomic<call_outcome> failure{call_outcome::ok};  ///< the first remote call that failed
   std::atomic<int> next{0};
   std::atomic<int> completed{0};
   std::atomic<int> left{0};  ///< children still running, plus one for the parent
@@ -185,8 +234,13 @@ struct fan_out_state {
 
 job<void> fetcher(fan_out_state& s) {
   for (int i = s.next.fetch_add(1); i < s.count; i = s.next.fetch_add(1)) {
-    bool ok = co_await call_dependency(s.each, s.ctx);
-    if (!ok) break;
+    call_outcome o = co_await call_dependency(s.each, s.ctx, s.deadline);
+    if (o != call_outcome::ok) {
+      auto none = call_outcome::ok;
+      s.failure.compare_exchange_strong(none, o);
+      s.next.store(s.count);  // no more fetches after a failure
+      break;
+    }
     s.completed.fetch_add(1);
   }
   if (s.left.fetch_sub(1) == 1) s.ctx.suspend->resume(s.parent);
@@ -202,13 +256,15 @@ struct join_awaiter {
   void await_resume() const noexcept {}
 };
 
-job<int> fan_out(int count, std::chrono::milliseconds each, const work_context& ctx) {
-  fan_out_state s{ctx, count, each, {}, {}, {}, {}};
+job<int> fan_out(int count, std::chrono::milliseconds each, const work_context& ctx,
+                 std::chrono::steady_clock::time_point deadline, call_outcome* failure) {
+  fan_out_state s{ctx, count, each, deadline, {}, {}, {}, {}, {}};
   int limit = ctx.suspend->fanout_limit();
   int workers = limit > 0 ? std::min(limit, count) : count;
   s.left.store(workers + 1);
   for (int i = 0; i < workers; ++i) ctx.suspend->spawn(fetcher(s));
   co_await join_awaiter{s};
+  *failure = s.failure.load();
   co_return s.completed.load();
 }
 
@@ -258,12 +314,19 @@ job<response> answer(response r) {
 job<response> work(handler_id h, work_params p, const work_context& ctx) {
   if (h == handler_id::other) co_return error_response(404, "not found", "not_found", ctx.mode);
   auto start = std::chrono::steady_clock::now();
+  const bool works = does_work(h);
+  if (works && p.deadline != std::chrono::steady_clock::time_point{} && start >= p.deadline) {
+    // Its caller has given up: the work would be done for nobody.
+    skipped_for_deadline.fetch_add(1, std::memory_order_relaxed);
+    co_return error_response(504, "the caller's deadline passed before the work started",
+                             "deadline_exceeded", ctx.mode);
+  }
   bool finished = true;
   int fetched = 0;
+  call_outcome failure = call_outcome::ok;  // a remote call that failed
   // The request's working set, held until the handler returns (waiting included). The answer
   // is built after the work: a waiting request holds nothing else.
   std::optional<working_set> memory;
-  const bool works = does_work(h);
   if (works) {
     try {
       memory.emplace(p.kb);
@@ -279,21 +342,23 @@ job<response> work(handler_id h, work_params p, const work_context& ctx) {
   const std::chrono::milliseconds each(p.ms);
   switch (h) {
     case handler_id::io:
-      finished = co_await call_dependency(each, ctx);
+      failure = co_await call_dependency(each, ctx, p.deadline);
+      finished = failure == call_outcome::ok;
       break;
     case handler_id::cpu:
       finished = co_await burn(each, ctx);
       break;
     case handler_id::fanout:
       if (p.parallel && ctx.suspend != nullptr) {
-        fetched = co_await fan_out(p.n, each, ctx);
+        fetched = co_await fan_out(p.n, each, ctx, p.deadline, &failure);
       } else if (p.parallel && ctx.fanout != nullptr) {
-        fetched = ctx.fanout->run_parallel(p.n, each, ctx.dependency, ctx.stop);
+        fetched =
+            ctx.fanout->run_parallel(p.n, each, ctx.dependency, p.deadline, ctx.stop, &failure);
       } else {
         // (co_await kept out of the loop condition: GCC 12 mis-evaluates it there.)
         while (fetched < p.n) {
-          bool ok = co_await call_dependency(each, ctx);
-          if (!ok) break;
+          failure = co_await call_dependency(each, ctx, p.deadline);
+          if (failure != call_outcome::ok) break;
           ++fetched;
         }
       }
@@ -306,6 +371,9 @@ job<response> work(handler_id h, work_params p, const work_context& ctx) {
   }
   auto elapsed =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start);
+  if (!finished && failure != call_outcome::ok && failure != call_outcome::cancelled) {
+    co_return downstream_failure(failure, ctx.mode);
+  }
   if (!finished) {
     // Stopped: by the server's shutdown (the answer says so), or for a client that has left
     // (the answer is never written).

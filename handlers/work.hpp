@@ -18,6 +18,7 @@
 
 #include "handlers/downstream.hpp"
 #include "handlers/job.hpp"
+#include "handlers/remote.hpp"
 
 namespace stampede {
 
@@ -43,6 +44,8 @@ struct work_params {
   std::uint8_t variant = 0;          ///< /lab/*: 0 is the unsafe variant; the fixed ones follow
   std::uint8_t from = 0;             ///< /lab/transfer: account index (a = 0 … d = 3)
   std::uint8_t to = 0;
+  /// The caller's deadline (X-Stampede-Deadline-Ms); the clock's epoch: none.
+  std::chrono::steady_clock::time_point deadline{};
 };
 
 /// What a handler answers. The front end turns it into HTTP.
@@ -60,9 +63,11 @@ class fanout_runner {
  public:
   virtual ~fanout_runner() = default;
   /// Performs `count` calls of `each` to `ds` (null: a dependency without limit), in
-  /// parallel as the mode allows; returns how many completed before `stop` was requested.
+  /// parallel as the mode allows; returns how many succeeded. A remote call's failure stops
+  /// the rest and is told in `*failure`; `deadline` is the caller's, for remote calls.
   virtual int run_parallel(int count, std::chrono::milliseconds each, downstream* ds,
-                           std::stop_token stop) = 0;
+                           std::chrono::steady_clock::time_point deadline, std::stop_token stop,
+                           call_outcome* failure) = 0;
 };
 
 /// \brief How a mode that runs work as suspendable tasks waits (the coroutine mode): each
@@ -199,6 +204,8 @@ class working_set {
 std::int64_t request_memory_bytes();
 /// Requests answered 503 no_memory because their working set could not be allocated.
 std::int64_t request_memory_failures();
+/// Work not started because its caller's deadline (X-Stampede-Deadline-Ms) had passed.
+std::int64_t deadline_skips();
 
 /// Simulated blocking I/O: holds the calling thread for `d`, returning early (false) if
 /// `stop` is requested.
@@ -215,8 +222,14 @@ job<response> handle(handler_id h, work_params p, const work_context& ctx, labs*
 /// Runs the handler `h` with `p` on the calling thread to its end (ctx without a suspender).
 response run_handler(handler_id h, const work_params& p, const work_context& ctx);
 
-/// One call to the dependency (or, without one, a wait of `d`): false if stopped first.
-job<bool> call_dependency(std::chrono::milliseconds d, const work_context& ctx);
+/// One call to the dependency (or, without one, a wait of `d`), remote when it has a remote:
+/// ok, cancelled if stopped first, or how the remote call failed. `deadline`: the caller's.
+job<call_outcome> call_dependency(std::chrono::milliseconds d, const work_context& ctx,
+                                  std::chrono::steady_clock::time_point deadline = {});
+
+/// A failed remote call as the caller's answer (the one place that maps them): a timeout is
+/// 504, a refused connection or a 503 is 503 with Retry-After, a lost or bad answer is 502.
+response downstream_failure(call_outcome o, std::string_view mode);
 
 /// Every error answer (every status but 2xx), built here only:
 /// {"error": message, "status": status, "reason": reason, "mode": mode}. `reason` is a

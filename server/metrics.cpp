@@ -192,6 +192,25 @@ metrics::metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                       .Register(*registry_);
   reloads_ok_ = &reloads.Add({{"result", "ok"}});
   reloads_error_ = &reloads.Add({{"result", "error"}});
+  auto& calls = BuildCounter()
+                    .Name("stampede_downstream_calls_total")
+                    .Help("Attempts to call the remote downstream (retries included), by outcome")
+                    .Register(*registry_);
+  for (int o = 0; o < call_outcome_count; ++o) {
+    downstream_calls_[o] =
+        &calls.Add({{"outcome", std::string(to_string(static_cast<call_outcome>(o)))}});
+  }
+  downstream_retries_ = &BuildCounter()
+                             .Name("stampede_downstream_retries_total")
+                             .Help("Retries of failed downstream calls (downstream.retries)")
+                             .Register(*registry_)
+                             .Add({});
+  downstream_retries_denied_ =
+      &BuildCounter()
+           .Name("stampede_downstream_retries_denied_total")
+           .Help("Retries the retry budget refused (downstream.retry_budget_percent)")
+           .Register(*registry_)
+           .Add({});
 }
 
 void metrics::count_request(mode_kind m, handler_id h, int status, double seconds) {
@@ -283,16 +302,18 @@ std::vector<prometheus::MetricFamily> metrics::collect() {
                            "Start time of the process since unix epoch in seconds.",
                            MetricType::Gauge, p->start_time_seconds));
   }
-  if (downstream_ != nullptr) {
-    auto d = downstream_->stats();
+  if (downstream_stats_) {
+    auto d = downstream_stats_();
     families.push_back(one("stampede_downstream_capacity",
-                           "Calls the simulated downstream serves at once (0 = unlimited)",
+                           "Calls the downstream serves at once: slots, or pooled connections to "
+                           "a remote one (0 = unlimited)",
                            MetricType::Gauge, d.capacity));
-    families.push_back(one("stampede_downstream_in_use", "Downstream calls holding a slot now",
+    families.push_back(one("stampede_downstream_in_use",
+                           "Downstream calls holding a slot (or a connection) now",
                            MetricType::Gauge, d.in_use));
     families.push_back(one("stampede_downstream_waiting",
-                           "Downstream calls waiting in line for a slot now", MetricType::Gauge,
-                           d.waiting));
+                           "Downstream calls waiting in line for a slot (or a connection) now",
+                           MetricType::Gauge, d.waiting));
   }
   if (labs_ != nullptr) collect_labs(families);
   families.push_back(one("stampede_request_memory_bytes",
@@ -302,6 +323,10 @@ std::vector<prometheus::MetricFamily> metrics::collect() {
                          "Memory held by the coroutine frames of live tasks (every mode's work "
                          "runs as one; thread stacks are not included)",
                          MetricType::Gauge, static_cast<double>(live_frame_bytes())));
+  families.push_back(one("stampede_deadline_exceeded_total",
+                         "Work answered 504 without running: its caller's deadline "
+                         "(X-Stampede-Deadline-Ms) had passed before it started",
+                         MetricType::Counter, static_cast<double>(deadline_skips())));
   families.push_back(one("stampede_request_memory_failures_total",
                          "Requests answered 503 no_memory: their working set could not be had",
                          MetricType::Counter, static_cast<double>(request_memory_failures())));

@@ -10,6 +10,7 @@
 #include <prometheus/registry.h>
 
 #include <array>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -74,9 +75,11 @@ class metrics {
   /// The same, as metric families (what serialize writes out).
   std::vector<prometheus::MetricFamily> collect();
 
-  /// The downstream whose capacity, in_use and waiting gauges are exported (read at scrape
-  /// time). Set once, before serving.
-  void watch_downstream(const downstream* d) { downstream_ = d; }
+  /// Where the downstream's capacity, in_use and waiting gauges are read (at scrape time):
+  /// the simulation's slots, or the remote client's pool. Set once, before serving.
+  void watch_downstream(std::function<downstream::snapshot()> stats) {
+    downstream_stats_ = std::move(stats);
+  }
   /// The labs whose figures are exported (stampede_lab_*, read at scrape time). Set once.
   void watch_labs(labs* l) { labs_ = l; }
 
@@ -89,6 +92,12 @@ class metrics {
   prometheus::Gauge& connections_active() { return *connections_active_; }
   prometheus::Counter& connections_refused() { return *connections_refused_; }
   prometheus::Counter& config_reloads(bool ok) { return ok ? *reloads_ok_ : *reloads_error_; }
+  /// A remote dependency's attempts (every try, retries included), by how each ended.
+  prometheus::Counter& downstream_calls(call_outcome o) {
+    return *downstream_calls_[static_cast<int>(o)];
+  }
+  prometheus::Counter& downstream_retries() { return *downstream_retries_; }
+  prometheus::Counter& downstream_retries_denied() { return *downstream_retries_denied_; }
 
  private:
   void collect_labs(std::vector<prometheus::MetricFamily>& families);
@@ -98,8 +107,8 @@ class metrics {
   std::string requests_name, requests_help;
   std::array<mode_metrics, mode_count> modes_{};
   /// requests_[mode][handler][code index]; codes outside the fixed list are added lazily.
-  static constexpr std::array<int, 14> codes_ = {200, 400, 404, 405, 408, 413, 414,
-                                                 431, 499, 500, 501, 503, 505, 0};
+  static constexpr std::array<int, 16> codes_ = {200, 400, 404, 405, 408, 413, 414, 431,
+                                                 499, 500, 501, 502, 503, 504, 505, 0};
   std::array<std::array<std::array<sharded_counter*, codes_.size()>, handler_count>, mode_count>
       requests_{};
   std::mutex rare_codes_mutex_;                                       ///< guards rare_codes_
@@ -107,7 +116,10 @@ class metrics {
   sharded_histogram* thread_spawn_seconds_ = nullptr;
   sharded_histogram* queue_wait_seconds_ = nullptr;
   sharded_histogram* downstream_wait_seconds_ = nullptr;
-  const downstream* downstream_ = nullptr;
+  std::function<downstream::snapshot()> downstream_stats_;
+  std::array<prometheus::Counter*, call_outcome_count> downstream_calls_{};
+  prometheus::Counter* downstream_retries_ = nullptr;
+  prometheus::Counter* downstream_retries_denied_ = nullptr;
   labs* labs_ = nullptr;
   prometheus::Gauge* queue_depth_ = nullptr;
   prometheus::Gauge* queue_capacity_ = nullptr;

@@ -6,6 +6,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "server/remote_client.hpp"
+
 namespace stampede {
 
 namespace asio = boost::asio;
@@ -42,7 +44,9 @@ void reloader::reload(const std::string& why) {
   next.main = current->main;
   next.admin.listen = current->admin.listen;
   spdlog::set_level(spdlog::level::from_str(next.log.level));
+  next.downstream.url = current->downstream.url;
   dependency_.set_capacity(next.downstream.capacity);
+  if (remote_ != nullptr) remote_->configure(remote_client::settings_of(next));
   lab_.configure(lab_settings_of(next));
   auto active = fe_.policy.load();
   if (next.mode != active->mode()) {

@@ -14,6 +14,8 @@
 
 namespace stampede {
 
+class remote_client;
+
 /// What identifies a version of the config file on disk.
 struct file_stamp {
   std::filesystem::file_time_type mtime{};
@@ -36,12 +38,13 @@ class reloader {
   /// `path` may be empty (no file: nothing to reload); `overrides` win over the file on every
   /// reload. The rest is the running server's, and must outlive this.
   reloader(std::string path, std::vector<override_value> overrides, front_end& fe, metrics& stats,
-           downstream& dependency, labs& lab)
+           downstream& dependency, remote_client* remote, labs& lab)
       : path_(std::move(path)),
         overrides_(std::move(overrides)),
         fe_(fe),
         stats_(stats),
         dependency_(dependency),
+        remote_(remote),
         lab_(lab) {}
 
   const std::string& path() const { return path_; }
@@ -60,6 +63,7 @@ class reloader {
   front_end& fe_;
   metrics& stats_;
   downstream& dependency_;
+  remote_client* remote_;  ///< null without downstream.url
   labs& lab_;
   std::vector<std::weak_ptr<execution_policy>> retired_;
 };

@@ -18,6 +18,7 @@
 #include "server/execution_policy.hpp"
 #include "server/listener.hpp"
 #include "server/reloader.hpp"
+#include "server/remote_client.hpp"
 #include "server/sampling.hpp"
 #include "server/shutdown.hpp"
 
@@ -28,6 +29,13 @@ using tcp = asio::ip::tcp;
 
 namespace {
 constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+
+std::unique_ptr<remote_client> make_remote(const config& c, metrics& m) {
+  if (c.downstream.url.empty()) return nullptr;
+  std::string why;
+  auto url = parse_http_url(c.downstream.url, why);  // checked when the config was read
+  return std::make_unique<remote_client>(*url, remote_client::settings_of(c), m);
+}
 }  // namespace
 
 struct server::impl {
@@ -36,8 +44,9 @@ struct server::impl {
         lab(lab_settings_of(*cfg.load())),
         policy(std::shared_ptr<execution_policy>(make_policy(*cfg.load(), stats))),
         dependency(cfg.load()->downstream.capacity),
+        remote(make_remote(*cfg.load(), stats)),
         fe{stats, cfg, policy, dependency, lab},
-        reload(std::move(p), std::move(o), fe, stats, dependency, lab),
+        reload(std::move(p), std::move(o), fe, stats, dependency, remote.get(), lab),
         io_threads(cfg.load()->main.io_threads),
         main_io(io_threads),
         admin_io(1),
@@ -53,7 +62,12 @@ struct server::impl {
     dependency.on_wait = [this](double seconds) {
       stats.downstream_wait_seconds().Observe(seconds);
     };
-    stats.watch_downstream(&dependency);
+    dependency.remote = remote.get();
+    if (remote) {
+      stats.watch_downstream([this] { return remote->stats(); });
+    } else {
+      stats.watch_downstream([this] { return dependency.stats(); });
+    }
     stats.watch_labs(&lab);
     fe.lane = &lane;
   }
@@ -64,6 +78,8 @@ struct server::impl {
   labs lab;
   shared_slot<execution_policy> policy;
   downstream dependency;  ///< shared by every mode: a mode switch does not reset its line
+  /// downstream.url's client, which the dependency's calls go to; null: simulated.
+  std::unique_ptr<remote_client> remote;
   /// The live page's last ten minutes, sampled on the admin thread.
   live_history live{
       600,

@@ -130,6 +130,14 @@ void session<Connection>::serve() {
     respond(std::move(r));
     return;
   }
+  if (auto deadline = req_.find(deadline_header); deadline != req_.end()) {
+    auto bad = apply_deadline(deadline->value(), cfg_->limits.max_ms,
+                              std::chrono::steady_clock::now(), routed.params);
+    if (bad) {
+      respond(error_response(bad->status, bad->message, bad->reason, to_string(policy_->mode())));
+      return;
+    }
+  }
   if (routed.params.kb < 0) routed.params.kb = cfg_->work.request_kb;
   ++request_;
   gone_at_.reset();

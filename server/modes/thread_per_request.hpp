@@ -31,8 +31,9 @@ class thread_per_request_policy final : public execution_policy {
   /// \brief Fan-out with a thread per fetch: the unbounded way.
   struct thread_fanout final : fanout_runner {
     int run_parallel(int count, std::chrono::milliseconds each, downstream* ds,
-                     std::stop_token stop) override {
-      return thread_per_fetch(count, each, ds, stop);
+                     std::chrono::steady_clock::time_point deadline, std::stop_token stop,
+                     call_outcome* failure) override {
+      return thread_per_fetch(count, each, ds, deadline, stop, failure);
     }
   };
 

@@ -62,7 +62,7 @@ TEST(WorkTest, multiplexed_fetches_respect_the_limit) {
   std::stop_source never;
   auto start = clock_type::now();
   // 6 fetches of 20 ms, 2 at a time: three rounds, never fewer.
-  EXPECT_EQ(multiplexed_fetches(6, 2, 20ms, nullptr, never.get_token()), 6);
+  EXPECT_EQ(multiplexed_fetches(6, 2, 20ms, nullptr, {}, never.get_token(), nullptr), 6);
   EXPECT_GE(clock_type::now() - start, 60ms);
 }
 
@@ -73,14 +73,14 @@ TEST(WorkTest, multiplexed_fetches_stop_early) {
     stop.request_stop();
   });
   auto start = clock_type::now();
-  EXPECT_EQ(multiplexed_fetches(5, 5, 10s, nullptr, stop.get_token()), 0);
+  EXPECT_EQ(multiplexed_fetches(5, 5, 10s, nullptr, {}, stop.get_token(), nullptr), 0);
   EXPECT_GE(clock_type::now() - start, 15ms);
   EXPECT_LT(clock_type::now() - start, 5s);
 }
 
 TEST(WorkTest, thread_per_fetch_completes_all) {
   std::stop_source never;
-  EXPECT_EQ(thread_per_fetch(8, 5ms, nullptr, never.get_token()), 8);
+  EXPECT_EQ(thread_per_fetch(8, 5ms, nullptr, {}, never.get_token(), nullptr), 8);
 }
 
 TEST(WorkTest, multiplexed_fetches_share_the_downstream) {
@@ -88,7 +88,7 @@ TEST(WorkTest, multiplexed_fetches_share_the_downstream) {
   std::stop_source never;
   auto start = clock_type::now();
   // Limit 4, but the downstream serves one at a time: four rounds.
-  EXPECT_EQ(multiplexed_fetches(4, 4, 20ms, &d, never.get_token()), 4);
+  EXPECT_EQ(multiplexed_fetches(4, 4, 20ms, &d, {}, never.get_token(), nullptr), 4);
   EXPECT_GE(clock_type::now() - start, 80ms);
   EXPECT_EQ(d.stats().in_use, 0);
 }
@@ -100,8 +100,8 @@ TEST(WorkTest, stopped_fetches_free_their_slots) {
     std::this_thread::sleep_for(20ms);
     stop.request_stop();
   });
-  EXPECT_EQ(multiplexed_fetches(5, 5, 10s, &d, stop.get_token()), 0);
-  EXPECT_EQ(thread_per_fetch(3, 10s, &d, stop.get_token()), 0);
+  EXPECT_EQ(multiplexed_fetches(5, 5, 10s, &d, {}, stop.get_token(), nullptr), 0);
+  EXPECT_EQ(thread_per_fetch(3, 10s, &d, {}, stop.get_token(), nullptr), 0);
   EXPECT_EQ(d.stats().in_use, 0);
   EXPECT_EQ(d.stats().waiting, 0);
 }
