@@ -35,6 +35,15 @@ CLIENTS_NOTE = (
     'arrival rates instead).')
 
 
+FLEET_NOTE = (
+    'Load came from stampede-openloop at fixed rates through HAProxy, as 20 client tasks with '
+    'a 1 s deadline per attempt and the variant\'s retry policy. Goodput is 2xx answered within '
+    'the deadline, per second, as the clients saw it. Amplification is the calls the replicas '
+    'made to the downstream (retries included) per request the clients offered. "recovered '
+    'after" counts from the end of the trigger to the first of 3 seconds in a row at 90 % of '
+    'the goodput before it. Plots and per-second series (CSV) are in the report folder.')
+
+
 LABS_NOTE = (
     'Each lab ran on fresh servers (the leak lab resets its server between its two variants). Lost updates, oversold seats, leaked '
     'helpers, lock cycles and starvation are read from the server itself (GET /labs on the '
@@ -48,7 +57,7 @@ LABS_NOTE = (
 def note_for(kind):
     """The caveat that goes with the load generator used."""
     return {'clients': CLIENTS_NOTE, 'open-loop': OPEN_LOOP_NOTE,
-            'labs': LABS_NOTE}.get(kind, WRK_CAVEAT)
+            'labs': LABS_NOTE, 'fleet': FLEET_NOTE}.get(kind, WRK_CAVEAT)
 
 
 def spike_context(r):

@@ -7,6 +7,7 @@ import dataclasses
 import os
 import time
 
+import fleet_experiments
 import lab
 import report
 import wrkparse
@@ -560,4 +561,5 @@ SCENARIOS = {
     'baseline': (baseline, BASELINE_COLUMNS),
     'disconnect': (disconnect, DISCONNECT_COLUMNS),
     'fanout': (fanout, FANOUT_COLUMNS),
+    'fleet': (fleet_experiments.fleet, fleet_experiments.columns_for),
 }

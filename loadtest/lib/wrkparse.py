@@ -13,7 +13,7 @@ class WrkResult:
 
     def __init__(self, duration_us=0, requests=0, codes=None, errors=None, ok_count=0,
                  ok_sum_us=0.0, ok_max_us=0.0, growth=1.02, buckets=None, all_latency=None,
-                 sent=None, timeline=None):
+                 sent=None, timeline=None, retries=None, throttled=None):
         self.duration_us = duration_us
         self.requests = requests  # answered
         self.sent = sent          # sent (or scheduled), when the generator says
@@ -25,8 +25,11 @@ class WrkResult:
         self.growth = growth
         self.buckets = dict(buckets or {})
         self.all_latency = dict(all_latency or {})
-        # stampede-openloop only: per second [ok, 503, other, timeout, lost, error]
+        # stampede-openloop only: per second [ok, 503, other, timeout, lost, error, retry,
+        # throttled], an attempt counted where it ended
         self.timeline = [list(r) for r in (timeline or [])]
+        self.retries = retries      # stampede-openloop --retry: retries sent
+        self.throttled = throttled  # and attempts its client-side throttle refused
         self.started_at = None  # seconds on the sampler's clock, set by the driver
 
     @property
@@ -91,7 +94,8 @@ def parse(output):
                 buckets={int(k): v for k, v in ok['buckets'].items()},
                 all_latency=data.get('all', {}),
                 sent=data.get('sent', data.get('scheduled')),
-                timeline=data.get('timeline'))
+                timeline=data.get('timeline'), retries=data.get('retries'),
+                throttled=data.get('throttled'))
     raise ValueError('no %r line in wrk output:\n%s' % (MARK.strip(), output[-2000:]))
 
 

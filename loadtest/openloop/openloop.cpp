@@ -15,6 +15,17 @@
 // timeout, and the client goes on with a new connection. A connection closed or reset with no
 // answer (the server died) counts as lost. Goodput is 2xx answered within the deadline.
 //
+// With --retry a failed request (a 5xx, a timeout, a lost or refused connection) is tried
+// again, up to --retries more times, as a client library would: `naive` at once, `budget` at
+// once while a retry budget allows (10 % of requests, 3 in reserve), `throttle` at once but
+// every attempt first passes the SRE book's client-side throttle (reject locally with
+// probability max(0, (requests - K·accepts) / (requests + 1)), K = 2, over the last 10 s),
+// `polite` after the 503's Retry-After (or an exponential back-off from 100 ms), with jitter.
+// The budget and the throttle belong to a client task: with --tasks N the open loop's
+// requests come from N tasks in turn, as from the N processes of a calling service.
+// Each attempt has the whole --timeout; with --deadline-header each carries the time it has
+// left in X-Stampede-Deadline-Ms. A request counts once in goodput, by its first success.
+//
 // Prints a human summary, then one "STAMPEDE_WRK {json}" line in the format of
 // loadtest/wrk/stampede.lua, so the driver parses both alike.
 
@@ -79,7 +90,7 @@ struct histogram {
 
 /// What happened, second by second since the start: the shape of the run, not just its sum.
 struct timeline {
-  enum column { ok, rejected, other, timeout, lost, error, columns };
+  enum column { ok, rejected, other, timeout, lost, error, retry, throttled, columns };
   std::vector<std::array<long, columns>> seconds;
   clock_type::time_point start;
   void add(column c) {
@@ -113,6 +124,16 @@ struct waiter {
 
 class generator {
  public:
+  struct throttle_second {
+    long second, requests, accepts;
+  };
+  /// One of the client tasks the open loop's requests come from in turn: each keeps its own
+  /// retry budget and throttle window, as each task of a calling service does.
+  struct client_task {
+    double budget = 3;  ///< retries allowed now (3 in reserve, 0.1 per request, at most 10)
+    std::deque<throttle_second> window;
+  };
+
   generator(asio::io_context& io, tcp::endpoint target, std::string path, int seconds,
             int max_connections, std::chrono::milliseconds timeout)
       : io_(io),
@@ -134,7 +155,8 @@ class generator {
       co_await tick.async_wait(nothrow);
       ++scheduled_;
       ++in_flight_;
-      asio::co_spawn(io_, request(intended), [this](std::exception_ptr) { ended_one(); });
+      auto& task = tasks_[static_cast<std::size_t>(i) % tasks_.size()];
+      asio::co_spawn(io_, request(intended, task), [this](std::exception_ptr) { ended_one(); });
     }
     done_scheduling_ = true;
     if (in_flight_ == 0) finished();
@@ -185,11 +207,13 @@ class generator {
         "\"status\":0,\"timeout\":%ld,\"lost\":%ld},\"codes\":%s,\"ok\":{\"count\":%ld,"
         "\"sum_us\":%.0f,\"max_us\":%.0f,\"growth\":1.02,\"buckets\":%s},\"all\":{\"p50_us\":%.0f,"
         "\"p99_us\":%.0f,\"max_us\":%.0f},\"timeline_columns\":[\"ok\",\"503\",\"other\","
-        "\"timeout\",\"lost\",\"error\"],\"timeline\":%s}\n",
+        "\"timeout\",\"lost\",\"error\",\"retry\",\"throttled\"],\"retries\":%ld,"
+        "\"throttled\":%ld,\"gave_up\":%ld,\"timeline\":%s}\n",
         elapsed * 1e6, answered, scheduled_, clients_, static_cast<long>(timeout_.count()), waited_,
         connect_errors_, read_errors_, write_errors_, timeouts_, lost_, codes.c_str(), ok_.count,
         ok_.sum_us, ok_.max_us, ok_.json_buckets().c_str(), all_.percentile(0.5),
-        all_.percentile(0.99), all_.max_us, timeline_.json().c_str());
+        all_.percentile(0.99), all_.max_us, retries_sent_, throttled_, gave_up_,
+        timeline_.json().c_str());
   }
 
  private:
@@ -270,9 +294,15 @@ class generator {
   /// One exchange on `c` with `deadline`; the latency counts from `due`. Returns whether the
   /// connection may be used again. `retry_after` is set to a 503's Retry-After, if any.
   asio::awaitable<bool> exchange(connection& c, clock_type::time_point due,
-                                 clock_type::time_point deadline, int* retry_after = nullptr) {
+                                 clock_type::time_point deadline, int* retry_after = nullptr,
+                                 int* status_out = nullptr) {
     http::request<http::empty_body> req{http::verb::get, path_, 11};
     req.set(http::field::host, "127.0.0.1");
+    if (deadline_header_) {
+      auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_type::now());
+      req.set("X-Stampede-Deadline-Ms", std::to_string(std::max<long>(0, left.count())));
+    }
     c.stream.expires_at(deadline);
     auto [wec, wn] = co_await http::async_write(c.stream, req, nothrow);
     if (wec) {
@@ -289,6 +319,7 @@ class generator {
     }
     double us = std::chrono::duration<double, std::micro>(clock_type::now() - due).count();
     int status = parser.get().result_int();
+    if (status_out != nullptr) *status_out = status;
     ++codes_[status];
     all_.add(us);
     if (status >= 200 && status < 300) {
@@ -306,15 +337,76 @@ class generator {
     co_return parser.get().keep_alive();  // the server closes after a 4xx, or at shutdown
   }
 
-  asio::awaitable<void> request(clock_type::time_point intended) {
-    auto deadline = intended + timeout_;
-    auto c = co_await acquire(deadline);
-    if (!c) co_return;
-    if (co_await exchange(*c, intended, deadline)) {
-      release(std::move(c));
-    } else {
-      --open_;
+  /// One request of `task`: its first attempt at `intended`, then retries as the policy says.
+  asio::awaitable<void> request(clock_type::time_point intended, client_task& task) {
+    if (retry_ == retry_policy::budget) task.budget = std::min(10.0, task.budget + 0.1);
+    asio::steady_timer pause(io_);
+    for (int attempt = 0;; ++attempt) {
+      if (attempt > 0) {
+        ++retries_sent_;
+        timeline_.add(timeline::retry);
+      }
+      if (retry_ == retry_policy::throttle && !throttle_admits(task)) {
+        ++throttled_;  // rejected here, before it costs the servers anything
+        timeline_.add(timeline::throttled);
+        ++gave_up_;
+        co_return;
+      }
+      auto deadline = (attempt == 0 ? intended : clock_type::now()) + timeout_;
+      int status = 0, retry_after = -1;
+      if (auto c = co_await acquire(deadline)) {
+        if (co_await exchange(*c, intended, deadline, &retry_after, &status)) {
+          release(std::move(c));
+        } else {
+          --open_;
+        }
+      }
+      // The throttle's accepts: answers the servers chose to give, not overload or silence.
+      if (status != 0 && status != 503 && status != 504) throttle_accepted(task);
+      if (status >= 200 && status < 300) co_return;
+      bool again = retry_ != retry_policy::none && attempt < retries_ &&
+                   (status == 0 || status >= 500) && clock_type::now() < end_;
+      if (again && retry_ == retry_policy::budget) {
+        again = task.budget >= 1;
+        if (again) task.budget -= 1;
+      }
+      if (!again) {
+        ++gave_up_;
+        co_return;
+      }
+      if (retry_ == retry_policy::polite) {
+        // As told by Retry-After, else an exponential back-off; with jitter (0.5–1.5×) so
+        // that clients turned away together do not come back together.
+        std::uniform_real_distribution<double> jitter(0.5, 1.5);
+        double wait_ms = retry_after > 0 ? retry_after * 1000.0 : 100.0 * (1 << attempt);
+        pause.expires_after(
+            std::chrono::milliseconds(static_cast<long>(wait_ms * jitter(random_))));
+        co_await pause.async_wait(nothrow);
+      }
     }
+  }
+
+  /// The SRE book's client-side throttle: lets an attempt go with probability
+  /// 1 - max(0, (requests - K·accepts) / (requests + 1)), K = 2, over the last 10 s.
+  bool throttle_admits(client_task& task) {
+    roll_throttle(task);
+    long requests = 0, accepts = 0;
+    for (const auto& b : task.window) requests += b.requests, accepts += b.accepts;
+    ++task.window.back().requests;
+    double reject = std::max(0.0, (requests - 2.0 * accepts) / (requests + 1.0));
+    return std::uniform_real_distribution<double>(0, 1)(random_) >= reject;
+  }
+  void throttle_accepted(client_task& task) {
+    if (retry_ != retry_policy::throttle) return;
+    roll_throttle(task);
+    ++task.window.back().accepts;
+  }
+  void roll_throttle(client_task& task) {
+    long now = static_cast<long>(std::chrono::duration<double>(clock_type::now() - start_).count());
+    if (task.window.empty() || task.window.back().second != now) {
+      task.window.push_back({now, 0, 0});
+    }
+    while (task.window.front().second <= now - 10) task.window.pop_front();
   }
 
   asio::awaitable<void> client() {
@@ -348,6 +440,15 @@ class generator {
     }
   }
 
+ public:
+  enum class retry_policy { none, naive, budget, throttle, polite };
+  retry_policy retry_ = retry_policy::none;
+  int retries_ = 3;
+  std::vector<client_task> tasks_{1};
+  bool deadline_header_ = false;
+
+ private:
+  long retries_sent_ = 0, throttled_ = 0, gave_up_ = 0;
   asio::io_context& io_;
   tcp::endpoint target_;
   std::string path_;
@@ -396,6 +497,24 @@ int main(int argc, char** argv) {
   app.add_option("--duration", seconds, "seconds")->check(CLI::Range(1, 600));
   app.add_option("--connections", connections, "open loop: most connections at once")
       ->check(CLI::Range(1, 4000));
+  std::string retry = "none";
+  int retries = 3;
+  bool deadline_header = false;
+  app.add_option("--retry", retry,
+                 "open loop: what a failed request (5xx, timeout, lost or refused) does: none, "
+                 "naive (again at once), budget (at once within a 10 % retry budget), throttle "
+                 "(the SRE book's client-side throttle, K = 2, on every attempt) or polite (after "
+                 "Retry-After, else a back-off)")
+      ->check(CLI::IsMember({"none", "naive", "budget", "throttle", "polite"}));
+  app.add_option("--retries", retries, "open loop: retries at most per request")
+      ->check(CLI::Range(0, 10));
+  int tasks = 1;
+  app.add_option("--tasks", tasks,
+                 "open loop: the requests come from this many client tasks in turn, each with "
+                 "its own retry budget and throttle")
+      ->check(CLI::Range(1, 1000));
+  app.add_flag("--deadline-header", deadline_header,
+               "send the time an attempt has left in X-Stampede-Deadline-Ms");
   app.add_option("--timeout", timeout_ms,
                  "the clients' deadline, ms from each request's due time: then the connection is "
                  "closed and the request counted as a timeout")
@@ -417,12 +536,24 @@ int main(int argc, char** argv) {
   asio::io_context io(1);
   generator gen(io, endpoint, path, seconds, connections, std::chrono::milliseconds(timeout_ms));
   // Every request has a deadline, so the run ends by itself; the guard is a last resort.
+  // Retries stop at the end of the schedule, so at most one more timeout (and a back-off).
   asio::steady_timer guard(io, std::chrono::seconds(seconds) +
-                                   std::chrono::milliseconds(timeout_ms) + std::chrono::seconds(5));
+                                   std::chrono::milliseconds(timeout_ms) * 2 +
+                                   std::chrono::seconds(15));
   guard.async_wait([&](boost::system::error_code e) {
     if (!e) io.stop();
   });
   gen.finished = [&] { guard.cancel(); };
+  static const std::map<std::string, generator::retry_policy> policies = {
+      {"none", generator::retry_policy::none},
+      {"naive", generator::retry_policy::naive},
+      {"budget", generator::retry_policy::budget},
+      {"throttle", generator::retry_policy::throttle},
+      {"polite", generator::retry_policy::polite}};
+  gen.retry_ = policies.at(retry);
+  gen.retries_ = retries;
+  gen.tasks_.resize(static_cast<std::size_t>(tasks));
+  gen.deadline_header_ = deadline_header;
   if (closed > 0) {
     gen.run_closed(closed, polite);
   } else {

@@ -27,7 +27,8 @@ class Run:
     included), the generators are killed, the sampler takes a last sample, the server is
     stopped and the cgroup removed."""
 
-    def __init__(self, binary, config_text, workdir, name, memory_limit=None, admin_port=0):
+    def __init__(self, binary, config_text, workdir, name, memory_limit=None, admin_port=0,
+                 restart_backoff=None):
         self.cgroup = None
         self.memory_note = 'no memory limit'  # what the report says of the limit
         if memory_limit:
@@ -42,7 +43,7 @@ class Run:
                 self.cgroup.close()
             raise
         self.sampler = Sampler(self.server)
-        self.supervisor = Supervisor(self.server, self.sampler.t0)
+        self.supervisor = Supervisor(self.server, self.sampler.t0, restart_backoff)
         self.procs = []
 
     def __enter__(self):

@@ -48,10 +48,10 @@ class OpenLoop(Wrk):
     """stampede-openloop at a fixed `rate` for `seconds`: latency from intended send times;
     or, with `clients`, a closed loop of that many clients. Either way each client gives up
     at its deadline (`timeout_s`): it closes the connection and counts a timeout. Same
-    interface as Wrk."""
+    interface as Wrk. `extra`: further stampede-openloop flags (a --retry policy)."""
 
     def __init__(self, binary, url, path, seconds, rate=None, connections=None, clients=None,
-                 timeout_s=2, polite=False):
+                 timeout_s=2, polite=False, extra=()):
         if not url.startswith('http://%s:' % LOOPBACK):
             raise ValueError('load goes to loopback only: ' + url)
         self.cmd = [binary, '--target', url[len('http://'):], '--path', path,
@@ -63,6 +63,7 @@ class OpenLoop(Wrk):
         else:
             self.cmd += ['--rate', '%g' % rate,
                          '--connections', str(min(int(connections), MAX_CONNECTIONS))]
+        self.cmd += list(extra)
         self.seconds = seconds + timeout_s
         self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      text=True, start_new_session=True)

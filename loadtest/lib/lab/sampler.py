@@ -23,6 +23,10 @@ SERIES = [
     ('ds_in_use', lambda m: m.value('stampede_downstream_in_use')),
     ('ds_waiting', lambda m: m.value('stampede_downstream_waiting')),
     ('request_memory', lambda m: m.value('stampede_request_memory_bytes')),
+    # A replica's calls to a real downstream (downstream.url), retries included.
+    ('ds_calls', lambda m: m.value('stampede_downstream_calls_total')),
+    ('ds_retries', lambda m: m.value('stampede_downstream_retries_total')),
+    ('deadline_skips', lambda m: m.value('stampede_deadline_exceeded_total')),
     ('lab_leaked', lambda m: m.value('stampede_lab_leaked')),
     ('lab_waits', lambda m: m.value('stampede_lab_waits')),
     # Which process answered: a restart (after an OOM kill) changes it, and no rate or

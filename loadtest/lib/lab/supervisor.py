@@ -112,12 +112,15 @@ class Server:
 class Supervisor(threading.Thread):
     """Does what a process supervisor does for a server that dies: notices the exit (a kill
     by SIGKILL, and the cgroup's OOM-kill count), starts it again with the same config and
-    ports, and measures the time from the death until the main port answers again."""
+    ports, and measures the time from the death until the main port answers again.
+    `backoff` = (first, most) seconds: wait before each restart, doubling with every death,
+    as Kubernetes' CrashLoopBackOff does (10 s to 5 min there); None restarts at once."""
 
-    def __init__(self, server, t0):
+    def __init__(self, server, t0, backoff=None):
         super().__init__(daemon=True)
         self.server = server
         self.t0 = t0
+        self.backoff = backoff
         self.deaths = []  # {'t', 'signal', 'exit', 'oom_kill', 'recovery_s'}
         self.stopping = threading.Event()
 
@@ -134,6 +137,10 @@ class Supervisor(threading.Thread):
                      'signal': -code if code < 0 else None, 'exit': code if code >= 0 else None,
                      'oom_kills_counted': kills, 'recovery_s': None}
             self.deaths.append(event)
+            if self.backoff:
+                first, most = self.backoff
+                event['backoff_s'] = min(most, first * 2 ** (len(self.deaths) - 1))
+                self.stopping.wait(event['backoff_s'])
             if self.stopping.is_set():
                 return
             try:
