@@ -10,8 +10,11 @@ class ThreadPerRequestTest(unittest.TestCase):
         with Server('mode: thread_per_request\n') as server:
             before = server.metrics().value('stampede_os_threads')
             sockets = hold_requests(server, 60, '/work/io?ms=3000')
+            # A thread's spawn time is observed once std::thread has returned, which can be
+            # after the thread has already started its request: wait for both.
             peak = wait_for(lambda: (lambda m: m if m.value(
-                'stampede_tasks', mode='thread_per_request', state='running') >= 60 else None)(
+                'stampede_tasks', mode='thread_per_request', state='running') >= 60 and m.value(
+                'stampede_thread_spawn_seconds_count') >= 60 else None)(
                 server.metrics()), timeout=10)
             self.assertIsNotNone(peak, 'all 60 requests should be running at once')
             self.assertGreaterEqual(peak.value('stampede_os_threads'), before + 60)
