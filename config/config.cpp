@@ -11,7 +11,7 @@
 #include <sstream>
 #include <variant>
 
-#include "config/http_url.hpp"
+#include "config/keys.hpp"
 
 namespace stampede {
 
@@ -51,105 +51,7 @@ config_error::config_error(std::string where, std::string key, const std::string
 
 namespace {
 
-// One settable key: how to parse its text into the config, and how to show it.
-struct int_spec {
-  int& (*ref)(config&);
-  long min;
-  long max;
-};
-struct bool_spec {
-  bool& (*ref)(config&);
-};
-struct string_spec {
-  std::string& (*ref)(config&);
-  bool secret;
-  bool (*check)(std::string_view, std::string& why) = nullptr;  ///< null: any text
-};
-bool check_url(std::string_view t, std::string& why) {
-  return t.empty() || parse_http_url(t, why).has_value();
-}
-struct endpoint_spec {
-  endpoint& (*ref)(config&);
-};
-struct mode_spec {};
-struct level_spec {
-  std::string& (*ref)(config&);
-};
-using spec = std::variant<int_spec, bool_spec, string_spec, endpoint_spec, mode_spec, level_spec>;
-
-struct key_spec {
-  std::string_view key;
-  spec how;
-};
-
-#define STAMPEDE_REF(T, member) [](config& c) -> T& { return c.member; }
-
-const std::vector<key_spec>& specs() {
-  static const std::vector<key_spec> table = {
-      {"mode", mode_spec{}},
-      {"main.listen", endpoint_spec{STAMPEDE_REF(endpoint, main.listen)}},
-      {"main.io_threads", int_spec{STAMPEDE_REF(int, main.io_threads), 1, 64}},
-      {"main.backlog", int_spec{STAMPEDE_REF(int, main.backlog), 1, 65535}},
-      {"admin.listen", endpoint_spec{STAMPEDE_REF(endpoint, admin.listen)}},
-      {"admin.token", string_spec{STAMPEDE_REF(std::string, admin.token), true}},
-      {"limits.max_ms", int_spec{STAMPEDE_REF(int, limits.max_ms), 1, 3600000}},
-      {"limits.max_fanout", int_spec{STAMPEDE_REF(int, limits.max_fanout), 1, 10000}},
-      {"limits.max_kb", int_spec{STAMPEDE_REF(int, limits.max_kb), 0, 1048576}},
-      {"work.request_kb", int_spec{STAMPEDE_REF(int, work.request_kb), 0, 1048576}},
-      {"downstream.capacity", int_spec{STAMPEDE_REF(int, downstream.capacity), 0, 1000000}},
-      {"downstream.url", string_spec{STAMPEDE_REF(std::string, downstream.url), false, check_url}},
-      {"downstream.timeout_ms", int_spec{STAMPEDE_REF(int, downstream.timeout_ms), 1, 600000}},
-      {"downstream.retries", int_spec{STAMPEDE_REF(int, downstream.retries), 0, 10}},
-      {"downstream.retry_budget_percent",
-       int_spec{STAMPEDE_REF(int, downstream.retry_budget_percent), 0, 100}},
-      {"downstream.propagate_deadline",
-       bool_spec{STAMPEDE_REF(bool, downstream.propagate_deadline)}},
-      {"http.header_timeout_ms", int_spec{STAMPEDE_REF(int, http.header_timeout_ms), 10, 600000}},
-      {"http.idle_timeout_ms", int_spec{STAMPEDE_REF(int, http.idle_timeout_ms), 10, 3600000}},
-      {"http.write_timeout_ms", int_spec{STAMPEDE_REF(int, http.write_timeout_ms), 10, 600000}},
-      {"http.max_header_bytes", int_spec{STAMPEDE_REF(int, http.max_header_bytes), 256, 1048576}},
-      {"http.max_target_bytes", int_spec{STAMPEDE_REF(int, http.max_target_bytes), 16, 65536}},
-      {"http.max_body_bytes", int_spec{STAMPEDE_REF(int, http.max_body_bytes), 0, 67108864}},
-      {"http.max_connections", int_spec{STAMPEDE_REF(int, http.max_connections), 1, 1000000}},
-      {"thread_per_request.max_threads",
-       int_spec{STAMPEDE_REF(int, thread_per_request.max_threads), 1, 30000}},
-      {"thread_per_request.cancel_on_disconnect",
-       bool_spec{STAMPEDE_REF(bool, thread_per_request.cancel_on_disconnect)}},
-      {"bounded.workers", int_spec{STAMPEDE_REF(int, bounded.workers), 1, 1024}},
-      {"bounded.queue_capacity", int_spec{STAMPEDE_REF(int, bounded.queue_capacity), 0, 1000000}},
-      {"bounded.queue_timeout_ms",
-       int_spec{STAMPEDE_REF(int, bounded.queue_timeout_ms), 1, 3600000}},
-      {"bounded.cancel_on_disconnect", bool_spec{STAMPEDE_REF(bool, bounded.cancel_on_disconnect)}},
-      {"bounded.fanout_limit", int_spec{STAMPEDE_REF(int, bounded.fanout_limit), 1, 1024}},
-      {"bounded.retry_after_s", int_spec{STAMPEDE_REF(int, bounded.retry_after_s), 0, 3600}},
-      {"coroutine.threads", int_spec{STAMPEDE_REF(int, coroutine.threads), 0, 256}},
-      {"coroutine.max_tasks", int_spec{STAMPEDE_REF(int, coroutine.max_tasks), 0, 10000000}},
-      {"coroutine.cancel_on_disconnect",
-       bool_spec{STAMPEDE_REF(bool, coroutine.cancel_on_disconnect)}},
-      {"coroutine.fanout_limit", int_spec{STAMPEDE_REF(int, coroutine.fanout_limit), 0, 1024}},
-      {"coroutine.retry_after_s", int_spec{STAMPEDE_REF(int, coroutine.retry_after_s), 0, 3600}},
-      {"labs.stock", int_spec{STAMPEDE_REF(int, labs.stock), 0, 1000000}},
-      {"labs.wait_ms", int_spec{STAMPEDE_REF(int, labs.wait_ms), 1, 60000}},
-      {"labs.max_leaked", int_spec{STAMPEDE_REF(int, labs.max_leaked), 0, 100000}},
-      {"labs.deadlock_detect_ms", int_spec{STAMPEDE_REF(int, labs.deadlock_detect_ms), 10, 600000}},
-      {"labs.deadlock_break", bool_spec{STAMPEDE_REF(bool, labs.deadlock_break)}},
-      {"shutdown.drain_timeout_ms",
-       int_spec{STAMPEDE_REF(int, shutdown.drain_timeout_ms), 0, 600000}},
-      {"log.level", level_spec{STAMPEDE_REF(std::string, log.level)}},
-      {"reload.watch", bool_spec{STAMPEDE_REF(bool, reload.watch)}},
-      {"reload.poll_ms", int_spec{STAMPEDE_REF(int, reload.poll_ms), 50, 60000}},
-  };
-  return table;
-}
-
-#undef STAMPEDE_REF
-
-const key_spec* find_spec(std::string_view key) {
-  for (const auto& s : specs()) {
-    if (s.key == key) return &s;
-  }
-  return nullptr;
-}
+using namespace keys;
 
 bool parse_bool(std::string_view t, bool& out) {
   if (t == "true" || t == "yes" || t == "on" || t == "1") return out = true, true;
@@ -192,6 +94,12 @@ bool parse_endpoint(std::string_view t, endpoint& out) {
   return true;
 }
 
+std::string format_number(double v) {
+  std::ostringstream out;
+  out << v;
+  return out.str();
+}
+
 // Applies `text` to key `s` of `c`; returns an error message, empty on success.
 std::string apply(const key_spec& s, config& c, const std::string& text) {
   return std::visit(
@@ -206,6 +114,15 @@ std::string apply(const key_spec& s, config& c, const std::string& text) {
                    std::to_string(how.max) + " (got '" + text + "')";
           }
           how.ref(c) = static_cast<int>(v);
+        } else if constexpr (std::is_same_v<T, double_spec>) {
+          double v = 0;
+          auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+          if (text.empty() || ec != std::errc() || p != text.data() + text.size() || v < how.min ||
+              v > how.max) {
+            return "must be a number from " + format_number(how.min) + " to " +
+                   format_number(how.max) + " (got '" + text + "')";
+          }
+          how.ref(c) = v;
         } else if constexpr (std::is_same_v<T, bool_spec>) {
           if (!parse_bool(text, how.ref(c))) return "must be true or false (got '" + text + "')";
         } else if constexpr (std::is_same_v<T, string_spec>) {
@@ -222,12 +139,11 @@ std::string apply(const key_spec& s, config& c, const std::string& text) {
             return "must be blocking, thread_per_request, bounded or coroutine (got '" + text +
                    "')";
           c.mode = *m;
-        } else if constexpr (std::is_same_v<T, level_spec>) {
-          static const char* levels[] = {"trace", "debug",    "info", "warn",
-                                         "error", "critical", "off"};
-          if (std::find(std::begin(levels), std::end(levels), text) == std::end(levels)) {
-            return "must be one of trace, debug, info, warn, error, critical, off (got '" + text +
-                   "')";
+        } else if constexpr (std::is_same_v<T, choice_spec>) {
+          if (std::find(how.choices.begin(), how.choices.end(), text) == how.choices.end()) {
+            std::string list;
+            for (auto ch : how.choices) list += (list.empty() ? "" : ", ") + std::string(ch);
+            return "must be one of " + list + " (got '" + text + "')";
           }
           how.ref(c) = text;
         }
@@ -250,20 +166,15 @@ void walk(const YAML::Node& node, const std::string& prefix, const std::string& 
       throw config_error(where(file, k.Mark()), prefix, "keys must be plain names");
     std::string key = prefix.empty() ? k.Scalar() : prefix + "." + k.Scalar();
     if (v.IsMap()) {
-      bool is_section = std::any_of(specs().begin(), specs().end(), [&](const key_spec& s) {
-        return s.key.substr(0, key.size() + 1) == key + ".";
-      });
-      if (!is_section) throw config_error(where(file, k.Mark()), key, "unknown key");
+      if (!keys::is_section(key)) throw config_error(where(file, k.Mark()), key, "unknown key");
       walk(v, key, file, c);
       continue;
     }
-    const key_spec* s = find_spec(key);
+    const key_spec* s = keys::find(key);
     if (!s) {
-      bool is_section = std::any_of(specs().begin(), specs().end(), [&](const key_spec& sp) {
-        return sp.key.substr(0, key.size() + 1) == key + ".";
-      });
-      throw config_error(where(file, k.Mark()), key,
-                         is_section ? "is a section and needs keys under it" : "unknown key");
+      throw config_error(
+          where(file, k.Mark()), key,
+          keys::is_section(key) ? "is a section and needs keys under it" : "unknown key");
     }
     if (!v.IsScalar()) {
       throw config_error(where(file, v.Mark()), key, "must be a single value, not a list or null");
@@ -283,6 +194,20 @@ void cross_check(const config& c, const std::string& file) {
     throw config_error(file, "work.request_kb",
                        "must not exceed limits.max_kb (" + std::to_string(c.work.request_kb) +
                            " > " + std::to_string(c.limits.max_kb) + ")");
+  }
+  if (c.limiter.min > c.limiter.max) {
+    throw config_error(file, "limiter.min",
+                       "must not exceed limiter.max (" + std::to_string(c.limiter.min) + " > " +
+                           std::to_string(c.limiter.max) + ")");
+  }
+  if (c.limiter.initial < c.limiter.min || c.limiter.initial > c.limiter.max) {
+    throw config_error(file, "limiter.initial",
+                       "must lie from limiter.min to limiter.max (" +
+                           std::to_string(c.limiter.min) + " to " + std::to_string(c.limiter.max) +
+                           ", got " + std::to_string(c.limiter.initial) + ")");
+  }
+  if (c.limiter.vegas_alpha >= c.limiter.vegas_beta) {
+    throw config_error(file, "limiter.vegas_alpha", "must be below limiter.vegas_beta");
   }
   if (c.main.listen.port != 0 && c.main.listen == c.admin.listen) {
     throw config_error(file, "admin.listen", "must differ from main.listen");
@@ -336,7 +261,7 @@ config parse_config(std::string_view yaml_text, const std::string& file_name,
     walk(root, "", file_name, c);
   }
   for (const auto& o : overrides) {
-    const key_spec* s = find_spec(o.key);
+    const key_spec* s = keys::find(o.key);
     if (!s) throw config_error(o.source, o.key, "unknown key");
     if (auto err = apply(*s, c, o.value); !err.empty()) throw config_error(o.source, o.key, err);
   }
@@ -369,7 +294,8 @@ boost::json::value to_json(const config& c) {
             return boost::json::string(to_string(how.ref(copy)));
           }
           if constexpr (std::is_same_v<T, mode_spec>) return boost::json::string(to_string(c.mode));
-          if constexpr (std::is_same_v<T, level_spec>) return boost::json::string(how.ref(copy));
+          if constexpr (std::is_same_v<T, double_spec>) return how.ref(copy);
+          if constexpr (std::is_same_v<T, choice_spec>) return boost::json::string(how.ref(copy));
         },
         s.how);
     // Nest "a.b" as {"a": {"b": v}}.

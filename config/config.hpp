@@ -75,6 +75,9 @@ struct config {
     bool cancel_on_disconnect = true;
     int fanout_limit = 8;
     int retry_after_s = 1;
+    std::string queue = "fifo";   ///< fifo | codel (served newest first while the queue stands)
+    int codel_target_ms = 5;      ///< codel: the wait allowed once the queue is standing
+    int codel_interval_ms = 100;  ///< codel: not empty for this long = a standing queue
   } bounded;
   struct {
     int threads = 0;    ///< threads the tasks run on; 0 = one per core
@@ -83,6 +86,24 @@ struct config {
     int fanout_limit = 0;  ///< fetches of one fan-out at once; 0 = a task per fetch
     int retry_after_s = 1;
   } coroutine;
+  /// An adaptive concurrency limit in front of a mode's own limit (bounded, coroutine,
+  /// thread_per_request); the defaults are those of Netflix's concurrency-limits.
+  struct {
+    std::string algorithm = "none";  ///< none | aimd | gradient2 | vegas
+    int initial = 20;
+    int min = 2;
+    int max = 1000;
+    double aimd_backoff_ratio = 0.9;  ///< the limit's factor on a drop
+    int aimd_timeout_ms = 5000;       ///< a sample slower than this counts as a drop
+    double gradient2_smoothing = 0.2;
+    double gradient2_tolerance = 1.5;  ///< short RTT may reach this × long RTT before shrinking
+    int gradient2_long_window = 600;   ///< samples the long RTT averages over
+    int gradient2_queue = 4;           ///< growth per update while RTT is flat
+    double vegas_alpha = 3;            ///< grow while queued < alpha·log10(limit)
+    double vegas_beta = 6;             ///< shrink while queued > beta·log10(limit)
+    int vegas_probe = 30;              ///< re-measure the no-load RTT every ~probe × limit samples
+    double vegas_smoothing = 1.0;
+  } limiter;
   struct {
     int stock = 100;               ///< /lab/reserve: seats of each variant's stock at a reset
     int wait_ms = 50;              ///< /lab/leak: how long a request waits for its helper

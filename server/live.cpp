@@ -197,6 +197,10 @@ void live_history::record(const std::vector<prometheus::MetricFamily>& families,
       }
     };
     put("tasks_queued", v.sum("stampede_tasks", {{"state", "queued"}}));
+    // 0 is "no limit" in the metric; the page shows it as no value rather than a floor of 0.
+    auto limit = v.sum("stampede_limit", {{"mode", mode}});
+    put("limit", limit && *limit > 0 ? limit : std::nullopt);
+    put("limit_inflight", v.sum("stampede_limit_inflight", {{"mode", mode}}));
     put("tasks_running", v.sum("stampede_tasks", {{"state", "running"}}));
     put("os_threads", v.sum("stampede_os_threads"));
     double ok = 0, rejected503 = 0, all503 = 0, gone = 0, other = 0;

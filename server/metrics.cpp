@@ -24,6 +24,8 @@ std::string_view to_string(reject_reason r) {
       return "shutting_down";
     case reject_reason::task_limit:
       return "task_limit";
+    case reject_reason::limit:
+      return "limit";
   }
   return "unknown";
 }
@@ -96,6 +98,16 @@ metrics::metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                     .Name("stampede_tasks")
                     .Help("Request work alive now, by state: the goroutine-equivalent count")
                     .Register(*registry_);
+  auto& limit = BuildGauge()
+                    .Name("stampede_limit")
+                    .Help(
+                        "Requests a mode admits at once now (0: no limit): its fixed limit, or "
+                        "the adaptive one when limiter.algorithm is set and lower")
+                    .Register(*registry_);
+  auto& limit_inflight = BuildGauge()
+                             .Name("stampede_limit_inflight")
+                             .Help("Requests holding a place under stampede_limit")
+                             .Register(*registry_);
   auto& rejected = BuildCounter()
                        .Name("stampede_rejected_total")
                        .Help("Requests answered 503 without running, by reason")
@@ -128,6 +140,8 @@ metrics::metrics() : registry_(std::make_shared<prometheus::Registry>()) {
     mm.info = &info.Add({{"mode", mode}});
     mm.tasks_queued = &tasks.Add({{"mode", mode}, {"state", "queued"}});
     mm.tasks_running = &tasks.Add({{"mode", mode}, {"state", "running"}});
+    mm.limit = &limit.Add({{"mode", mode}});
+    mm.limit_inflight = &limit_inflight.Add({{"mode", mode}});
     mm.tasks_started = &sharded_.counter(started_name, started_help, {{"mode", mode}});
     for (int r = 0; r < reject_reason_count; ++r) {
       mm.rejected[r] = &rejected.Add(

@@ -32,17 +32,20 @@ enum class reject_reason {
   thread_ceiling,
   spawn_failed,
   shutting_down,
-  task_limit
+  task_limit,
+  limit  ///< the adaptive limit (limiter.algorithm)
 };
-inline constexpr int reject_reason_count = 6;
+inline constexpr int reject_reason_count = 7;
 std::string_view to_string(reject_reason r);
 
 /// \brief The metrics one mode writes, all labelled with that mode.
 /// Thread-safety: every member is safe to update from any thread.
 struct mode_metrics {
-  prometheus::Gauge* info = nullptr;           ///< stampede_mode_info
-  prometheus::Gauge* tasks_queued = nullptr;   ///< stampede_tasks{state="queued"}
-  prometheus::Gauge* tasks_running = nullptr;  ///< stampede_tasks{state="running"}
+  prometheus::Gauge* info = nullptr;            ///< stampede_mode_info
+  prometheus::Gauge* tasks_queued = nullptr;    ///< stampede_tasks{state="queued"}
+  prometheus::Gauge* tasks_running = nullptr;   ///< stampede_tasks{state="running"}
+  prometheus::Gauge* limit = nullptr;           ///< stampede_limit: the admission limit now
+  prometheus::Gauge* limit_inflight = nullptr;  ///< stampede_limit_inflight: places taken
   sharded_counter* tasks_started = nullptr;
   std::array<prometheus::Counter*, reject_reason_count> rejected{};
   prometheus::Counter* cancelled_queued = nullptr;

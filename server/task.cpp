@@ -7,17 +7,28 @@
 
 namespace stampede {
 
-bool task::admit(admission& limit) {
-  if (!limit.try_acquire()) return false;
+admit_result task::admit(admission& limit) {
+  const admit_result r = limit.try_acquire();
+  if (r != admit_result::admitted) return r;
   admitted_by_ = &limit;
   admitted_at_ = steady::now();
-  return true;
+  return r;
+}
+
+request_end task::how_it_ended() const {
+  if (client_gone_.load() || state_.load() == state::cancelled) return request_end::ignored;
+  if (rejected_) {
+    return *rejected_ == reject_reason::queue_timeout ? request_end::dropped : request_end::ignored;
+  }
+  // A 503 or 504 from the work is the dependency's overload or a deadline reached: the signal
+  // a limit must back off on. Other failures say nothing of the load.
+  if (result_.status == 503 || result_.status == 504) return request_end::dropped;
+  return result_.status < 500 ? request_end::ok : request_end::ignored;
 }
 
 void task::complete() {
   if (admission* limit = std::exchange(admitted_by_, nullptr)) {
-    const bool ok = !rejected_ && state_.load() == state::done && result_.status < 500;
-    limit->release(steady::now() - admitted_at_, ok);
+    limit->release(steady::now() - admitted_at_, how_it_ended());
   }
   completed();
 }

@@ -61,8 +61,10 @@ class task : private child_spawner {
   // calls on_done. A call that loses the race to another returns false and does nothing.
 
   /// Takes a place in `limit` for this task, given back when the task ends (however it
-  /// ends); false: no place, and the policy rejects it. At most one per task.
-  bool admit(admission& limit);
+  /// ends); anything but admitted: no place, and the policy rejects it. At most one per task.
+  admit_result admit(admission& limit);
+  /// How the task ended, for a limit that learns from it (once it has ended).
+  request_end how_it_ended() const;
   /// The policy took the task into a queue (counts it as queued).
   void mark_queued();
   /// Runs the body as `env` says; counts running/started. Without a suspender it completes

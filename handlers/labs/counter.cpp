@@ -61,8 +61,9 @@ counter_lab::figures counter_lab::read(int v) {
   // value ahead of the count (no update lost), never behind it.
   f.expected = expected_[v].load();
   if (v == racy) {
-    // The scrape reads the racy counter under no lock either: a torn or stale read is part
-    // of the lesson, and an atomic_ref keeps the read itself out of ThreadSanitizer's report.
+    // The scrape reads the racy counter under no lock either, so a stale read is part of
+    // the lesson. The atomic_ref keeps the read from tearing; against the requests' plain
+    // writes it still races, and ThreadSanitizer may report that pair as well.
     f.value = std::atomic_ref<std::int64_t>(racy_value_).load(std::memory_order_relaxed);
   } else if (v == mutex) {
     std::lock_guard lock(mutex_);

@@ -7,10 +7,13 @@
 namespace stampede {
 
 bounded_pool_policy::bounded_pool_policy(const config& c, metrics& m)
-    : all_metrics_(m), fanout_(c.bounded.fanout_limit) {
+    : all_metrics_(m),
+      places_(1, c.limiter, m.for_mode(mode_kind::bounded)),
+      fanout_(c.bounded.fanout_limit) {
   std::lock_guard lock(mutex_);
   capacity_ = c.bounded.queue_capacity;
   queue_timeout_ = std::chrono::milliseconds(c.bounded.queue_timeout_ms);
+  set_queue_locked(c);
   cancel_on_disconnect_ = c.bounded.cancel_on_disconnect;
   retry_after_s_ = c.bounded.retry_after_s;
   threads_.emplace_back([this] { supervisor_loop(); });
@@ -45,7 +48,24 @@ void bounded_pool_policy::resize_locked(int workers) {
   // Surplus workers notice target_workers_ when they next wake, and exit: wake that many.
   if (live_workers_ > target_workers_) work_signal_.release(live_workers_ - target_workers_);
   all_metrics_.pool_workers().Set(target_workers_);
-  places_.set_limit(target_workers_ + capacity_);
+  places_.set_fixed(target_workers_ + capacity_);
+}
+
+void bounded_pool_policy::set_queue_locked(const config& c) {
+  codel_ = c.bounded.queue == "codel";
+  codel_target_ = std::chrono::milliseconds(c.bounded.codel_target_ms);
+  codel_interval_ = std::chrono::milliseconds(c.bounded.codel_interval_ms);
+}
+
+bool bounded_pool_policy::standing_locked(steady::time_point now) const {
+  return codel_ && !queue_.empty() && now - last_empty_ >= codel_interval_;
+}
+
+steady::time_point bounded_pool_policy::expiry_locked(const entry& e) const {
+  if (!codel_) return e.deadline;
+  // Past its target once the queue has stood for an interval: the later of the two.
+  return std::min(e.deadline,
+                  std::max(e.work->admitted() + codel_target_, last_empty_ + codel_interval_));
 }
 
 void bounded_pool_policy::publish_depth_locked() {
@@ -59,18 +79,18 @@ void bounded_pool_policy::submit(std::shared_ptr<task> t) {
     std::lock_guard lock(mutex_);
     if (stopping_) {
       reject = reject_reason::shutting_down;
-    } else if (!t->admit(places_)) {
-      // Every worker has a task, and the queue is full.
-      reject = reject_reason::queue_full;
+    } else if (auto r = t->admit(places_); r != admit_result::admitted) {
+      // Every worker has a task and the queue is full, or the adaptive limit is reached.
+      reject = r == admit_result::full ? reject_reason::queue_full : reject_reason::limit;
     } else {
       t->mark_queued();
-      const steady::time_point deadline = t->admitted() + queue_timeout_;
-      // The supervisor is woken only for a deadline earlier than the one it sleeps until. With
+      if (queue_.empty()) last_empty_ = steady::now();
+      queue_.push_back({t, t->admitted() + queue_timeout_});
+      // The supervisor is woken only for an expiry earlier than the one it sleeps until. With
       // one FIFO timeout that is rare: an idle supervisor sleeps one queue timeout at a time,
       // so it always wakes by the deadline of work admitted meanwhile (before, an entry into an
       // empty queue woke it: about every other request of a pool that keeps up).
-      earliest_changed = deadline < supervisor_wakes_at_;
-      queue_.push_back({t, deadline});
+      earliest_changed = expiry_locked(queue_.back()) < supervisor_wakes_at_;
       publish_depth_locked();
     }
   }
@@ -107,6 +127,7 @@ void bounded_pool_policy::reconfigure(const config& c) {
     std::lock_guard lock(mutex_);
     capacity_ = c.bounded.queue_capacity;
     queue_timeout_ = std::chrono::milliseconds(c.bounded.queue_timeout_ms);
+    set_queue_locked(c);
     cancel_on_disconnect_ = c.bounded.cancel_on_disconnect;
     retry_after_s_ = c.bounded.retry_after_s;
     // Queued entries keep the deadline they were admitted with.
@@ -114,6 +135,7 @@ void bounded_pool_policy::reconfigure(const config& c) {
     all_metrics_.queue_capacity().Set(capacity_);
   }
   fanout_.set_limit(c.bounded.fanout_limit);
+  places_.configure(c.limiter);
   supervisor_cv_.notify_all();
 }
 
@@ -166,8 +188,17 @@ void bounded_pool_policy::worker_loop() {
       return;  // the thread object is joined by the destructor
     }
     if (queue_.empty()) continue;  // its task was cancelled or timed out meanwhile
-    entry e = std::move(queue_.front());
-    queue_.pop_front();
+    // A standing queue under codel serves the newest first: its client is the likeliest to
+    // still be waiting.
+    entry e;
+    if (standing_locked(steady::now())) {
+      e = std::move(queue_.back());
+      queue_.pop_back();
+    } else {
+      e = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    if (queue_.empty()) last_empty_ = steady::now();
     publish_depth_locked();
     running_.push_back(e.work);
     lock.unlock();
@@ -188,13 +219,15 @@ void bounded_pool_policy::worker_loop() {
 void bounded_pool_policy::supervisor_loop() {
   std::unique_lock lock(mutex_);
   while (!exiting_) {
-    // Answer work whose queue timeout has passed, oldest first: the queue is FIFO by admission.
+    // Answer work whose queue timeout (or codel target) has passed, oldest first: the queue
+    // is in admission order, whichever end the workers take from.
     std::vector<std::shared_ptr<task>> expired;
     auto now = steady::now();
-    while (!queue_.empty() && queue_.front().deadline <= now) {
+    while (!queue_.empty() && expiry_locked(queue_.front()) <= now) {
       expired.push_back(std::move(queue_.front().work));
       queue_.pop_front();
     }
+    if (!expired.empty() && queue_.empty()) last_empty_ = now;
     if (!expired.empty()) {
       publish_depth_locked();
       lock.unlock();
@@ -203,8 +236,10 @@ void bounded_pool_policy::supervisor_loop() {
       continue;
     }
     // A copy: the entry may leave the queue while we wait (the lock is released). Idle, one
-    // queue timeout from now: no later than the deadline of anything admitted meanwhile.
-    supervisor_wakes_at_ = queue_.empty() ? now + queue_timeout_ : queue_.front().deadline;
+    // queue timeout (codel: or interval) from now: no later than the expiry of anything
+    // admitted meanwhile.
+    const auto idle = codel_ ? std::min(queue_timeout_, codel_interval_) : queue_timeout_;
+    supervisor_wakes_at_ = queue_.empty() ? now + idle : expiry_locked(queue_.front());
     supervisor_cv_.wait_until(lock, supervisor_wakes_at_);
   }
 }

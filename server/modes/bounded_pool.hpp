@@ -1,6 +1,7 @@
 #pragma once
-/// \file bounded mode: a fixed pool of workers, a bounded queue, fast 503s when full, and
-/// cancellation of queued and running work when the client leaves.
+/// \file bounded mode: a fixed pool of workers, a bounded queue (FIFO, or CoDel with adaptive
+/// LIFO), fast 503s when full, and cancellation of queued and running work when the client
+/// leaves.
 
 #include <semaphore.h>
 
@@ -13,7 +14,7 @@
 
 #include "handlers/fanout.hpp"
 #include "server/execution_policy.hpp"
-#include "server/fixed_limit.hpp"
+#include "server/limiter.hpp"
 
 namespace stampede {
 
@@ -21,8 +22,11 @@ namespace stampede {
 /// raises the count) fed by a FIFO queue of bounded.queue_capacity waiting tasks beyond the
 /// free workers. A full queue answers 503 queue_full at once without touching a worker; work
 /// that waited past bounded.queue_timeout_ms is answered 503 queue_timeout by a supervisor
-/// thread and never runs. With bounded.cancel_on_disconnect, a departed client's queued work
-/// is removed and its running work asked to stop. Fan-out runs at most bounded.fanout_limit
+/// thread and never runs. With bounded.queue: codel, once the queue has not been empty for
+/// bounded.codel_interval_ms (a standing queue) work waits at most bounded.codel_target_ms,
+/// and the newest is served first (Facebook's "Fail at Scale": the oldest requests' clients
+/// are the likeliest to have left). With bounded.cancel_on_disconnect, a departed client's queued
+/// work is removed and its running work asked to stop. Fan-out runs at most bounded.fanout_limit
 /// fetches at once, multiplexed on the worker itself, so it can never starve the pool.
 /// Thread-safety: all public members may be called from any thread. The destructor stops and
 /// joins the threads; queued work at that point is rejected (shutting_down).
@@ -44,7 +48,12 @@ class bounded_pool_policy final : public execution_policy {
   void worker_loop();
   void supervisor_loop();
   void resize_locked(int workers);
+  void set_queue_locked(const config& c);
   void publish_depth_locked();
+  /// When `e` is due to be answered queue_timeout: its deadline or, with codel, its target
+  /// once the queue stands.
+  steady::time_point expiry_locked(const entry& e) const;
+  bool standing_locked(steady::time_point now) const;
 
   /// \brief A counting semaphore whose acquire sleeps at once when the count is 0: a POSIX
   /// semaphore (glibc: an atomic fast path, a futex wait, a wake only when someone sleeps).
@@ -65,8 +74,8 @@ class bounded_pool_policy final : public execution_policy {
 
   metrics& all_metrics_;
   /// Admission: a place per worker and per queue slot (bounded.workers + queue_capacity),
-  /// taken by a request until it ends.
-  fixed_limit places_{1};
+  /// taken by a request until it ends, and the adaptive limit in front of it.
+  limiter places_;
   std::mutex mutex_;         ///< guards everything below
   work_signal work_signal_;  ///< a release per task admitted (and per exit)
   std::condition_variable supervisor_cv_;
@@ -77,6 +86,10 @@ class bounded_pool_policy final : public execution_policy {
   int live_workers_ = 0;
   int capacity_ = 0;
   std::chrono::milliseconds queue_timeout_{0};
+  bool codel_ = false;
+  std::chrono::milliseconds codel_target_{5};
+  std::chrono::milliseconds codel_interval_{100};
+  steady::time_point last_empty_ = steady::now();  ///< when the queue was last empty
   /// When the supervisor wakes next (unless notified): submit notifies it only for an earlier
   /// deadline.
   steady::time_point supervisor_wakes_at_ = steady::time_point::min();

@@ -91,7 +91,7 @@ class coroutine_policy::lane final : public suspender {
 
 coroutine_policy::coroutine_policy(const config& c, metrics& m)
     : all_metrics_(m),
-      max_tasks_(c.coroutine.max_tasks),
+      max_tasks_(c.coroutine.max_tasks, c.limiter, m.for_mode(mode_kind::coroutine)),
       cancel_on_disconnect_(c.coroutine.cancel_on_disconnect),
       fanout_limit_(c.coroutine.fanout_limit),
       retry_after_s_(c.coroutine.retry_after_s) {
@@ -131,8 +131,9 @@ void coroutine_policy::submit(std::shared_ptr<task> t) {
     if (stopping_) {
       target = nullptr;
     } else {
-      if (!t->admit(max_tasks_)) {
-        t->reject(reject_reason::task_limit, retry_after_s_.load());
+      if (auto r = t->admit(max_tasks_); r != admit_result::admitted) {
+        t->reject(r == admit_result::full ? reject_reason::task_limit : reject_reason::limit,
+                  retry_after_s_.load());
         return;
       }
       live_.fetch_add(1);
@@ -166,7 +167,8 @@ void coroutine_policy::client_gone(const std::shared_ptr<task>& t) {
 }
 
 void coroutine_policy::reconfigure(const config& c) {
-  max_tasks_.set_limit(c.coroutine.max_tasks);
+  max_tasks_.set_fixed(c.coroutine.max_tasks);
+  max_tasks_.configure(c.limiter);
   cancel_on_disconnect_.store(c.coroutine.cancel_on_disconnect);
   fanout_limit_.store(c.coroutine.fanout_limit);
   retry_after_s_.store(c.coroutine.retry_after_s);

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "server/execution_policy.hpp"
-#include "server/fixed_limit.hpp"
+#include "server/limiter.hpp"
 
 namespace stampede {
 
@@ -44,7 +44,8 @@ class coroutine_policy final : public execution_policy, private task_host {
   void resize_locked(int threads);
 
   metrics& all_metrics_;
-  fixed_limit max_tasks_;  ///< coroutine.max_tasks (0: unbounded), on tasks admitted and not ended
+  /// coroutine.max_tasks (0: unbounded) and the adaptive limit, on tasks admitted and not ended
+  limiter max_tasks_;
   std::atomic<bool> cancel_on_disconnect_;
   std::atomic<int> fanout_limit_;
   std::atomic<int> retry_after_s_;

@@ -12,7 +12,8 @@ constexpr int retry_after_s = 1;
 
 thread_per_request_policy::thread_per_request_policy(const config& c, metrics& m)
     : all_metrics_(m),
-      ceiling_(c.thread_per_request.max_threads),
+      ceiling_(c.thread_per_request.max_threads, c.limiter,
+               m.for_mode(mode_kind::thread_per_request)),
       cancel_on_disconnect_(c.thread_per_request.cancel_on_disconnect) {}
 
 thread_per_request_policy::~thread_per_request_policy() {
@@ -36,8 +37,9 @@ void thread_per_request_policy::submit(std::shared_ptr<task> t) {
   }
   // The ceiling bounds threads, so a place is held for the thread's whole life (until it has
   // let go of its task), not only for the task's.
-  if (!ceiling_.try_acquire()) {
-    t->reject(reject_reason::thread_ceiling, retry_after_s);
+  if (auto r = ceiling_.try_acquire(); r != admit_result::admitted) {
+    t->reject(r == admit_result::full ? reject_reason::thread_ceiling : reject_reason::limit,
+              retry_after_s);
     return;
   }
   {
@@ -49,7 +51,7 @@ void thread_per_request_policy::submit(std::shared_ptr<task> t) {
   try {
     std::thread([this, t, begin]() mutable {
       t->run({.fanout = &fanout_, .owner = this});
-      const bool ok = t->result().status < 500 && !t->rejected();
+      const request_end how = t->how_it_ended();
       {
         std::lock_guard lock(live_mutex_);
         running_.erase(t);
@@ -57,7 +59,7 @@ void thread_per_request_policy::submit(std::shared_ptr<task> t) {
       // The task goes before the thread counts as ended: what it holds (a lab's helper state)
       // must not outlive the policy's destructor, which waits for that count.
       t.reset();
-      ceiling_.release(steady::now() - begin, ok);
+      ceiling_.release(steady::now() - begin, how);
       std::lock_guard lock(live_mutex_);
       if (--live_ == 0) live_cv_.notify_all();
     }).detach();
@@ -69,7 +71,7 @@ void thread_per_request_policy::submit(std::shared_ptr<task> t) {
       running_.erase(t);
       if (--live_ == 0) live_cv_.notify_all();
     }
-    ceiling_.release(steady::now() - begin, false);
+    ceiling_.release(steady::now() - begin, request_end::ignored);
     t->reject(reject_reason::spawn_failed, retry_after_s);
   }
 }
@@ -79,7 +81,8 @@ void thread_per_request_policy::client_gone(const std::shared_ptr<task>& t) {
 }
 
 void thread_per_request_policy::reconfigure(const config& c) {
-  ceiling_.set_limit(c.thread_per_request.max_threads);
+  ceiling_.set_fixed(c.thread_per_request.max_threads);
+  ceiling_.configure(c.limiter);
   cancel_on_disconnect_.store(c.thread_per_request.cancel_on_disconnect);
 }
 

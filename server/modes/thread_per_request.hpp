@@ -8,7 +8,7 @@
 
 #include "handlers/fanout.hpp"
 #include "server/execution_policy.hpp"
-#include "server/fixed_limit.hpp"
+#include "server/limiter.hpp"
 
 namespace stampede {
 
@@ -39,8 +39,9 @@ class thread_per_request_policy final : public execution_policy {
 
  private:
   metrics& all_metrics_;
-  /// thread_per_request.max_threads: the safety ceiling, on request threads alive.
-  fixed_limit ceiling_;
+  /// thread_per_request.max_threads, the safety ceiling, and the adaptive limit, on request
+  /// threads alive.
+  limiter ceiling_;
   std::atomic<bool> cancel_on_disconnect_;
   std::atomic<bool> stopping_{false};
   std::mutex live_mutex_;

@@ -19,7 +19,8 @@ ARTIFACTS = os.environ.get('STAMPEDE_ARTIFACTS') or tempfile.mkdtemp(prefix='sta
 CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser')
 
 CONFIG = ('mode: %s\nreload:\n  poll_ms: 100\nbounded:\n  workers: 2\n  queue_capacity: 2\n'
-          'downstream:\n  capacity: 4\nwork:\n  request_kb: 16\n')
+          'downstream:\n  capacity: 4\nwork:\n  request_kb: 16\n'
+          'limiter:\n  algorithm: gradient2\n  initial: 6\n  min: 2\n  max: 50\n')
 
 
 class Probe(html.parser.HTMLParser):
@@ -102,8 +103,8 @@ class LivePageTest(unittest.TestCase):
             p = Probe()
             p.feed(dom)
             self.assertEqual(p.probe.get('state'), 'live', p.probe)
-            self.assertEqual(p.probe.get('charts'), '9')
-            self.assertEqual(p.probe.get('drawn'), '9', 'every chart drew data points')
+            self.assertEqual(p.probe.get('charts'), '10')
+            self.assertEqual(p.probe.get('drawn'), '10', 'every chart drew data points')
             self.assertGreaterEqual(int(p.probe.get('points', 0)), 5)
             self.assertGreaterEqual(int(p.probe.get('markers', 0)), 1, 'the mode switch is marked')
             self.assertEqual(p.probe.get('errors'), '0')
@@ -115,6 +116,8 @@ class LivePageTest(unittest.TestCase):
             shown = p.shown
             self.assertEqual(shown['ds_capacity'], m.value('stampede_downstream_capacity'))
             self.assertEqual(shown['os_threads'], m.value('stampede_os_threads'))
+            self.assertEqual(shown['limit'], m.value('stampede_limit', mode='coroutine'))
+            self.assertGreaterEqual(shown['limit'], 2)
             self.assertEqual(shown['rejected_total'], m.value('stampede_rejected_total'))
             self.assertGreater(shown['rejected_total'], 0)
             self.assertAlmostEqual(shown['wasted_total'],
@@ -161,7 +164,8 @@ class LivePageTest(unittest.TestCase):
                       'wasted_per_s', 'cpu_cores', 'p50_ms', 'p99_ms', 'queue_depth',
                       'queue_capacity', 'pool_workers', 'ds_in_use', 'ds_waiting',
                       'ds_capacity', 'rss_bytes', 'memory_limit_bytes',
-                      'request_memory_bytes', 'task_memory_bytes', 'connections'):
+                      'request_memory_bytes', 'task_memory_bytes', 'connections', 'limit',
+                      'limit_inflight'):
                 s[k] = seq
             s['rps_503'] = {'queue_full': 1}
             return s
@@ -202,7 +206,7 @@ class LivePageTest(unittest.TestCase):
         self.assertEqual(p.probe.get('restarts'), '1')
         self.assertEqual(p.probe.get('points'), '8', 'both runs\' samples kept: 5 + 3')
         self.assertEqual(p.probe.get('markers'), '1', 'the mode change between the runs')
-        self.assertEqual(p.probe.get('drawn'), '9')
+        self.assertEqual(p.probe.get('drawn'), '10')
         self.assertEqual(p.probe.get('errors'), '0')
         self.assertEqual(console_errors(err), [])
 

@@ -5,49 +5,107 @@
 #include <thread>
 #include <vector>
 
-#include "server/fixed_limit.hpp"
+#include "server/limiter.hpp"
 
 namespace stampede {
 namespace {
 
-TEST(AdmissionTest, a_fixed_limit_admits_up_to_its_limit_and_again_after_a_release) {
-  fixed_limit l(2);
-  EXPECT_TRUE(l.try_acquire());
-  EXPECT_TRUE(l.try_acquire());
-  EXPECT_FALSE(l.try_acquire());
-  EXPECT_EQ(l.in_use(), 2);
-  l.release(std::chrono::milliseconds(1), true);
-  EXPECT_TRUE(l.try_acquire());
-  l.set_limit(1);  // lowered below what is in use: refuses until enough have ended
-  EXPECT_FALSE(l.try_acquire());
-  l.release({}, true);
-  EXPECT_FALSE(l.try_acquire());
-  l.release({}, true);
-  EXPECT_TRUE(l.try_acquire());
-  fixed_limit none(0);
-  for (int i = 0; i < 1000; ++i) EXPECT_TRUE(none.try_acquire());
+using std::chrono::milliseconds;
+
+limiter_settings with(std::string algorithm, int initial = 20, int min = 2, int max = 1000) {
+  limiter_settings s;
+  s.algorithm = std::move(algorithm);
+  s.initial = initial;
+  s.min = min;
+  s.max = max;
+  return s;
 }
 
-TEST(AdmissionTest, concurrent_callers_never_overshoot_a_fixed_limit) {
-  fixed_limit l(5);
+TEST(AdmissionTest, a_fixed_limit_admits_up_to_its_limit_and_again_after_a_release) {
+  metrics m;
+  auto& mm = m.for_mode(mode_kind::bounded);
+  limiter l(2, with("none"), mm);
+  EXPECT_EQ(l.try_acquire(), admit_result::admitted);
+  EXPECT_EQ(l.try_acquire(), admit_result::admitted);
+  EXPECT_EQ(l.try_acquire(), admit_result::full);
+  EXPECT_EQ(l.in_use(), 2);
+  EXPECT_EQ(mm.limit_inflight->Value(), 2);
+  EXPECT_EQ(mm.limit->Value(), 2);
+  l.release(milliseconds(1), request_end::ok);
+  EXPECT_EQ(l.try_acquire(), admit_result::admitted);
+  l.set_fixed(1);  // lowered below what is in use: refuses until enough have ended
+  EXPECT_EQ(l.try_acquire(), admit_result::full);
+  l.release({}, request_end::ok);
+  EXPECT_EQ(l.try_acquire(), admit_result::full);
+  l.release({}, request_end::ok);
+  EXPECT_EQ(l.try_acquire(), admit_result::admitted);
+  limiter none(0, with("none"), mm);
+  for (int i = 0; i < 1000; ++i) EXPECT_EQ(none.try_acquire(), admit_result::admitted);
+  EXPECT_EQ(none.limit(), 0);
+}
+
+TEST(AdmissionTest, the_adaptive_limit_refuses_as_over_limit_and_the_fixed_one_as_full) {
+  metrics m;
+  auto& mm = m.for_mode(mode_kind::coroutine);
+  limiter l(5, with("aimd", 3), mm);
+  EXPECT_EQ(l.limit(), 3);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(l.try_acquire(), admit_result::admitted);
+  EXPECT_EQ(l.try_acquire(), admit_result::over_limit);
+  // Three samples at full use: +1 each, until the fixed limit is the lower one.
+  for (int i = 0; i < 3; ++i) {
+    l.release(milliseconds(10), request_end::ok);
+    EXPECT_EQ(l.try_acquire(), admit_result::admitted);
+  }
+  EXPECT_EQ(l.adaptive(), 6);
+  EXPECT_EQ(l.limit(), 5);
+  EXPECT_EQ(mm.limit->Value(), 5);
+  EXPECT_EQ(l.try_acquire(), admit_result::admitted);
+  EXPECT_EQ(l.try_acquire(), admit_result::admitted);
+  EXPECT_EQ(l.try_acquire(), admit_result::full);
+}
+
+TEST(AdmissionTest, a_client_that_left_teaches_the_limit_nothing) {
+  metrics m;
+  limiter l(0, with("aimd", 10), m.for_mode(mode_kind::coroutine));
+  for (int i = 0; i < 10; ++i) ASSERT_EQ(l.try_acquire(), admit_result::admitted);
+  for (int i = 0; i < 5; ++i) l.release(milliseconds(9000), request_end::ignored);
+  EXPECT_EQ(l.adaptive(), 10);
+  l.release(milliseconds(10), request_end::dropped);
+  EXPECT_EQ(l.adaptive(), 9);
+}
+
+TEST(AdmissionTest, a_reload_keeps_the_limit_found_and_another_algorithm_starts_afresh) {
+  metrics m;
+  limiter l(0, with("aimd", 10), m.for_mode(mode_kind::coroutine));
+  for (int i = 0; i < 10; ++i) ASSERT_EQ(l.try_acquire(), admit_result::admitted);
+  l.release(milliseconds(10), request_end::dropped);
+  EXPECT_EQ(l.adaptive(), 9);
+  l.configure(with("aimd", 10, 2, 5));  // same algorithm, lower max: kept, clamped
+  EXPECT_EQ(l.adaptive(), 5);
+  l.configure(with("vegas", 30));
+  EXPECT_EQ(l.adaptive(), 30);
+  l.configure(with("none"));
+  EXPECT_EQ(l.adaptive(), 0);
+  EXPECT_EQ(l.limit(), 0);
+}
+
+TEST(AdmissionTest, concurrent_callers_never_overshoot_a_limit) {
+  metrics m;
+  limiter l(5, with("none"), m.for_mode(mode_kind::bounded));
   std::atomic<int> holding{0};
   std::atomic<int> most{0};
-  std::atomic<int> refused{0};
   {
     std::vector<std::jthread> threads;
     for (int t = 0; t < 4; ++t) {
       threads.emplace_back([&] {
         for (int i = 0; i < 20000; ++i) {
-          if (!l.try_acquire()) {
-            ++refused;
-            continue;
-          }
+          if (l.try_acquire() != admit_result::admitted) continue;
           int now = ++holding;
           int seen = most.load();
           while (now > seen && !most.compare_exchange_weak(seen, now)) {
           }
           --holding;
-          l.release({}, true);
+          l.release({}, request_end::ok);
         }
       });
     }
