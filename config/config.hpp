@@ -93,6 +93,10 @@ struct config {
     int initial = 20;
     int min = 2;
     int max = 1000;
+    /// 0: every sample updates the limit (Netflix's SimpleLimiter). N: one update per window of
+    /// at least N ms and window_samples samples, from their mean RTT (Netflix's WindowedLimit).
+    int window_ms = 0;
+    int window_samples = 10;
     double aimd_backoff_ratio = 0.9;  ///< the limit's factor on a drop
     int aimd_timeout_ms = 5000;       ///< a sample slower than this counts as a drop
     double gradient2_smoothing = 0.2;

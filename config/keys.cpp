@@ -67,6 +67,8 @@ const std::vector<key_spec>& specs() {
       {"limiter.initial", int_spec{STAMPEDE_REF(int, limiter.initial), 1, 100000}},
       {"limiter.min", int_spec{STAMPEDE_REF(int, limiter.min), 1, 100000}},
       {"limiter.max", int_spec{STAMPEDE_REF(int, limiter.max), 1, 100000}},
+      {"limiter.window_ms", int_spec{STAMPEDE_REF(int, limiter.window_ms), 0, 60000}},
+      {"limiter.window_samples", int_spec{STAMPEDE_REF(int, limiter.window_samples), 1, 100000}},
       {"limiter.aimd_backoff_ratio",
        double_spec{STAMPEDE_REF(double, limiter.aimd_backoff_ratio), 0.5, 0.999}},
       {"limiter.aimd_timeout_ms", int_spec{STAMPEDE_REF(int, limiter.aimd_timeout_ms), 1, 600000}},

@@ -14,8 +14,8 @@ namespace stampede {
 
 /// One admitted request, as an algorithm sees it.
 struct limit_sample {
-  double rtt_ms = 0;   ///< admitted to ended
-  int inflight = 0;    ///< requests holding a place when it was admitted (itself included)
+  double rtt_ms = 0;  ///< admitted to ended
+  int inflight = 0;   ///< requests holding a place when it was admitted (itself included)
   bool dropped = false;
 };
 

@@ -35,7 +35,24 @@ void limiter::release(std::chrono::steady_clock::duration held, request_end how)
   if (how == request_end::ok && ms < 0.1) return;
   std::lock_guard lock(mutex_);
   if (!algorithm_) return;
-  const double next = algorithm_->update({ms, inflight, how == request_end::dropped});
+  limit_sample sample{ms, inflight, how == request_end::dropped};
+  if (window_ms_ > 0) {
+    const auto now = std::chrono::steady_clock::now();
+    if (window_count_ == 0) window_start_ = now;
+    window_rtt_sum_ += ms;
+    ++window_count_;
+    window_inflight_ = std::max(window_inflight_, inflight);
+    window_dropped_ = window_dropped_ || sample.dropped;
+    if (window_count_ < window_samples_ ||
+        now - window_start_ < std::chrono::milliseconds(window_ms_)) {
+      return;
+    }
+    sample = {window_rtt_sum_ / window_count_, window_inflight_, window_dropped_};
+    window_rtt_sum_ = 0;
+    window_count_ = window_inflight_ = 0;
+    window_dropped_ = false;
+  }
+  const double next = algorithm_->update(sample);
   adaptive_.store(std::max(1, static_cast<int>(std::lround(next))), std::memory_order_relaxed);
   publish();
 }
@@ -54,12 +71,14 @@ void limiter::set_fixed(int fixed) {
 
 void limiter::configure(const limiter_settings& s) {
   std::lock_guard lock(mutex_);
+  window_ms_ = s.window_ms;
+  window_samples_ = s.window_samples;
   if (s.algorithm == "none") {
     algorithm_.reset();
     adaptive_.store(0, std::memory_order_relaxed);
   } else {
-    const bool same = algorithm_ && adaptive_.load() > 0 &&
-                      std::string_view(s.algorithm) == algorithm_name_;
+    const bool same =
+        algorithm_ && adaptive_.load() > 0 && std::string_view(s.algorithm) == algorithm_name_;
     if (same) {
       algorithm_->configure(s);
     } else {

@@ -40,9 +40,17 @@ class limiter final : public admission {
   std::atomic<int> adaptive_{0};
   std::atomic<int> in_use_{0};
   mode_metrics& metrics_;
-  std::mutex mutex_;                         ///< guards the algorithm
+  std::mutex mutex_;                            ///< guards the algorithm
   std::unique_ptr<limit_algorithm> algorithm_;  ///< null: no adaptive limit
   std::string algorithm_name_;                  ///< which one algorithm_ is
+  // The window being gathered (limiter.window_ms > 0); all guarded by mutex_.
+  int window_ms_ = 0;
+  int window_samples_ = 10;
+  std::chrono::steady_clock::time_point window_start_{};
+  double window_rtt_sum_ = 0;
+  int window_count_ = 0;
+  int window_inflight_ = 0;
+  bool window_dropped_ = false;
 };
 
 }  // namespace stampede

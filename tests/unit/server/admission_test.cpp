@@ -89,6 +89,22 @@ TEST(AdmissionTest, a_reload_keeps_the_limit_found_and_another_algorithm_starts_
   EXPECT_EQ(l.limit(), 0);
 }
 
+TEST(AdmissionTest, a_window_updates_the_limit_once_from_its_samples) {
+  metrics m;
+  auto s = with("aimd", 10);
+  s.window_ms = 60000;  // never over by time: only the sample count is in play below
+  s.window_samples = 3;
+  limiter l(0, s, m.for_mode(mode_kind::coroutine));
+  for (int i = 0; i < 10; ++i) ASSERT_EQ(l.try_acquire(), admit_result::admitted);
+  for (int i = 0; i < 5; ++i) l.release(milliseconds(10), request_end::ok);
+  EXPECT_EQ(l.adaptive(), 10) << "the window is still open: no update yet";
+  s.window_ms = 1;
+  l.configure(s);
+  std::this_thread::sleep_for(milliseconds(2));
+  l.release(milliseconds(10), request_end::dropped);  // the window had a drop: one backoff
+  EXPECT_EQ(l.adaptive(), 9);
+}
+
 TEST(AdmissionTest, concurrent_callers_never_overshoot_a_limit) {
   metrics m;
   limiter l(5, with("none"), m.for_mode(mode_kind::bounded));

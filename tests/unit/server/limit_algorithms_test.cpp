@@ -1,8 +1,8 @@
+#include "server/limit_algorithms.hpp"
+
 #include <gtest/gtest.h>
 
 #include <functional>
-
-#include "server/limit_algorithms.hpp"
 
 namespace stampede {
 namespace {
