@@ -77,8 +77,8 @@ panel('Request work alive vs OS threads',
 row('Traffic and latency')
 panel('Requests per second by status',
       '2xx = served; 503 = shed (bounded: queue_full, queue_timeout; thread_per_request: '
-      'thread_ceiling, spawn_failed; coroutine: task_limit); 499 = the client left before '
-      'its answer.',
+      'thread_ceiling, spawn_failed; coroutine: task_limit; an adaptive limit: limit); 499 = '
+      'the client left before its answer.',
       [('sum by (code) (rate(stampede_http_requests_total%s[%s]))' % (M, RATE), '{{code}}')],
       'reqps', 0, 12)
 panel('Latency p50 / p90 / p99 (server-side)',
@@ -116,6 +116,21 @@ panel('Downstream wait p50 / p99',
       'every call served is served for a client that has already left.',
       quantiles('stampede_downstream_wait_seconds'),
       's', 12, 12)
+
+row('The admission limit (limiter.algorithm)')
+panel('Admission limit vs in flight',
+      'The limit in force for each mode: its own (bounded: workers + queue; coroutine: '
+      'max_tasks; thread_per_request: max_threads) or, when limiter.algorithm is set, the one '
+      'it finds. Put it beside the downstream capacity: Little\'s law says the right bound is '
+      'capacity x call time. 0 = no limit.',
+      [('stampede_limit%s' % M, 'limit {{mode}}'),
+       ('stampede_limit_inflight%s' % M, 'in flight {{mode}}'),
+       ('stampede_downstream_capacity', 'downstream capacity')], 'short', 0, 12)
+panel('Turned away by the limit',
+      '503 limit per second: requests over the adaptive limit, answered at once without '
+      'touching a worker.',
+      [('sum by (mode) (rate(stampede_rejected_total{reason="limit",mode=~"$mode"}[%s]))' % RATE,
+        'limit {{mode}}')], 'reqps', 12, 12)
 
 row('Shedding, cancellation, waste')
 panel('Rejections by reason',

@@ -9,7 +9,6 @@ fleet (fleet.py), with verdicts in words, tables, series (CSV) and plots.
   layer the load the trigger amplified outlives it; each fix must bring goodput back."""
 
 import os
-import subprocess
 import time
 
 import report
@@ -198,30 +197,16 @@ def _metastable_verdict(r):
 
 
 def _gnuplot(out, name, title, ylabel, curves, shade, shade_label, deaths=()):
-    lines = [
-        "set terminal pngcairo size 1000,420 font 'sans,10'",
-        "set output '%s.png'" % name,
-        'set title "%s"' % title.replace('"', ''),
-        'set termoption noenhanced',
-        "set xlabel 'seconds since the fleet started'",
-        "set ylabel '%s'" % ylabel,
-        "set datafile separator ','",
-        'set key outside right top', 'set grid', 'set yrange [0:*]',
-        "set object 1 rect from %.2f, graph 0 to %.2f, graph 1 behind "
-        "fc rgb '#ffe4e1' fs solid 0.6 noborder" % tuple(shade),
-        "set label 1 '%s' at %.2f, graph 0.95" % (shade_label, shade[0] + 0.1),
-    ]
+    extra = ["set object 1 rect from %.2f, graph 0 to %.2f, graph 1 behind "
+             "fc rgb '#ffe4e1' fs solid 0.6 noborder" % tuple(shade),
+             "set label 1 '%s' at %.2f, graph 0.95" % (shade_label, shade[0] + 0.1)]
     for n, (t, who) in enumerate(deaths):
-        lines.append("set arrow %d from %.2f, graph 0 to %.2f, graph 1 nohead dt 3 lc rgb "
+        extra.append("set arrow %d from %.2f, graph 0 to %.2f, graph 1 nohead dt 3 lc rgb "
                      "'%s'" % (n + 10, t, t, report.color(who)))
     if deaths:  # the dotted lines, in the key
         curves = curves + ["NaN with lines dt 3 lc rgb 'black' title 'a replica died'"]
-    lines.append('plot ' + ', '.join(curves))
-    with open(os.path.join(out, name + '.gp'), 'w') as f:
-        f.write('\n'.join(lines) + '\n')
-    subprocess.run(['gnuplot', name + '.gp'], cwd=out, check=True, capture_output=True,
-                   timeout=60)
-    return name + '.png'
+    return report.gnuplot(out, name, title, 'seconds since the fleet started', ylabel, extra,
+                          curves)
 
 
 def _curves(prefix, rows, column):

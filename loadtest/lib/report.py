@@ -54,10 +54,23 @@ LABS_NOTE = (
     'detector reported it (labs.deadlock_detect_ms 500, checked every 100 ms).')
 
 
+ADAPTIVE_NOTE = (
+    'stampede-openloop clients at a fixed rate (open loop: latency from each request\'s '
+    'intended send time) with a deadline; goodput is 2xx within the deadline per second, as a '
+    'share of what the phase\'s bottleneck can serve (downstream slots / call time, or cores / '
+    'CPU time). "p99 x unloaded" compares the admitted requests\' p99 with the same request\'s '
+    'p99 at a few requests a second. "Little\'s law" is the concurrency the bottleneck needs: '
+    'capacity x service time. "settled after s": from the step until the limit stays within '
+    '20 % (at least 2) of where it ends the phase. A phase just after a cut can show a little '
+    'over 100 %: calls the previous phase started on its larger capacity finish in this one. '
+    'See docs/limits.md.')
+
+
 def note_for(kind):
     """The caveat that goes with the load generator used."""
     return {'clients': CLIENTS_NOTE, 'open-loop': OPEN_LOOP_NOTE,
-            'labs': LABS_NOTE, 'fleet': FLEET_NOTE}.get(kind, WRK_CAVEAT)
+            'labs': LABS_NOTE, 'fleet': FLEET_NOTE,
+            'adaptive': ADAPTIVE_NOTE}.get(kind, WRK_CAVEAT)
 
 
 def spike_context(r):
@@ -386,3 +399,20 @@ def write_json(path, data):
     with open(path, 'w') as f:
         json.dump(data, f, indent=2, default=lambda o: o.to_dict() if hasattr(o, 'to_dict')
                   else str(o))
+
+
+def gnuplot(out, name, title, xlabel, ylabel, extra, curves, log=False):
+    """Writes NAME.gp in `out` (a PNG of `curves`, with `extra` gnuplot lines before the plot:
+    shading, arrows, labels) and runs it; returns the PNG's file name."""
+    lines = ["set terminal pngcairo size 1100,440 font 'sans,10'",
+             "set output '%s.png'" % name, 'set title "%s"' % title.replace('"', ''),
+             'set termoption noenhanced', "set xlabel '%s'" % xlabel,
+             "set ylabel '%s'" % ylabel, "set datafile separator ','",
+             'set key outside right top', 'set grid',
+             'set logscale y 2' if log else 'set yrange [0:*]'] + list(extra)
+    lines.append('plot ' + ', '.join(curves))
+    with open(os.path.join(out, name + '.gp'), 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+    subprocess.run(['gnuplot', name + '.gp'], cwd=out, check=True, capture_output=True,
+                   timeout=60)
+    return name + '.png'

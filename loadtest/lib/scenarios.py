@@ -7,6 +7,7 @@ import dataclasses
 import os
 import time
 
+import adaptive
 import fleet_experiments
 import lab
 import report
@@ -562,4 +563,5 @@ SCENARIOS = {
     'disconnect': (disconnect, DISCONNECT_COLUMNS),
     'fanout': (fanout, FANOUT_COLUMNS),
     'fleet': (fleet_experiments.fleet, fleet_experiments.columns_for),
+    'adaptive': (adaptive.adaptive, adaptive.columns_for),
 }

@@ -9,6 +9,9 @@ SERIES = [
     ('tasks_running', lambda m: m.value('stampede_tasks', state='running')),
     ('tasks_queued', lambda m: m.value('stampede_tasks', state='queued')),
     ('queue_depth', lambda m: m.value('stampede_queue_depth')),
+    # Only the active mode's policy exists, so the sum over modes is its limit (0: none).
+    ('limit', lambda m: m.value('stampede_limit')),
+    ('limit_inflight', lambda m: m.value('stampede_limit_inflight')),
     ('rss_bytes', lambda m: m.value('process_resident_memory_bytes')),
     ('cpu_seconds', lambda m: m.value('process_cpu_seconds_total')),
     ('connections', lambda m: m.value('stampede_connections_active')),

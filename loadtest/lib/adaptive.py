@@ -1,0 +1,412 @@
+"""loadtest/run adaptive: static and adaptive limits on one server while the bottleneck moves.
+
+Each variant is a fresh stampede under open-loop clients with a deadline. In one run, with
+every change made live (SIGHUP), the downstream goes from 32 slots to 8, 64 and 32 again; then
+each call takes twice as long; then the work is CPU (/work/cpu) instead. Per phase and variant
+it reports goodput as a share of that phase's capacity, the admitted p99 against the unloaded
+p99, the mean limit against Little's law (capacity × service time), and how long the limit took
+to settle after the step."""
+
+import os
+import signal
+import statistics
+import time
+
+import lab
+import report
+import wrkparse
+
+SERVICE_MS = 100   # each downstream call holds its slot this long
+CPU_MS = 10        # each /work/cpu request's CPU time
+DEADLINE_S = 1.0   # clients give up after this
+RATE = 800         # requests/s offered in the downstream phases: above every capacity
+CORES = os.cpu_count() or 1
+CPU_RATE = int(1.5 * CORES * 1000 / CPU_MS)
+
+# One update per 100 ms window (about one call): per-sample updates overshoot, since a change
+# shows in the samples only a call's time later (docs/limits.md).
+LIMITER = 'limiter:\n  algorithm: %s\n  window_ms: 100\n'
+VARIANTS = [
+    # (name, mode, config): the static ones are sized for the first phase (32 slots).
+    ('coroutine static', 'coroutine', 'coroutine:\n  max_tasks: 64\n'),
+    ('coroutine aimd', 'coroutine', LIMITER % 'aimd'),
+    ('coroutine gradient2', 'coroutine', LIMITER % 'gradient2'),
+    ('coroutine vegas', 'coroutine', LIMITER % 'vegas'),
+    ('bounded static', 'bounded', 'bounded:\n  workers: 32\n'),
+    ('bounded codel', 'bounded', 'bounded:\n  workers: 32\n  queue: codel\n'),
+    ('bounded aimd', 'bounded', 'bounded:\n  workers: 64\n' + LIMITER % 'aimd'),
+    ('bounded gradient2', 'bounded', 'bounded:\n  workers: 64\n' + LIMITER % 'gradient2'),
+    ('bounded vegas', 'bounded', 'bounded:\n  workers: 64\n' + LIMITER % 'vegas'),
+]
+WHAT = {
+    'coroutine static': 'coroutine.max_tasks 64',
+    'bounded static': '32 workers, a FIFO queue of 64',
+    'bounded codel': '32 workers, a CoDel queue of 64 (5 ms target, 100 ms interval)',
+    'bounded aimd': '64 workers',
+    'bounded gradient2': '64 workers',
+    'bounded vegas': '64 workers',
+}
+
+
+class Phase:
+    def __init__(self, name, seconds, slots, path, rate, capacity, ideal, capacity_phase):
+        self.name, self.seconds, self.slots, self.path = name, seconds, slots, path
+        self.rate, self.capacity, self.ideal = rate, capacity, ideal
+        self.capacity_phase = capacity_phase  # one of the downstream-capacity steps
+
+
+def phases(quick):
+    """The capacity steps get the most time: what a limit does once it has settled is what
+    they measure; the slow-call and CPU phases show where a limit goes, in fewer seconds."""
+    io = '/work/io?ms=%d' % SERVICE_MS
+    per_slot = 1000.0 / SERVICE_MS
+    steps = [(32, 2 if quick else 5), (8, 2 if quick else 7), (64, 2 if quick else 7),
+             (32, 2 if quick else 7)]
+    out = [Phase('%d slots%s' % (n, ' again' if i == 3 else ''), t, n, io, RATE, n * per_slot,
+                 n, True) for i, (n, t) in enumerate(steps)]
+    out.append(Phase('calls take 2x', 2 if quick else 3, 32, '/work/io?ms=%d' % (2 * SERVICE_MS),
+                     RATE, 32 * per_slot / 2, 32, False))
+    out.append(Phase('cpu', 2 if quick else 3, 32, '/work/cpu?ms=%d' % CPU_MS, CPU_RATE,
+                     CORES * 1000.0 / CPU_MS, CORES, False))
+    return out
+
+
+def server_config(mode, extra, slots):
+    return ('mode: %s\nreload:\n  watch: false\nwork:\n  request_kb: 16\n'
+            'http:\n  max_connections: 8000\nmain:\n  backlog: 8192\n'
+            'downstream:\n  capacity: %d\n%s' % (mode, slots, extra))
+
+
+def _median(values):
+    return statistics.median(values) if values else None
+
+
+def settle_seconds(points, start, end):
+    """Seconds from `start` until the limit stays within max(2, 20 %) of where it ends the
+    phase (the median of its last 30 %); None if it never stays there."""
+    inside = [(t, v) for t, v in points if start <= t <= end and v is not None]
+    if len(inside) < 3:
+        return None
+    tail = [v for t, v in inside if t >= end - 0.3 * (end - start)]
+    final = _median(tail) or 0
+    band = max(2.0, 0.2 * final)
+    settled = None
+    for t, v in inside:
+        if abs(v - final) > band:
+            settled = None
+        elif settled is None:
+            settled = t
+    return None if settled is None else round(max(0.0, settled - start), 1)
+
+
+def unloaded_p99(args, out, progress, plist, quick):
+    """Each workload's p99 alone: a few requests a second to a server with no limit. The I/O
+    paths share the run (they only wait); the CPU path runs alone."""
+    io = sorted({p.path for p in plist if p.path.startswith('/work/io')})
+    cpu = sorted({p.path for p in plist} - set(io))
+    found = {}
+    config = server_config('coroutine', '', 32)
+    with lab.Run(args.binary, config, out, 'adaptive-unloaded') as run:
+        for group in (io, cpu):
+            progress.show('[adaptive] unloaded p99 of %s' % ', '.join(group), force=True)
+            gens = [(path, run.open_loop(args.openloop_binary, path, 20, 1 if quick else 2, 50,
+                                         timeout_s=DEADLINE_S)) for path in group]
+            for path, g in gens:
+                found[path] = g.result().ok_percentile(0.99)
+    return found
+
+
+def _hup(run, text):
+    with open(run.server.config_path, 'w') as f:
+        f.write(text)
+    os.kill(run.server.proc.pid, signal.SIGHUP)
+
+
+def run_variant(args, out, progress, name, mode, extra, plist):
+    """Runs the phases; returns when the first began, each phase's window (on the sampler's
+    clock) and its two halves' client results, and the sampler's rows."""
+    slug = name.replace(' ', '-')
+    with lab.Run(args.binary, server_config(mode, extra, plist[0].slots), out,
+                 'adaptive-' + slug) as run:
+        halves = []
+        windows = []
+        total = sum(p.seconds for p in plist)
+        begun = time.monotonic() - run.sampler.t0
+
+        def wait_until(t, p):
+            while time.monotonic() - run.sampler.t0 < t:
+                row = run.sampler.latest()
+                progress.show('[adaptive %s] %s  %4.1f/%ds  limit=%s  in flight=%s' % (
+                    name, p.name, time.monotonic() - run.sampler.t0 - begun, total,
+                    report.n0(row.get('limit')), report.n0(row.get('limit_inflight'))))
+                time.sleep(0.1)
+
+        for p in plist:
+            if p is not plist[0]:
+                _hup(run, server_config(mode, extra, p.slots))
+            # Two clients in turn, so that the second half (the limit settled, or not) has a
+            # p99 of its own; the first one's late answers overlap the second's start.
+            first = p.seconds // 2
+            g1 = run.open_loop(args.openloop_binary, p.path, p.rate, first, 4000,
+                               timeout_s=DEADLINE_S)
+            windows.append((g1.started_at, g1.started_at + p.seconds))
+            wait_until(g1.started_at + first, p)
+            g2 = run.open_loop(args.openloop_binary, p.path, p.rate, p.seconds - first, 4000,
+                               timeout_s=DEADLINE_S)
+            halves.append((g1, g2))
+            wait_until(windows[-1][1], p)
+        results = []
+        for g1, g2 in halves:
+            pair = []
+            for g in (g1, g2):
+                r = g.result()
+                r.started_at = g.started_at
+                pair.append(r)
+            results.append(pair)
+        rows_series = list(run.sampler.rows)
+    return begun, windows, results, rows_series
+
+
+def adaptive(args, out, progress):
+    plist = phases(args.quick)
+    unloaded = unloaded_p99(args, out, progress, plist, args.quick)
+    rows, runs = [], []
+    for name, mode, extra in VARIANTS:
+        progress.show('[adaptive %s] starting' % name, force=True)
+        begun, windows, results, series = run_variant(args, out, progress, name, mode, extra,
+                                                      plist)
+        points = [(r['t'], r.get('limit') or None) for r in series]
+        runs.append((name, begun, windows, results, series))
+        flat = [r for pair in results for r in pair]
+        for p, (a, b), (first, second) in zip(plist, windows, results):
+            limits = [v for t, v in points if a <= t <= b and v is not None]
+            tail = [v for t, v in points if b - 0.3 * (b - a) <= t <= b and v is not None]
+            middle = [v for t, v in points if a + (b - a) / 3 <= t <= a + 2 * (b - a) / 3
+                      and v is not None]
+            both = wrkparse.merge([first, second])
+            seen = report.window_counts(flat, a, b) or {}
+            base = unloaded[p.path]
+            p99, steady = both.ok_percentile(0.99), second.ok_percentile(0.99)
+            rows.append({
+                'path': p.name, 'variant': name, 'phase': p.name,
+                'capacity_per_s': p.capacity, 'offered_per_s': p.rate,
+                # Answers that came back within the phase, whenever they were asked.
+                'goodput_per_s': seen.get('ok', 0) / p.seconds,
+                'goodput_pct': 100.0 * seen.get('ok', 0) / p.seconds / p.capacity,
+                'p99_us': p99, 'steady_p99_us': steady, 'unloaded_p99_us': base,
+                'p99_x': p99 / base if p99 and base else None,
+                'steady_p99_x': steady / base if steady and base else None,
+                'mean_limit': statistics.mean(limits) if limits else None,
+                'final_limit': _median(tail), 'middle_limit': _median(middle),
+                'ideal_limit': p.ideal,
+                'settle_s': None if 'static' in name or 'codel' in name else
+                settle_seconds(points, a, b),
+                'rejected_503': both.count(503), 'timeouts': both.timeouts,
+                'capacity_phase': p.capacity_phase, 'seconds': p.seconds,
+            })
+    plots = _plots(out, runs, plist)
+    summary = _summary(rows, plist)
+    phase_rows = [r for r in rows]
+    phase_rows[0]['context'] = _context(plist, unloaded)
+    for r in phase_rows + summary:
+        r['plots'] = []
+    summary[0]['plots'] = plots
+    return phase_rows + summary
+
+
+def _context(plist, unloaded):
+    lines = ['Clients give up after %g s. Each variant is a fresh server; its phases follow each '
+             'other live:' % DEADLINE_S]
+    for p in plist:
+        lines.append('  %-14s %-18s %4d requests/s offered; capacity %4.0f/s; Little\'s law '
+                     'limit %d; unloaded p99 %s' % (
+                         p.name, p.path, p.rate, p.capacity, p.ideal,
+                         report.ms(unloaded[p.path])))
+    lines.append('Static variants: ' + '; '.join('%s = %s' % kv for kv in WHAT.items()
+                                                  if 'static' in kv[0] or 'codel' in kv[0]) +
+                 '. Adaptive bounded variants run 64 workers behind their limit.')
+    return '\n'.join(lines)
+
+
+def _summary(rows, plist):
+    out = []
+    for name, _, _ in VARIANTS:
+        mine = [r for r in rows if r['variant'] == name]
+        cap = [r for r in mine if r['capacity_phase']]
+        goodputs = [r['goodput_pct'] for r in cap]
+        p99s = [r['steady_p99_x'] for r in cap if r['steady_p99_x'] is not None]
+        settles = [r['settle_s'] for r in cap]
+        s = {'path': 'summary', 'variant': name,
+             'min_goodput_pct': min(goodputs) if goodputs else None,
+             'max_p99_x': max(p99s) if p99s else None,
+             'max_settle_s': None if any(v is None for v in settles) else max(settles),
+             'holds': None}
+        adaptive = 'static' not in name and 'codel' not in name
+        s['holds'] = bool(goodputs and min(goodputs) >= 90 and p99s and max(p99s) <= 2 and
+                          (not adaptive or (s['max_settle_s'] is not None and
+                                            s['max_settle_s'] <= 5)))
+        s['verdict'] = _verdict(name, mine, s, adaptive)
+        out.append(s)
+    # FIFO against CoDel where the queue is longest: the phase with the fewest slots.
+    fifo, codel = ({r['phase']: r for r in rows if r['variant'] == v}
+                   for v in ('bounded static', 'bounded codel'))
+    tight = min((p for p in plist if p.capacity_phase), key=lambda p: p.capacity).name
+    f, c = fifo[tight], codel[tight]
+    for s in out:
+        if s['variant'] == 'bounded codel':
+            s['verdict'] += (' At %s, where the queue was longest, CoDel served %.0f %% of '
+                             'capacity against FIFO\'s %.0f %%: %s' % (
+                                 tight, c['goodput_pct'], f['goodput_pct'],
+                                 'FIFO served the oldest requests, whose clients had left by '
+                                 'the time they were answered' if c['goodput_pct'] >
+                                 f['goodput_pct'] + 5 else 'no clear difference here'))
+    return out
+
+
+def _verdict(name, mine, s, adaptive):
+    cap = [r for r in mine if r['capacity_phase']]
+    worst_good = min(cap, key=lambda r: r['goodput_pct'])
+    worst_p99 = max(cap, key=lambda r: r['steady_p99_x'] or 0)
+    by = {r['phase']: r for r in mine}
+    if s['holds']:
+        head = ('%s: held it in every capacity phase (goodput >= %.0f %% of capacity, admitted '
+                'p99 once the phase was half over <= %.1fx unloaded%s)' % (
+                    name, s['min_goodput_pct'], s['max_p99_x'],
+                    ', settled within %.1f s of each step' % s['max_settle_s']
+                    if adaptive else ''))
+    else:
+        misses = []
+        if worst_good['goodput_pct'] < 90:
+            misses.append('at %s it served %.0f %% of capacity' % (
+                worst_good['phase'], worst_good['goodput_pct']))
+        if (worst_p99['steady_p99_x'] or 0) > 2:
+            misses.append('at %s admitted p99 was %.1fx unloaded (limit %s for a Little\'s-law '
+                          '%d)' % (worst_p99['phase'], worst_p99['steady_p99_x'],
+                                   report.n0(worst_p99['mean_limit']), worst_p99['ideal_limit']))
+        if adaptive and (s['max_settle_s'] is None or s['max_settle_s'] > 5):
+            slow = [r for r in cap if r['settle_s'] is None or r['settle_s'] > 5]
+            misses.append('its limit had not settled 5 s after the step to %s' % (
+                slow[0]['phase'] if slow else '?'))
+        head = '%s: missed: %s' % (name, '; '.join(misses))
+    tails = []
+    why = _why(name, mine)
+    if why:
+        tails.append(why)
+    slow = by.get('calls take 2x')
+    if slow and slow['mean_limit'] is not None and adaptive:
+        tails.append('when calls took twice as long it held %s for a right limit of %d%s' % (
+            report.n0(slow['mean_limit']), slow['ideal_limit'],
+            ' (it read a slow dependency as its own overload)'
+            if slow['mean_limit'] < 0.75 * slow['ideal_limit'] else ''))
+    cpu = by.get('cpu')
+    if cpu and cpu['p99_x'] is not None:
+        tails.append('on CPU work (right limit %d) p99 was %.1fx unloaded' % (
+            cpu['ideal_limit'], cpu['p99_x']))
+    return head + ('; ' + '; '.join(tails) if tails else '') + '.'
+
+
+def _why(name, mine):
+    """What in the algorithm explains a miss, from the figures."""
+    cap = [r for r in mine if r['capacity_phase']]
+    high = [r for r in cap if (r['mean_limit'] or 0) > 1.5 * r['ideal_limit']]
+    # Creep: the limit ends a phase well above the right one, and still rising.
+    creep = [r for r in cap if (r['final_limit'] or 0) > 1.5 * r['ideal_limit'] and
+             (r['final_limit'] or 0) > (r['middle_limit'] or 0)]
+    low = [r for r in cap if (r['mean_limit'] or 0) < 0.8 * r['ideal_limit']]
+    if 'aimd' in name and high:
+        return ('AIMD backs off only on a drop, and nothing dropped: a client that gives up at '
+                'its deadline (%g s) is no drop, and no call took the 5 s aimd_timeout_ms, so '
+                'its limit climbed by 1 per window to %s (Netflix concurrency-limits #137)' % (
+                    DEADLINE_S, report.n0(max(r['mean_limit'] for r in cap))))
+    if 'gradient2' in name and (creep or low):
+        parts = []
+        if low:
+            parts.append('it grows by at most queue x smoothing (4 x 0.2) per update, so at %s '
+                         'it reached a mean of %s for %d' % (
+                             low[0]['phase'], report.n0(low[0]['mean_limit']),
+                             low[0]['ideal_limit']))
+        if creep:
+            parts.append('at %s it ended at %s for %d, still rising: under steady overload its '
+                         'long RTT catches up with the short one and the limit creeps up '
+                         '(Netflix PR #134)' % (creep[0]['phase'],
+                                                 report.n0(creep[0]['final_limit']),
+                                                 creep[0]['ideal_limit']))
+        return '; '.join(parts)
+    return ''
+
+
+def _plots(out, runs, plist):
+    """The limit over time against the ideal, and goodput against capacity, per mode."""
+    files = {}
+    for name, begun, windows, results, series in runs:
+        slug = name.replace(' ', '-')
+        path = os.path.join(out, 'adaptive-%s.csv' % slug)
+        ok = {}
+        for res in (r for pair in results for r in pair):
+            for i, sec in enumerate(res.timeline):
+                t = int(res.started_at - begun + i)
+                ok[t] = ok.get(t, 0) + sec[0]
+        with open(path, 'w') as f:
+            f.write('t,limit,ideal,goodput,capacity\n')
+            for r in series:
+                t = r['t'] - begun
+                if t < 0:
+                    continue
+                p = next((p for p, (a, b) in zip(plist, windows) if a <= r['t'] < b), None)
+                f.write('%.2f,%s,%s,%s,%s\n' % (
+                    t, r.get('limit') or '', p.ideal if p else '',
+                    ok.get(int(t), '') if p else '', p.capacity if p else ''))
+        files[name] = os.path.basename(path)
+    pngs = []
+    for mode in ('coroutine', 'bounded'):
+        names = [n for n in files if n.startswith(mode)]
+        for what, column, ylabel, ref in (
+                ('limit', 'limit', 'requests admitted at once', 'ideal'),
+                ('goodput', 'goodput', 'answers within the deadline per second', 'capacity')):
+            curves = ["'%s' using 't':'%s' with steps lw 2 dt 2 lc rgb 'black' title \"%s\"" % (
+                files[names[0]], ref,
+                "Little's law (capacity x service time)" if ref == 'ideal' else 'capacity')]
+            curves += ["'%s' using 't':'%s' with steps lw 2 lc rgb '%s' title '%s'" % (
+                files[n], column, report.color(n), n) for n in names]
+            pngs.append(_gnuplot(out, 'adaptive-%s-%s' % (what, mode),
+                                 '%s: %s' % (mode, ylabel), ylabel, curves, plist, windows,
+                                 log=what == 'limit'))
+    return pngs
+
+
+def _gnuplot(out, name, title, ylabel, curves, plist, windows, log=False):
+    begun = windows[0][0]
+    extra = []
+    for i, (p, (a, _)) in enumerate(zip(plist, windows)):
+        extra.append("set arrow %d from %.2f, graph 0 to %.2f, graph 1 nohead dt 3 lc rgb "
+                     "'#555555'" % (i + 1, a - begun, a - begun))
+        extra.append("set label %d '%s' at %.2f, graph %.2f" % (
+            i + 1, p.name, a - begun + 0.1, 0.97 - 0.05 * (i % 2)))
+    return report.gnuplot(out, name, title, 'seconds', ylabel, extra, curves, log=log)
+
+
+PHASE_COLUMNS = [
+    ('variant', 'variant', report.text),
+    ('goodput % of capacity', 'goodput_pct', report.n0),
+    ('goodput/s', 'goodput_per_s', report.n0),
+    ('admitted p99', 'p99_us', report.ms),
+    ('p99 x unloaded', 'p99_x', report.n1),
+    ('2nd half p99 x', 'steady_p99_x', report.n1),
+    ('mean limit', 'mean_limit', report.n0),
+    ("Little's law", 'ideal_limit', report.n0),
+    ('settled after s', 'settle_s', report.n1),
+    ('503s', 'rejected_503', report.n0),
+    ('timeouts', 'timeouts', report.n0),
+]
+
+SUMMARY_COLUMNS = [
+    ('variant', 'variant', report.text),
+    ('min goodput %', 'min_goodput_pct', report.n0),
+    ('max 2nd half p99 x', 'max_p99_x', report.n1),
+    ('max settle s', 'max_settle_s', report.n1),
+    ('holds', 'holds', lambda v: 'yes' if v else 'no'),
+]
+
+
+def columns_for(path):
+    return SUMMARY_COLUMNS if path == 'summary' else PHASE_COLUMNS
