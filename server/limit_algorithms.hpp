@@ -1,7 +1,7 @@
 #pragma once
 /// \file The adaptive limit algorithms, after Netflix's concurrency-limits: each turns one
-/// request's sample (its time, the requests in flight when it started, whether it was
-/// dropped) into a new limit. Pure arithmetic, no clock and no lock: server/limiter.hpp calls
+/// request's sample (its time, the requests in flight when it ended, whether it was dropped)
+/// into a new limit. Pure arithmetic, no clock and no lock: server/limiter.hpp calls
 /// them under its own lock, and the unit tests call them with synthetic RTT sequences.
 
 #include <cstdint>
@@ -15,7 +15,7 @@ namespace stampede {
 /// One admitted request, as an algorithm sees it.
 struct limit_sample {
   double rtt_ms = 0;  ///< admitted to ended
-  int inflight = 0;   ///< requests holding a place when it was admitted (itself included)
+  int inflight = 0;   ///< requests holding a place when it ended (itself included)
   bool dropped = false;
 };
 
@@ -49,7 +49,7 @@ class aimd_limit final : public limit_algorithm {
 
 /// Gradient2: compares a short RTT (this sample) with a long exponential average of RTTs.
 /// gradient = clamp(tolerance · long / short, 0.5, 1); new = limit · gradient + queue,
-/// smoothed. Grows by `queue` per sample while RTT is flat, shrinks when RTT rises.
+/// smoothed. Grows by queue × smoothing per update while RTT is flat, shrinks when RTT rises.
 class gradient2_limit final : public limit_algorithm {
  public:
   using limit_algorithm::limit_algorithm;

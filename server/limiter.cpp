@@ -77,9 +77,7 @@ void limiter::configure(const limiter_settings& s) {
     algorithm_.reset();
     adaptive_.store(0, std::memory_order_relaxed);
   } else {
-    const bool same =
-        algorithm_ && adaptive_.load() > 0 && std::string_view(s.algorithm) == algorithm_name_;
-    if (same) {
+    if (algorithm_ && s.algorithm == algorithm_name_) {
       algorithm_->configure(s);
     } else {
       algorithm_ = make_limit_algorithm(s);

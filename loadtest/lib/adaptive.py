@@ -38,13 +38,12 @@ VARIANTS = [
     ('bounded gradient2', 'bounded', 'bounded:\n  workers: 64\n' + LIMITER % 'gradient2'),
     ('bounded vegas', 'bounded', 'bounded:\n  workers: 64\n' + LIMITER % 'vegas'),
 ]
-WHAT = {
+# The variants whose limit adapts; the others' limits are fixed by their config.
+ADAPTIVE = {name for name, _, extra in VARIANTS if 'limiter:' in extra}
+STATIC = {
     'coroutine static': 'coroutine.max_tasks 64',
     'bounded static': '32 workers, a FIFO queue of 64',
     'bounded codel': '32 workers, a CoDel queue of 64 (5 ms target, 100 ms interval)',
-    'bounded aimd': '64 workers',
-    'bounded gradient2': '64 workers',
-    'bounded vegas': '64 workers',
 }
 
 
@@ -197,21 +196,20 @@ def adaptive(args, out, progress):
                 'p99_x': p99 / base if p99 and base else None,
                 'steady_p99_x': steady / base if steady and base else None,
                 'mean_limit': statistics.mean(limits) if limits else None,
+                'first_limit': limits[0] if limits else None,
                 'final_limit': _median(tail), 'middle_limit': _median(middle),
                 'ideal_limit': p.ideal,
-                'settle_s': None if 'static' in name or 'codel' in name else
-                settle_seconds(points, a, b),
+                'settle_s': settle_seconds(points, a, b) if name in ADAPTIVE else None,
                 'rejected_503': both.count(503), 'timeouts': both.timeouts,
                 'capacity_phase': p.capacity_phase, 'seconds': p.seconds,
             })
     plots = _plots(out, runs, plist)
     summary = _summary(rows, plist)
-    phase_rows = [r for r in rows]
-    phase_rows[0]['context'] = _context(plist, unloaded)
-    for r in phase_rows + summary:
+    rows[0]['context'] = _context(plist, unloaded)
+    for r in rows + summary:
         r['plots'] = []
     summary[0]['plots'] = plots
-    return phase_rows + summary
+    return rows + summary
 
 
 def _context(plist, unloaded):
@@ -222,8 +220,7 @@ def _context(plist, unloaded):
                      'limit %d; unloaded p99 %s' % (
                          p.name, p.path, p.rate, p.capacity, p.ideal,
                          report.ms(unloaded[p.path])))
-    lines.append('Static variants: ' + '; '.join('%s = %s' % kv for kv in WHAT.items()
-                                                  if 'static' in kv[0] or 'codel' in kv[0]) +
+    lines.append('Static variants: ' + '; '.join('%s = %s' % kv for kv in STATIC.items()) +
                  '. Adaptive bounded variants run 64 workers behind their limit.')
     return '\n'.join(lines)
 
@@ -239,9 +236,8 @@ def _summary(rows, plist):
         s = {'path': 'summary', 'variant': name,
              'min_goodput_pct': min(goodputs) if goodputs else None,
              'max_p99_x': max(p99s) if p99s else None,
-             'max_settle_s': None if any(v is None for v in settles) else max(settles),
-             'holds': None}
-        adaptive = 'static' not in name and 'codel' not in name
+             'max_settle_s': None if any(v is None for v in settles) else max(settles)}
+        adaptive = name in ADAPTIVE
         s['holds'] = bool(goodputs and min(goodputs) >= 90 and p99s and max(p99s) <= 2 and
                           (not adaptive or (s['max_settle_s'] is not None and
                                             s['max_settle_s'] <= 5)))
@@ -269,7 +265,7 @@ def _verdict(name, mine, s, adaptive):
     worst_p99 = max(cap, key=lambda r: r['steady_p99_x'] or 0)
     by = {r['phase']: r for r in mine}
     if s['holds']:
-        head = ('%s: held it in every capacity phase (goodput >= %.0f %% of capacity, admitted '
+        head = ('%s: held it in every capacity phase (goodput >= %.1f %% of capacity, admitted '
                 'p99 once the phase was half over <= %.1fx unloaded%s)' % (
                     name, s['min_goodput_pct'], s['max_p99_x'],
                     ', settled within %.1f s of each step' % s['max_settle_s']
@@ -277,7 +273,8 @@ def _verdict(name, mine, s, adaptive):
     else:
         misses = []
         if worst_good['goodput_pct'] < 90:
-            misses.append('at %s it served %.0f %% of capacity' % (
+            # One decimal: a miss by a fraction must not print as the threshold itself.
+            misses.append('at %s it served %.1f %% of capacity' % (
                 worst_good['phase'], worst_good['goodput_pct']))
         if (worst_p99['steady_p99_x'] or 0) > 2:
             misses.append('at %s admitted p99 was %.1fx unloaded (limit %s for a Little\'s-law '
@@ -293,11 +290,15 @@ def _verdict(name, mine, s, adaptive):
     if why:
         tails.append(why)
     slow = by.get('calls take 2x')
-    if slow and slow['mean_limit'] is not None and adaptive:
-        tails.append('when calls took twice as long it held %s for a right limit of %d%s' % (
-            report.n0(slow['mean_limit']), slow['ideal_limit'],
-            ' (it read a slow dependency as its own overload)'
-            if slow['mean_limit'] < 0.75 * slow['ideal_limit'] else ''))
+    if slow and slow['final_limit'] is not None and adaptive:
+        # Where the limit went, not its mean: a limit still falling at the end of the phase
+        # has a mean that looks right.
+        first, final = slow['first_limit'], slow['final_limit']
+        tails.append('when calls took twice as long its limit went from %s to %s for a right '
+                     'limit of %d%s' % (
+                         report.n0(first), report.n0(final), slow['ideal_limit'],
+                         ' (it read a slow dependency as its own overload)'
+                         if final < 0.75 * slow['ideal_limit'] and final < first else ''))
     cpu = by.get('cpu')
     if cpu and cpu['p99_x'] is not None:
         tails.append('on CPU work (right limit %d) p99 was %.1fx unloaded' % (
@@ -401,7 +402,7 @@ PHASE_COLUMNS = [
 
 SUMMARY_COLUMNS = [
     ('variant', 'variant', report.text),
-    ('min goodput %', 'min_goodput_pct', report.n0),
+    ('min goodput %', 'min_goodput_pct', report.n1),
     ('max 2nd half p99 x', 'max_p99_x', report.n1),
     ('max settle s', 'max_settle_s', report.n1),
     ('holds', 'holds', lambda v: 'yes' if v else 'no'),

@@ -155,6 +155,30 @@ TEST(ConfigTest, missing_file_is_an_error_naming_it) {
   }
 }
 
+TEST(ConfigTest, limiter_and_queue_keys_parse_and_bad_ones_name_line_key_and_choices) {
+  config c = parse_config(
+      "limiter:\n  algorithm: vegas\n  vegas_smoothing: 0.5\n  initial: 8\n"
+      "bounded:\n  queue: codel\n",
+      "t");
+  EXPECT_EQ(c.limiter.algorithm, "vegas");
+  EXPECT_DOUBLE_EQ(c.limiter.vegas_smoothing, 0.5);
+  EXPECT_EQ(c.bounded.queue, "codel");
+  EXPECT_DOUBLE_EQ(to_json(c).at("limiter").at("vegas_smoothing").as_double(), 0.5);
+
+  auto e = error_of("limiter:\n  algorithm: pid\n");
+  EXPECT_EQ(e.where(), "test.yaml:2");
+  EXPECT_EQ(e.key(), "limiter.algorithm");
+  EXPECT_NE(std::string(e.what()).find("none, aimd, gradient2, vegas"), std::string::npos);
+  e = error_of("limiter:\n  gradient2_smoothing: 1.5\n");
+  EXPECT_EQ(e.key(), "limiter.gradient2_smoothing");
+  EXPECT_NE(std::string(e.what()).find("from 0.01 to 1"), std::string::npos) << e.what();
+  EXPECT_EQ(error_of("limiter:\n  aimd_backoff_ratio: x\n").key(), "limiter.aimd_backoff_ratio");
+  EXPECT_EQ(error_of("bounded:\n  queue: lifo\n").key(), "bounded.queue");
+  EXPECT_EQ(error_of("limiter:\n  min: 50\n  max: 10\n").key(), "limiter.min");
+  EXPECT_EQ(error_of("limiter:\n  initial: 1\n").key(), "limiter.initial");  // below min 2
+  EXPECT_EQ(error_of("limiter:\n  vegas_alpha: 7\n").key(), "limiter.vegas_alpha");
+}
+
 TEST(ConfigTest, restart_keys_are_reported) {
   config a, b;
   b.main.io_threads = 3;
