@@ -157,7 +157,15 @@ std::string where(const std::string& file, const YAML::Mark& mark) {
   return file + ":" + std::to_string(mark.line + 1);
 }
 
-void walk(const YAML::Node& node, const std::string& prefix, const std::string& file, config& c) {
+// What the file set, key by key, for the sources and the masked keys.
+struct file_entry {
+  std::string key;
+  std::string value;
+  std::string where;
+};
+
+void walk(const YAML::Node& node, const std::string& prefix, const std::string& file, config& c,
+          std::vector<file_entry>& seen) {
   // Copies, not references: a yaml-cpp iterator yields a temporary pair.
   for (const auto& entry : node) {
     const YAML::Node k = entry.first;
@@ -167,7 +175,7 @@ void walk(const YAML::Node& node, const std::string& prefix, const std::string& 
     std::string key = prefix.empty() ? k.Scalar() : prefix + "." + k.Scalar();
     if (v.IsMap()) {
       if (!keys::is_section(key)) throw config_error(where(file, k.Mark()), key, "unknown key");
-      walk(v, key, file, c);
+      walk(v, key, file, c, seen);
       continue;
     }
     const key_spec* s = keys::find(key);
@@ -182,7 +190,40 @@ void walk(const YAML::Node& node, const std::string& prefix, const std::string& 
     if (auto err = apply(*s, c, v.Scalar()); !err.empty()) {
       throw config_error(where(file, v.Mark()), key, err);
     }
+    seen.push_back({key, v.Scalar(), where(file, v.Mark())});
   }
+}
+
+// `key`'s value in `c` as JSON (secrets masked).
+boost::json::value value_of(const key_spec& s, const config& c) {
+  config copy = c;
+  return std::visit(
+      [&](const auto& how) -> boost::json::value {
+        using T = std::decay_t<decltype(how)>;
+        if constexpr (std::is_same_v<T, int_spec>) return how.ref(copy);
+        if constexpr (std::is_same_v<T, bool_spec>) return how.ref(copy);
+        if constexpr (std::is_same_v<T, string_spec>) {
+          if (how.secret) return how.ref(copy).empty() ? "" : "(set)";
+          return boost::json::string(how.ref(copy));
+        }
+        if constexpr (std::is_same_v<T, endpoint_spec>) {
+          return boost::json::string(to_string(how.ref(copy)));
+        }
+        if constexpr (std::is_same_v<T, mode_spec>) return boost::json::string(to_string(c.mode));
+        if constexpr (std::is_same_v<T, double_spec>) return how.ref(copy);
+        if constexpr (std::is_same_v<T, choice_spec>) return boost::json::string(how.ref(copy));
+      },
+      s.how);
+}
+
+void set_source(config& c, std::string_view key, std::string source) {
+  for (auto& [k, v] : c.sources) {
+    if (k == key) {
+      v = std::move(source);
+      return;
+    }
+  }
+  c.sources.emplace_back(std::string(key), std::move(source));
 }
 
 bool is_loopback(const std::string& host) {
@@ -256,14 +297,24 @@ config parse_config(std::string_view yaml_text, const std::string& file_name,
   } catch (const YAML::ParserException& e) {
     throw config_error(where(file_name, e.mark), "", "YAML syntax error: " + e.msg);
   }
+  std::vector<file_entry> seen;
   if (root.IsDefined() && !root.IsNull()) {
     if (!root.IsMap()) throw config_error(where(file_name, root.Mark()), "", "must be a mapping");
-    walk(root, "", file_name, c);
+    walk(root, "", file_name, c, seen);
   }
+  for (const auto& e : seen) set_source(c, e.key, e.where);
   for (const auto& o : overrides) {
     const key_spec* s = keys::find(o.key);
     if (!s) throw config_error(o.source, o.key, "unknown key");
+    auto before = value_of(*s, c);
     if (auto err = apply(*s, c, o.value); !err.empty()) throw config_error(o.source, o.key, err);
+    auto in_file =
+        std::find_if(seen.begin(), seen.end(), [&](const file_entry& e) { return e.key == o.key; });
+    std::erase_if(c.masked, [&](const config::masked_key& m) { return m.key == o.key; });
+    if (in_file != seen.end() && before != value_of(*s, c)) {
+      c.masked.push_back({o.key, in_file->value, in_file->where, o.value, o.source});
+    }
+    set_source(c, o.key, o.source);
   }
   cross_check(c, file_name);
   return c;
@@ -278,26 +329,11 @@ config load_config(const std::string& path, const std::vector<override_value>& o
 }
 
 boost::json::value to_json(const config& c) {
-  config copy = c;
   boost::json::object root;
+  boost::json::object sources;
   for (const auto& s : specs()) {
-    boost::json::value v = std::visit(
-        [&](const auto& how) -> boost::json::value {
-          using T = std::decay_t<decltype(how)>;
-          if constexpr (std::is_same_v<T, int_spec>) return how.ref(copy);
-          if constexpr (std::is_same_v<T, bool_spec>) return how.ref(copy);
-          if constexpr (std::is_same_v<T, string_spec>) {
-            if (how.secret) return how.ref(copy).empty() ? "" : "(set)";
-            return boost::json::string(how.ref(copy));
-          }
-          if constexpr (std::is_same_v<T, endpoint_spec>) {
-            return boost::json::string(to_string(how.ref(copy)));
-          }
-          if constexpr (std::is_same_v<T, mode_spec>) return boost::json::string(to_string(c.mode));
-          if constexpr (std::is_same_v<T, double_spec>) return how.ref(copy);
-          if constexpr (std::is_same_v<T, choice_spec>) return boost::json::string(how.ref(copy));
-        },
-        s.how);
+    boost::json::value v = value_of(s, c);
+    sources[s.key] = c.source_of(s.key);
     // Nest "a.b" as {"a": {"b": v}}.
     auto dot = s.key.find('.');
     if (dot == std::string_view::npos) {
@@ -308,17 +344,35 @@ boost::json::value to_json(const config& c) {
       section.as_object()[s.key.substr(dot + 1)] = std::move(v);
     }
   }
+  root["sources"] = std::move(sources);
   return root;
 }
 
+std::string_view config::source_of(std::string_view key) const {
+  for (const auto& [k, v] : sources) {
+    if (k == key) return v;
+  }
+  return "default";
+}
+
+namespace {
+// The keys a running server cannot change: its sockets, its threads, its dependency's address.
+constexpr std::string_view restart_only_keys[] = {"main.listen", "main.io_threads", "main.backlog",
+                                                  "admin.listen", "downstream.url"};
+}  // namespace
+
 std::vector<std::string> restart_keys_changed(const config& a, const config& b) {
   std::vector<std::string> out;
-  if (!(a.main.listen == b.main.listen)) out.emplace_back("main.listen");
-  if (a.main.io_threads != b.main.io_threads) out.emplace_back("main.io_threads");
-  if (a.main.backlog != b.main.backlog) out.emplace_back("main.backlog");
-  if (!(a.admin.listen == b.admin.listen)) out.emplace_back("admin.listen");
-  if (a.downstream.url != b.downstream.url) out.emplace_back("downstream.url");
+  for (auto key : restart_only_keys) {
+    const key_spec* s = keys::find(key);
+    if (value_of(*s, a) != value_of(*s, b)) out.emplace_back(key);
+  }
   return out;
+}
+
+bool restart_only(std::string_view key) {
+  return std::find(std::begin(restart_only_keys), std::end(restart_only_keys), key) !=
+         std::end(restart_only_keys);
 }
 
 }  // namespace stampede

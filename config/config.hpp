@@ -33,7 +33,7 @@ struct config {
   struct {
     endpoint listen{"127.0.0.1", 8080};
     int io_threads = 1;
-    int backlog = 4096;
+    int backlog = 8192;
   } main;
   struct {
     endpoint listen{"127.0.0.1", 8081};
@@ -45,7 +45,7 @@ struct config {
     int max_kb = 4096;
   } limits;
   struct {
-    int request_kb = 64;  ///< working set every /work/* request holds while it runs
+    int request_kb = 256;  ///< working set every /work/* request holds while it runs
   } work;
   struct {
     int capacity = 32;      ///< calls the dependency serves at once (url: pooled connections)
@@ -69,9 +69,9 @@ struct config {
     bool cancel_on_disconnect = false;
   } thread_per_request;
   struct {
-    int workers = 4;
-    int queue_capacity = 64;
-    int queue_timeout_ms = 1000;
+    int workers = 32;  ///< one per downstream slot (Little's law)
+    int queue_capacity = 8;
+    int queue_timeout_ms = 100;
     bool cancel_on_disconnect = true;
     int fanout_limit = 8;
     int retry_after_s = 1;
@@ -118,6 +118,13 @@ struct config {
   struct {
     int drain_timeout_ms = 5000;
   } shutdown;
+  /// How the server is meant to be run (scripts/serve, the demo, compose, Kubernetes): the
+  /// server itself only compares the memory limit with the cgroup it finds itself in.
+  struct {
+    int memory_limit_mb = 192;  ///< 0 = none
+    int restart_backoff_ms = 1000;
+    int restart_backoff_max_ms = 8000;
+  } supervisor;
   struct {
     std::string level = "info";
   } log;
@@ -125,6 +132,20 @@ struct config {
     bool watch = true;
     int poll_ms = 500;
   } reload;
+
+  /// Where each key's value came from: "default", "FILE:LINE", "env STAMPEDE_...", "flag --x".
+  std::vector<std::pair<std::string, std::string>> sources;
+  /// A key the file sets to one value while a flag or variable overrides it with another.
+  struct masked_key {
+    std::string key;
+    std::string file_value;
+    std::string file_where;  ///< FILE:LINE
+    std::string value;       ///< the override's
+    std::string source;      ///< the override's: "env STAMPEDE_MODE", "flag --mode"
+  };
+  std::vector<masked_key> masked;
+  /// The source of `key` ("default" if none was recorded).
+  std::string_view source_of(std::string_view key) const;
 };
 
 /// A config that cannot be used. `where` is "file:line" or the flag / variable that set `key`.
@@ -163,10 +184,14 @@ config parse_config(std::string_view yaml_text, const std::string& file_name,
 /// Reads and parses a file; a missing or unreadable file is a config_error too.
 config load_config(const std::string& path, const std::vector<override_value>& overrides = {});
 
-/// The effective config as JSON (secrets masked), for the admin port's /config.
+/// The effective config as JSON (secrets masked), for the admin port's /config: the sections
+/// and keys, and "sources", each dotted key's source.
 boost::json::value to_json(const config& c);
 
 /// Keys whose change needs a restart (listen addresses, I/O threads): differences between a and b.
 std::vector<std::string> restart_keys_changed(const config& a, const config& b);
+
+/// Whether a reload leaves `key` as it was until the next restart (listen addresses, threads).
+bool restart_only(std::string_view key);
 
 }  // namespace stampede

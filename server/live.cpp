@@ -4,19 +4,11 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 #include <cmath>
-#include <fstream>
 #include <sstream>
 
 namespace stampede {
 
 namespace {
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 using labels = std::map<std::string, std::string>;
 
@@ -111,53 +103,7 @@ std::optional<double> quantile(double q, const std::vector<std::pair<double, dou
 
 }  // namespace
 
-std::string memory_limit_path(std::string_view proc_self_cgroup, std::string_view root) {
-  std::string v1;
-  std::istringstream lines{std::string(proc_self_cgroup)};
-  for (std::string line; std::getline(lines, line);) {
-    // hierarchy-id:controllers:path
-    auto a = line.find(':');
-    auto b = line.find(':', a + 1);
-    if (a == std::string::npos || b == std::string::npos) continue;
-    std::string controllers = line.substr(a + 1, b - a - 1);
-    std::string path = line.substr(b + 1);
-    if (line.compare(0, a, "0") == 0 && controllers.empty()) {
-      return std::string(root) + path + (path.back() == '/' ? "" : "/") + "memory.max";
-    }
-    std::istringstream list(controllers);
-    for (std::string c; std::getline(list, c, ',');) {
-      if (c == "memory") {
-        v1 = std::string(root) + "/memory" + path + (path.back() == '/' ? "" : "/") +
-             "memory.limit_in_bytes";
-      }
-    }
-  }
-  return v1;
-}
-
-std::optional<double> parse_memory_limit(std::string_view text) {
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) {
-    text.remove_suffix(1);
-  }
-  if (text.empty() || text == "max") return std::nullopt;
-  try {
-    double v = std::stod(std::string(text));
-    // cgroup v1 says "no limit" with a page-rounded LONG_MAX.
-    if (v <= 0 || v >= 9.0e18) return std::nullopt;
-    return v;
-  } catch (const std::exception&) {
-    return std::nullopt;
-  }
-}
-
-std::optional<double> read_memory_limit() {
-  auto path = memory_limit_path(read_file("/proc/self/cgroup"), "/sys/fs/cgroup");
-  if (path.empty()) return std::nullopt;
-  return parse_memory_limit(read_file(path));
-}
-
-void live_history::record(const std::vector<prometheus::MetricFamily>& families, double unix_time,
-                          std::optional<double> memory_limit) {
+void live_history::record(const std::vector<prometheus::MetricFamily>& families, double unix_time) {
   view v{families};
   auto codes = v.by("stampede_http_requests_total", "code");
   auto reasons = v.by("stampede_rejected_total", "reason");
@@ -255,7 +201,8 @@ void live_history::record(const std::vector<prometheus::MetricFamily>& families,
     put("ds_waiting", v.sum("stampede_downstream_waiting"));
     put("ds_capacity", v.sum("stampede_downstream_capacity"));
     put("rss_bytes", v.sum("process_resident_memory_bytes"));
-    put("memory_limit_bytes", memory_limit);
+    put("memory_limit_bytes", v.sum("stampede_memory_limit_bytes"));
+    put("oom_kills", v.sum("stampede_oom_kills_total"));
     put("request_memory_bytes", v.sum("stampede_request_memory_bytes"));
     put("task_memory_bytes", v.sum("stampede_task_memory_bytes"));
     put("connections", v.sum("stampede_connections_active"));

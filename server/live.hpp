@@ -16,17 +16,6 @@
 
 namespace stampede {
 
-/// The memory limit of the cgroup this process is in (v2 memory.max, v1
-/// memory.limit_in_bytes), or nullopt if there is none or it cannot be read.
-std::optional<double> read_memory_limit();
-
-/// The cgroup memory limit file for a /proc/self/cgroup text, under `root` (/sys/fs/cgroup):
-/// the v2 unified entry, else the v1 memory controller's. Empty if neither is listed.
-std::string memory_limit_path(std::string_view proc_self_cgroup, std::string_view root);
-
-/// A limit file's text as bytes: nullopt for "max" or a v1 value meaning no limit.
-std::optional<double> parse_memory_limit(std::string_view text);
-
 /// \brief The last `capacity` one-second samples. Thread-safety: record and json_after may be
 /// called from different threads.
 class live_history {
@@ -38,8 +27,7 @@ class live_history {
 
   /// Takes a sample from `families` read at `unix_time`. The first call only sets the
   /// baseline for rates.
-  void record(const std::vector<prometheus::MetricFamily>& families, double unix_time,
-              std::optional<double> memory_limit);
+  void record(const std::vector<prometheus::MetricFamily>& families, double unix_time);
 
   /// JSON: {"interval_s", "started", "config", "samples": [...]} with the samples after
   /// sequence `after` (0: all kept).

@@ -2,6 +2,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <boost/json/serialize.hpp>
 #include <filesystem>
 #include <iostream>
 
@@ -34,7 +35,7 @@ int main(int argc, char** argv) {
   // The default file is optional; a file named with --config must exist.
   std::string path = opts.config_path;
   if (!opts.config_path_given && !std::filesystem::exists(path)) {
-    spdlog::warn("{} not found: running with built-in defaults", path);
+    if (!opts.print_config) spdlog::warn("{} not found: running with built-in defaults", path);
     path.clear();
   }
   config c;
@@ -43,6 +44,10 @@ int main(int argc, char** argv) {
   } catch (const config_error& e) {
     std::cerr << "stampede: bad config: " << e.what() << "\n";
     return 2;
+  }
+  if (opts.print_config) {
+    std::cout << boost::json::serialize(to_json(c)) << "\n";
+    return 0;
   }
   return server(std::move(c), std::move(path), std::move(overrides)).run();
 }

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "handlers/job.hpp"
+#include "server/memory_cgroup.hpp"
 #include "server/proc_stats.hpp"
 
 namespace stampede {
@@ -298,6 +299,18 @@ std::vector<prometheus::MetricFamily> metrics::collect() {
   auto families = registry_->Collect();
   sharded_.collect(families);
   using prometheus::MetricType;
+  auto cg = read_memory_cgroup();
+  if (cg.limit_bytes) {
+    families.push_back(one("stampede_memory_limit_bytes",
+                           "Memory limit of the cgroup the server runs in (absent: none)",
+                           MetricType::Gauge, *cg.limit_bytes));
+  }
+  if (cg.oom_kills) {
+    families.push_back(one("stampede_oom_kills_total",
+                           "Processes the kernel's OOM killer ended in the server's memory cgroup: "
+                           "its earlier runs, when a supervisor restarts it in the same cgroup",
+                           MetricType::Counter, *cg.oom_kills));
+  }
   if (auto p = read_proc_self()) {
     families.push_back(
         one("stampede_os_threads", "OS threads of the process now", MetricType::Gauge, p->threads));

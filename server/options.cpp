@@ -14,6 +14,9 @@ std::variant<options, int> parse_options(int argc, char** argv) {
   std::string check;
   app.add_option("-c,--config", o.config_path, "YAML config file (watched and reloaded live)");
   app.add_option("--check-config", check, "Validate FILE (with environment and flags) and exit");
+  app.add_flag("--print-config", o.print_config,
+               "Print the effective config (file, environment, flags) as JSON, each key's "
+               "source under \"sources\", and exit");
 
   struct flag {
     const char* name;

@@ -15,7 +15,8 @@ struct options {
   std::string config_path = "config/stampede.yaml";
   bool config_path_given = false;
   std::optional<std::string> check_config;  ///< --check-config FILE: validate and exit
-  std::vector<override_value> flags;        ///< flags that set config keys
+  bool print_config = false;  ///< --print-config: print the effective config as JSON and exit
+  std::vector<override_value> flags;  ///< flags that set config keys
 };
 
 /// Parses argv. Returns an exit code instead when the process should stop (--help, errors).

@@ -41,6 +41,13 @@ void reloader::reload(const std::string& why) {
   for (const auto& key : restart_keys_changed(*current, next)) {
     spdlog::warn("config reload: {} changes only on restart; keeping the running value", key);
   }
+  // A toggle in the file that a flag or variable hides would otherwise look like a reload that
+  // did nothing. Restart-only keys are left out: a reload never applies them anyway.
+  for (const auto& m : next.masked) {
+    if (restart_only(m.key)) continue;
+    spdlog::warn("config reload: {} is {} in {}, but {} sets it to {}, and wins on every reload",
+                 m.key, m.file_value, m.file_where, m.source, m.value);
+  }
   next.main = current->main;
   next.admin.listen = current->admin.listen;
   spdlog::set_level(spdlog::level::from_str(next.log.level));

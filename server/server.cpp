@@ -17,6 +17,7 @@
 #include "server/admin.hpp"
 #include "server/execution_policy.hpp"
 #include "server/listener.hpp"
+#include "server/memory_cgroup.hpp"
 #include "server/reloader.hpp"
 #include "server/remote_client.hpp"
 #include "server/sampling.hpp"
@@ -140,6 +141,23 @@ server::server(config initial, std::string path, std::vector<override_value> ove
 
 server::~server() = default;
 
+namespace {
+// The lesson's runaway ends in an OOM kill only inside the limit the model assumes.
+void warn_without_memory_limit(const config& c) {
+  if (c.supervisor.memory_limit_mb == 0) return;
+  auto cg = read_memory_cgroup();
+  if (!cg.limit_bytes) {
+    spdlog::warn(
+        "no memory limit, though supervisor.memory_limit_mb is {}: an unbounded mode "
+        "will swell instead of being OOM-killed (scripts/serve runs it in one)",
+        c.supervisor.memory_limit_mb);
+  } else if (*cg.limit_bytes > 2.0 * c.supervisor.memory_limit_mb * 1048576.0) {
+    spdlog::warn("memory limit {} MiB, more than twice supervisor.memory_limit_mb ({})",
+                 static_cast<long>(*cg.limit_bytes / 1048576.0), c.supervisor.memory_limit_mb);
+  }
+}
+}  // namespace
+
 int server::run() {
   auto& s = *impl_;
   auto c = s.cfg.load();
@@ -155,6 +173,7 @@ int server::run() {
   const file_stamp loaded = path.empty() ? file_stamp{} : stamp_of(path);
   spdlog::info("stampede listening main={} admin={} mode={} config={}", s.main.address(),
                bound_address(s.admin_acceptor), to_string(c->mode), path.empty() ? "(none)" : path);
+  warn_without_memory_limit(*c);
 
   s.main.start();
   asio::co_spawn(s.admin_io, s.accept_admin(), asio::detached);

@@ -44,6 +44,32 @@ class ConfigTest(unittest.TestCase):
             self.assertTrue(wait_for(lambda: server.metrics().value('stampede_pool_workers') == 6))
             self.assertEqual(server.metrics().value('stampede_queue_capacity'), 7)
 
+    def test_a_toggle_an_override_masks_is_warned_of_and_config_shows_each_source(self):
+        with Server('mode: bounded\nreload:\n  watch: false\n', args=['--workers', '3'],
+                    env={'STAMPEDE_MODE': 'coroutine'}) as server:
+            sources = server.config()['sources']
+            self.assertEqual(sources['mode'], 'env STAMPEDE_MODE')
+            self.assertEqual(sources['bounded.workers'], 'flag --workers')
+            self.assertEqual(sources['reload.watch'], server.config_path + ':3')
+            self.assertEqual(sources['labs.stock'], 'default')
+            # The file's toggle: the variable keeps winning, and the log says so and why.
+            server.write_config('mode: thread_per_request\nreload:\n  watch: false\n')
+            server.signal(signal.SIGHUP)
+            self.assertTrue(wait_for(lambda: server.metrics().value(
+                'stampede_config_reloads_total', result='ok') == 1))
+            self.assertEqual(server.config()['mode'], 'coroutine')
+            warning = [line for line in server.log if 'config reload: mode is' in line]
+            self.assertEqual(len(warning), 1, ''.join(server.log))
+            self.assertIn('thread_per_request in %s:1' % server.config_path, warning[0])
+            self.assertIn('env STAMPEDE_MODE sets it to coroutine', warning[0])
+            # A file that agrees with the override, or leaves the key out, masks nothing.
+            server.write_config('mode: coroutine\nreload:\n  watch: false\n')
+            server.signal(signal.SIGHUP)
+            self.assertTrue(wait_for(lambda: server.metrics().value(
+                'stampede_config_reloads_total', result='ok') == 2))
+            self.assertEqual(len([l for l in server.log if 'config reload: mode is' in l]), 1)
+            self.assertFalse([l for l in server.log if 'bounded.workers is' in l])
+
     def test_bad_reload_keeps_the_running_config(self):
         with Server('mode: bounded\nreload:\n  watch: false\n') as server:
             server.write_config('mode: blocking\nbounded:\n  workers: lots\n')

@@ -89,7 +89,7 @@ class HttpTest(unittest.TestCase):
 
     def test_503s_say_why_in_the_same_shape_shutting_down_included(self):
         server = Server('mode: bounded\nbounded:\n  workers: 1\n  queue_capacity: 1\n'
-                        'shutdown:\n  drain_timeout_ms: 200\n').start()
+                        '  queue_timeout_ms: 60000\nshutdown:\n  drain_timeout_ms: 200\n').start()
         try:
             held = hold_requests(server, 2, '/work/io?ms=10000')  # one runs, one queued
             self.assertTrue(wait_for(lambda: server.metrics().value('stampede_queue_depth') == 1))

@@ -62,7 +62,8 @@ class LabsTest(unittest.TestCase):
 
     def test_mutex_and_atomic_counters_lose_nothing_in_any_mode(self):
         for mode in ('bounded', 'thread_per_request', 'coroutine'):
-            with Server('mode: %s\nbounded:\n  workers: 4\n' % mode) as server:
+            with Server('mode: %s\nbounded:\n  workers: 4\n  queue_capacity: 32\n'
+                        '  queue_timeout_ms: 10000\n' % mode) as server:
                 for variant in ('mutex', 'atomic'):
                     results = many(server, 6, '/lab/counter?n=1000&variant=' + variant)
                     self.assertTrue(all(x.status == 200 for x in results), (mode, results))

@@ -158,7 +158,10 @@ class LivePageTest(unittest.TestCase):
         calls = []
 
         def sample(seq, t, mode):
-            s = {'seq': seq, 't': t, 'mode': mode, 'totals': {'wasted_seconds': 0, 'rejected': 0}}
+            s = {'seq': seq, 't': t, 'mode': mode, 'totals': {'wasted_seconds': 0, 'rejected': 0},
+                 # The server's own count of OOM kills in its cgroup: the second run's says
+                 # the first one was killed.
+                 'oom_kills': 2 if mode == 'coroutine' else 1}
             for k in ('tasks_running', 'tasks_queued', 'os_threads', 'rps_2xx', 'rps_499',
                       'rps_other', 'rps_503_other', 'rejected_per_s', 'cancelled_per_s',
                       'wasted_per_s', 'cpu_cores', 'p50_ms', 'p99_ms', 'queue_depth',
@@ -204,6 +207,7 @@ class LivePageTest(unittest.TestCase):
         p.feed(dom)
         self.assertGreater(len(calls), 3, 'the page kept polling')
         self.assertEqual(p.probe.get('restarts'), '1')
+        self.assertEqual(p.probe.get('oom-kills'), '2', 'the restart is marked as OOM kill #2')
         self.assertEqual(p.probe.get('points'), '8', 'both runs\' samples kept: 5 + 3')
         self.assertEqual(p.probe.get('markers'), '1', 'the mode change between the runs')
         self.assertEqual(p.probe.get('drawn'), '10')

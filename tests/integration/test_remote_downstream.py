@@ -22,10 +22,11 @@ def caller_config(downstream, mode='coroutine', **settings):
 
 
 def busy_downstream(workers=1, queue=0, cancel=True):
-    """A bounded stampede with `workers` workers and a queue of `queue`."""
+    """A bounded stampede with `workers` workers and a queue of `queue` that holds its work
+    for 10 s (a deadline, not the queue timeout, is what these tests see expire)."""
     return Server('mode: bounded\nwork:\n  request_kb: 0\ndownstream:\n  capacity: 0\n'
                   'bounded:\n  workers: %d\n  queue_capacity: %d\n  cancel_on_disconnect: %s\n'
-                  % (workers, queue, str(cancel).lower()))
+                  '  queue_timeout_ms: 10000\n' % (workers, queue, str(cancel).lower()))
 
 
 class RemoteDownstreamTest(unittest.TestCase):

@@ -23,8 +23,46 @@ config_error error_of(std::string_view yaml, const std::vector<override_value>& 
 TEST(ConfigTest, empty_file_gives_defaults) {
   config c = parse_config("", "test.yaml");
   EXPECT_EQ(c.mode, mode_kind::bounded);
-  EXPECT_EQ(c.bounded.workers, 4);
   EXPECT_EQ(c.main.listen.port, 8080);
+  // The lesson's model: the pool sized to the downstream, a working set, a memory limit.
+  EXPECT_EQ(c.bounded.workers, c.downstream.capacity);
+  EXPECT_EQ(c.work.request_kb, 256);
+  EXPECT_EQ(c.supervisor.memory_limit_mb, 192);
+  EXPECT_EQ(c.source_of("bounded.workers"), "default");
+}
+
+TEST(ConfigTest, the_shipped_file_is_the_built_in_defaults) {
+  // One model: the file and the defaults agree key by key (sources aside).
+  std::string path = std::string(STAMPEDE_SOURCE_DIR) + "/config/stampede.yaml";
+  auto shipped = to_json(load_config(path)).as_object();
+  auto defaults = to_json(parse_config("", "(defaults)")).as_object();
+  shipped.erase("sources");
+  defaults.erase("sources");
+  EXPECT_EQ(boost::json::serialize(shipped), boost::json::serialize(defaults));
+}
+
+TEST(ConfigTest, sources_name_file_line_variable_and_flag_and_masked_keys_are_listed) {
+  config c =
+      parse_config("mode: coroutine\nbounded:\n  workers: 3\n  queue_capacity: 5\n", "f.yaml",
+                   {{"mode", "blocking", "env STAMPEDE_MODE"},
+                    {"bounded.queue_capacity", "5", "flag --queue-capacity"},
+                    {"bounded.queue_timeout_ms", "50", "flag --queue-timeout-ms"}});
+  EXPECT_EQ(c.source_of("mode"), "env STAMPEDE_MODE");
+  EXPECT_EQ(c.source_of("bounded.workers"), "f.yaml:3");
+  EXPECT_EQ(c.source_of("bounded.queue_capacity"), "flag --queue-capacity");
+  EXPECT_EQ(c.source_of("bounded.queue_timeout_ms"), "flag --queue-timeout-ms");
+  EXPECT_EQ(c.source_of("labs.stock"), "default");
+  // Only a key the file sets to another value is masked: not one it sets alike, nor one it
+  // leaves out.
+  ASSERT_EQ(c.masked.size(), 1u);
+  EXPECT_EQ(c.masked[0].key, "mode");
+  EXPECT_EQ(c.masked[0].file_value, "coroutine");
+  EXPECT_EQ(c.masked[0].file_where, "f.yaml:1");
+  EXPECT_EQ(c.masked[0].value, "blocking");
+  EXPECT_EQ(c.masked[0].source, "env STAMPEDE_MODE");
+  auto json = to_json(c);
+  EXPECT_EQ(json.at("sources").at("mode"), "env STAMPEDE_MODE");
+  EXPECT_EQ(json.at("sources").at("bounded.workers"), "f.yaml:3");
 }
 
 TEST(ConfigTest, shipped_config_is_valid_and_sets_every_key) {
