@@ -19,25 +19,32 @@ RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DSTAMPEDE_TESTS=OFF \
 FROM debian:12-slim AS runtime
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libboost-json1.81.0 libboost-url1.81.0 libprometheus-cpp-core1.0 libyaml-cpp0.7 \
-      libspdlog1.10 libfmt9 \
+      libspdlog1.10 libfmt9 python3 \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --no-create-home stampede
 COPY --from=build /src/build/stampede /usr/local/bin/stampede
 COPY config/stampede.yaml /etc/stampede/stampede.yaml
+COPY loadtest/lib /opt/stampede/loadtest/lib
 USER stampede
 EXPOSE 8080 8081
-# The config folder is meant to be mounted from the host: editing the file there toggles the
-# mode live (mount the folder, not the file, so an editor's save-by-rename is seen).
-ENTRYPOINT ["stampede", "--config", "/etc/stampede/stampede.yaml"]
-CMD ["--listen", "0.0.0.0:8080", "--admin-listen", "0.0.0.0:8081"]
+ENV PYTHONPATH=/opt/stampede/loadtest/lib
+# scripts/serve's supervisor, as on a developer's machine: inside the container's memory limit
+# (compose's mem_limit, the model's supervisor.memory_limit_mb), it restarts the server after an
+# OOM kill with the model's back-off, in the same cgroup, so stampede_oom_kills_total counts
+# every kill. The config folder is meant to be mounted from the host: editing the file there
+# toggles the mode live (mount the folder, not the file, so an editor's save-by-rename is seen).
+ENTRYPOINT ["python3", "-m", "lab.serve", "--binary", "/usr/local/bin/stampede"]
+CMD ["--config", "/etc/stampede/stampede.yaml", "--", \
+     "--listen", "0.0.0.0:8080", "--admin-listen", "0.0.0.0:8081"]
 
-# The load generator: wrk and the scenario scripts, for the compose profile "load".
+# The load generator: wrk, the project's Lua script and scripts/load, the same spike a user
+# runs by hand against scripts/serve (compose profiles "load" and "fleet").
 FROM debian:12-slim AS loadgen
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      wrk ca-certificates \
+      wrk curl ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10002 --no-create-home loadgen
-COPY loadtest/wrk /loadtest/wrk
-COPY loadtest/compose-spike.sh /loadtest/compose-spike.sh
+COPY loadtest/wrk /stampede/loadtest/wrk
+COPY scripts/load /stampede/scripts/load
 USER loadgen
-ENTRYPOINT ["/bin/sh", "/loadtest/compose-spike.sh"]
+ENTRYPOINT ["/bin/sh", "/stampede/scripts/load"]

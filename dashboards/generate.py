@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
 """Writes dashboards/stampede.json, the main Grafana dashboard, top to bottom in the order
-the story is told. Edit here and re-run (python3 dashboards/generate.py); the JSON is
-checked in so that Grafana provisioning needs no build step."""
+the story is told, and dashboards/fleet.json, the fleet's (docker-compose --profile fleet).
+Edit here and re-run (python3 dashboards/generate.py); the JSON is checked in so that Grafana
+provisioning needs no build step."""
 
 import json
 import os
 
 DS = {'type': 'prometheus', 'uid': 'prometheus'}
+FLEET_DS = {'type': 'prometheus', 'uid': 'prometheus-fleet'}
+# Grafana refuses refresh intervals under its min_refresh_interval, 5 s by default.
+REFRESH = {'refresh': '5s', 'timepicker': {'refresh_intervals': ['5s', '10s', '30s', '1m']}}
 M = '{mode=~"$mode"}'
 M_AND = 'mode=~"$mode"'
 RATE = '$__rate_interval'
@@ -30,15 +34,15 @@ def row(title):
 
 
 def panel(title, description, targets, unit, x, w, h=8, kind='timeseries', extra=None,
-          new_row=False):
+          new_row=False, ds=DS):
     p = {
         'type': kind, 'title': title, 'description': description, 'id': _next_id[0],
-        'datasource': DS,
+        'datasource': ds,
         'gridPos': {'h': h, 'w': w, 'x': x, 'y': _y[0]},
         'fieldConfig': {'defaults': {'unit': unit, 'custom': {}}, 'overrides': []},
         'options': {'legend': {'displayMode': 'list', 'placement': 'bottom', 'showLegend': True},
                     'tooltip': {'mode': 'multi', 'sort': 'desc'}},
-        'targets': [{'datasource': DS, 'refId': chr(ord('A') + i), 'expr': e, 'legendFormat': l,
+        'targets': [{'datasource': ds, 'refId': chr(ord('A') + i), 'expr': e, 'legendFormat': l,
                      'range': True}
                     for i, (e, l) in enumerate(targets)],
     }
@@ -55,6 +59,16 @@ def panel(title, description, targets, unit, x, w, h=8, kind='timeseries', extra
     _next_id[0] += 1
     if x + w >= 24:
         _y[0] += h
+
+
+def restarts(ds, by=''):
+    """The annotation of a restart after an OOM kill, from the server's own count of the kills
+    in its cgroup (its supervisor restarts it in the same one)."""
+    return {'name': 'OOM kills', 'datasource': ds, 'enable': True, 'iconColor': 'red',
+            'expr': 'increase(stampede_oom_kills_total[15s]) > 0',
+            'titleFormat': 'OOM kill' + by,
+            'textFormat': 'the OOM killer ended the server; its supervisor restarted it',
+            'step': '5s'}
 
 
 row('Which mode, and how much work is alive')
@@ -151,11 +165,14 @@ panel('Wasted work',
       's', 16, 8)
 
 row('What it costs the process')
-panel('Resident memory',
-      'RSS of the server, and the working sets that running requests hold (work.request_kb '
-      'each). Each OS thread adds its stack pages. Unbounded concurrency grows this until a '
-      'memory limit\'s OOM killer ends the process, and every request in flight with it.',
+panel('Resident memory against the limit',
+      'RSS of the server, the working sets that running requests hold (work.request_kb '
+      'each), and the memory limit of its cgroup. Each OS thread adds its stack pages. '
+      'Unbounded concurrency grows RSS to the limit, where the OOM killer ends the process, '
+      'and every request in flight with it: the "OOM kill" markers, from the server\'s own '
+      'stampede_oom_kills_total.',
       [('process_resident_memory_bytes', 'RSS'),
+       ('stampede_memory_limit_bytes', 'memory limit'),
        ('stampede_request_memory_bytes', 'request working sets'),
        ('stampede_task_memory_bytes', 'task frames (coroutines)')], 'bytes', 0, 8)
 panel('CPU used',
@@ -203,9 +220,8 @@ dashboard = {
     'version': 1,
     'editable': True,
     'graphTooltip': 1,
-    'refresh': '2s',
     'time': {'from': 'now-5m', 'to': 'now'},
-    'timepicker': {'refresh_intervals': ['1s', '2s', '5s', '10s', '30s']},
+    **REFRESH,
     'templating': {'list': [{
         'name': 'mode', 'label': 'mode', 'type': 'query', 'datasource': DS,
         'query': {'query': 'label_values(stampede_mode_info, mode)', 'refId': 'modes'},
@@ -222,12 +238,67 @@ dashboard = {
          'expr': 'changes(stampede_mode_info[1m]) > 0 and stampede_mode_info == 1',
          'titleFormat': 'mode: {{mode}}', 'textFormat': 'execution mode switched to {{mode}}',
          'step': '5s'},
-    ]},
+    ] + [restarts(DS)]},
+    'panels': panels,
+}
+
+# The fleet (docker-compose --profile fleet): HAProxy in front of three replicas, one downstream.
+panels = []
+_next_id[0] = 1
+_y[0] = 0
+F = {'ds': FLEET_DS}
+R = '{role="replica"}'
+row('What the clients get, through HAProxy')
+panel('Answers through HAProxy by class',
+      'What the fleet\'s clients get: 2xx is goodput; 5xx is a replica\'s 503, a timeout, or '
+      'no replica left. In a cascade the 2xx line falls as replicas die one after another.',
+      [('sum by (code) (rate(haproxy_backend_http_responses_total{proxy="replicas"}[%s]))'
+        % RATE, '{{code}}')], 'reqps', 0, 12, **F)
+panel('Replicas in service',
+      'HAProxy\'s health checks (on each replica\'s admin port) against the replicas that '
+      'answer Prometheus: a dead replica leaves both.',
+      [('sum(haproxy_server_status{proxy="replicas",state="UP"})', 'in service (HAProxy)'),
+       ('sum(up%s)' % R, 'scraped')], 'short', 12, 12, **F)
+row('The replicas: memory, deaths, retries')
+panel('Replica RSS against the memory limit',
+      'Each replica\'s resident memory and its cgroup\'s limit. An unbounded replica climbs to '
+      'the limit and is OOM-killed; its load moves to the others, which follow.',
+      [('process_resident_memory_bytes%s' % R, 'RSS {{instance}}'),
+       ('max(stampede_memory_limit_bytes%s)' % R, 'limit')], 'bytes', 0, 12, **F)
+panel('OOM kills per replica',
+      'The kernel\'s count of OOM kills in each replica\'s cgroup, as the replica itself '
+      'exports it: its supervisor restarts it in the same cgroup, with a back-off.',
+      [('stampede_oom_kills_total%s' % R, '{{instance}}')], 'short', 12, 12, **F)
+panel('Downstream calls from the replicas',
+      'Calls by outcome, and the retries the replicas add: each retry is more load on a '
+      'downstream already in trouble (the metastable storm\'s sustaining loop).',
+      [('sum by (outcome) (rate(stampede_downstream_calls_total%s[%s]))' % (R, RATE),
+        '{{outcome}}'),
+       ('sum(rate(stampede_downstream_retries_total%s[%s]))' % (R, RATE), 'retries')],
+      'reqps', 0, 24, **F)
+row('The downstream')
+panel('Downstream queue and work',
+      'The downstream stampede\'s queue and running work. After a trigger (loadtest/'
+      'fleet-trigger cuts its capacity), a queue that stays full once the trigger is over is '
+      'a metastable failure.',
+      [('stampede_queue_depth{role="downstream"}', 'queued'),
+       ('sum(stampede_tasks{role="downstream",state="running"})', 'running'),
+       ('stampede_downstream_capacity{role="downstream"}', 'slots')], 'short', 0, 24, **F)
+fleet_dashboard = {
+    'uid': 'stampede-fleet',
+    'title': 'stampede: the fleet (cascades and retry storms)',
+    'description': 'Three replicas behind HAProxy in front of one downstream: what the clients '
+                   'get, the replicas\' memory and deaths, the retries, the downstream\'s queue.',
+    'tags': ['stampede'], 'timezone': 'browser', 'schemaVersion': 39, 'version': 1,
+    'editable': True, 'graphTooltip': 1, 'time': {'from': 'now-10m', 'to': 'now'}, **REFRESH,
+    'templating': {'list': []},
+    'annotations': {'list': [restarts(FLEET_DS, ' {{instance}}')]},
     'panels': panels,
 }
 
 if __name__ == '__main__':
     here = os.path.dirname(os.path.abspath(__file__))
-    with open(os.path.join(here, 'stampede.json'), 'w') as f:
-        json.dump(dashboard, f, indent=2)
-        f.write('\n')
+    for name, d in (('stampede.json', dashboard), ('fleet.json', fleet_dashboard)):
+        with open(os.path.join(here, name), 'w') as f:
+            json.dump(d, f, indent=2)
+            f.write('\n')

@@ -25,21 +25,28 @@ CPU_RATE = int(1.5 * CORES * 1000 / CPU_MS)
 
 # One update per 100 ms window (about one call): per-sample updates overshoot, since a change
 # shows in the samples only a call's time later (docs/limits.md).
-LIMITER = 'limiter:\n  algorithm: %s\n  window_ms: 100\n'
+def limiter(algorithm):
+    return {'limiter.algorithm': algorithm, 'limiter.window_ms': 100}
+
+
+# The bounded variants keep the FIFO queue of 64 and the 1 s queue timeout they were sized with:
+# this run is about where the limit is, not about the queue.
+QUEUE = {'bounded.queue_capacity': 64, 'bounded.queue_timeout_ms': 1000}
 VARIANTS = [
-    # (name, mode, config): the static ones are sized for the first phase (32 slots).
-    ('coroutine static', 'coroutine', 'coroutine:\n  max_tasks: 64\n'),
-    ('coroutine aimd', 'coroutine', LIMITER % 'aimd'),
-    ('coroutine gradient2', 'coroutine', LIMITER % 'gradient2'),
-    ('coroutine vegas', 'coroutine', LIMITER % 'vegas'),
-    ('bounded static', 'bounded', 'bounded:\n  workers: 32\n'),
-    ('bounded codel', 'bounded', 'bounded:\n  workers: 32\n  queue: codel\n'),
-    ('bounded aimd', 'bounded', 'bounded:\n  workers: 64\n' + LIMITER % 'aimd'),
-    ('bounded gradient2', 'bounded', 'bounded:\n  workers: 64\n' + LIMITER % 'gradient2'),
-    ('bounded vegas', 'bounded', 'bounded:\n  workers: 64\n' + LIMITER % 'vegas'),
+    # (name, mode, overrides): the static ones are sized for the first phase (32 slots).
+    ('coroutine static', 'coroutine', {'coroutine.max_tasks': 64}),
+    ('coroutine aimd', 'coroutine', limiter('aimd')),
+    ('coroutine gradient2', 'coroutine', limiter('gradient2')),
+    ('coroutine vegas', 'coroutine', limiter('vegas')),
+    ('bounded static', 'bounded', dict(QUEUE, **{'bounded.workers': 32})),
+    ('bounded codel', 'bounded', dict(QUEUE, **{'bounded.workers': 32, 'bounded.queue': 'codel'})),
+    ('bounded aimd', 'bounded', dict(QUEUE, **{'bounded.workers': 64}, **limiter('aimd'))),
+    ('bounded gradient2', 'bounded', dict(QUEUE, **{'bounded.workers': 64},
+                                          **limiter('gradient2'))),
+    ('bounded vegas', 'bounded', dict(QUEUE, **{'bounded.workers': 64}, **limiter('vegas'))),
 ]
 # The variants whose limit adapts; the others' limits are fixed by their config.
-ADAPTIVE = {name for name, _, extra in VARIANTS if 'limiter:' in extra}
+ADAPTIVE = {name for name, _, extra in VARIANTS if 'limiter.algorithm' in extra}
 STATIC = {
     'coroutine static': 'coroutine.max_tasks 64',
     'bounded static': '32 workers, a FIFO queue of 64',
@@ -70,10 +77,15 @@ def phases(quick):
     return out
 
 
-def server_config(mode, extra, slots):
-    return ('mode: %s\nreload:\n  watch: false\nwork:\n  request_kb: 16\n'
-            'http:\n  max_connections: 8000\nmain:\n  backlog: 8192\n'
-            'downstream:\n  capacity: %d\n%s' % (mode, slots, extra))
+def server_config(model, mode, extra, slots):
+    """The model with the variant's limit and the phase's downstream, 16 KiB per request (this
+    run moves the bottleneck; memory is the spike's lesson) and the mode's file not watched
+    (the phases change it by SIGHUP)."""
+    overrides = {'mode': mode, 'work.request_kb': 16, 'downstream.capacity': slots,
+                 'reload.watch': False}
+    overrides.update(extra)
+    return model.config_text(overrides, 'adaptive: the limit, the phase\'s downstream, '
+                             '16 KiB per request')
 
 
 def _median(values):
@@ -104,7 +116,7 @@ def unloaded_p99(args, out, progress, plist, quick):
     io = sorted({p.path for p in plist if p.path.startswith('/work/io')})
     cpu = sorted({p.path for p in plist} - set(io))
     found = {}
-    config = server_config('coroutine', '', 32)
+    config = server_config(args.model, 'coroutine', {}, 32)
     with lab.Run(args.binary, config, out, 'adaptive-unloaded') as run:
         for group in (io, cpu):
             progress.show('[adaptive] unloaded p99 of %s' % ', '.join(group), force=True)
@@ -125,7 +137,7 @@ def run_variant(args, out, progress, name, mode, extra, plist):
     """Runs the phases; returns when the first began, each phase's window (on the sampler's
     clock) and its two halves' client results, and the sampler's rows."""
     slug = name.replace(' ', '-')
-    with lab.Run(args.binary, server_config(mode, extra, plist[0].slots), out,
+    with lab.Run(args.binary, server_config(args.model, mode, extra, plist[0].slots), out,
                  'adaptive-' + slug) as run:
         halves = []
         windows = []
@@ -142,7 +154,7 @@ def run_variant(args, out, progress, name, mode, extra, plist):
 
         for p in plist:
             if p is not plist[0]:
-                _hup(run, server_config(mode, extra, p.slots))
+                _hup(run, server_config(args.model, mode, extra, p.slots))
             # Two clients in turn, so that the second half (the limit settled, or not) has a
             # p99 of its own; the first one's late answers overlap the second's start.
             first = p.seconds // 2

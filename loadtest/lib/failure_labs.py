@@ -27,17 +27,15 @@ class Params:
         self.clients = 8
 
 
-def config(mode, extra=''):
-    return '\n'.join([
-        'mode: %s' % mode,
-        'main:', '  io_threads: 1', '  backlog: 4096',
-        'bounded:', '  workers: 4', '  queue_capacity: 16', '  queue_timeout_ms: 10000',
-        'coroutine:', '  threads: 0',
-        'thread_per_request:', '  max_threads: 4000',
-        'work:', '  request_kb: 256',
-        'shutdown:', '  drain_timeout_ms: 1000',
-        'reload:', '  watch: false',
-    ]) + '\n' + extra
+def config(args, mode, **extra):
+    """The model with the mode, and a small pool that waits long: a lab's failure shows once a
+    few workers are stuck (a leak, a deadlock, a starved pool), and its queue must not time
+    out the requests that show it. `extra`: more keys, dotted with '__' ('labs__stock')."""
+    overrides = {'mode': mode, 'bounded.workers': 4, 'bounded.queue_capacity': 16,
+                 'bounded.queue_timeout_ms': 10000, 'shutdown.drain_timeout_ms': 1000}
+    overrides.update({k.replace('__', '.'): v for k, v in extra.items()})
+    return args.model.config_text(overrides, 'labs: the mode, a pool of 4 that waits, stuck '
+                                  'work given 1 s at shutdown')
 
 
 class Clients:
@@ -100,14 +98,14 @@ def _wait(progress, label, seconds):
 def counter(args, out, progress, p):
     rows = []
     # The single client first: the racy counter passes this test.
-    with lab.Run(args.binary, config('bounded'), out, 'labs-counter-one') as run:
+    with lab.Run(args.binary, config(args, 'bounded'), out, 'labs-counter-one') as run:
         for _ in range(20):
             lab_get(run.server, '/lab/counter?n=500&variant=racy')
         c = run.server.admin('/labs')['counter']['racy']
         rows.append({'mode': 'bounded', 'variant': 'racy', 'clients': 1,
                      'expected': c['expected'], 'lost': c['lost']})
     for mode in MODES:
-        with lab.Run(args.binary, config(mode), out, 'labs-counter-%s' % mode) as run:
+        with lab.Run(args.binary, config(args, mode), out, 'labs-counter-%s' % mode) as run:
             for variant in ('racy', 'mutex', 'atomic'):
                 label = 'labs counter %s %s' % (mode, variant)
                 w = run.wrk('/lab/counter?n=200&variant=' + variant, 16, p.hammer_s)
@@ -136,7 +134,7 @@ def lab_get(server, path, timeout=5):
 def reserve(args, out, progress, p):
     rows = []
     for mode in MODES:
-        with lab.Run(args.binary, config(mode), out, 'labs-reserve-%s' % mode) as run:
+        with lab.Run(args.binary, config(args, mode), out, 'labs-reserve-%s' % mode) as run:
             for variant in ('racy', 'mutex'):
                 run.server.admin('/labs/reset', method='POST')
                 w = run.wrk('/lab/reserve?variant=' + variant, 32, p.hammer_s)
@@ -154,7 +152,7 @@ def leak(args, out, progress, p):
     for mode in MODES:
         name = 'labs-leak-%s' % mode
         # A queue timeout of 0.5 s: once the pool is lost, a request is refused within it.
-        cfg = config(mode).replace('queue_timeout_ms: 10000', 'queue_timeout_ms: 500')
+        cfg = config(args, mode, bounded__queue_timeout_ms=500)
         with lab.Run(args.binary, cfg, out, name) as run:
             for variant in ('leaky', 'fixed'):
                 time.sleep(0.3)
@@ -218,9 +216,8 @@ def deadlock(args, out, progress, p):
     rows, files, marks = [], [], []
     for mode, variant, breaks in runs:
         name = 'labs-transfer-%s-%s%s' % (mode, variant, '-break' if breaks else '')
-        extra = 'labs:\n  deadlock_detect_ms: 500\n  deadlock_break: %s\n' % (
-            'true' if breaks else 'false')
-        with lab.Run(args.binary, config(mode, extra), out, name) as run:
+        cfg = config(args, mode, labs__deadlock_detect_ms=500, labs__deadlock_break=breaks)
+        with lab.Run(args.binary, cfg, out, name) as run:
 
             def path(rng):
                 a, b = rng.sample('abcd', 2)
@@ -278,8 +275,8 @@ def nested(args, out, progress, p):
     rows, files, marks = [], [], []
     for mode, variant in runs:
         name = 'labs-nested-%s-%s' % (mode, variant)
-        extra = 'labs:\n  deadlock_detect_ms: 500\n'
-        with lab.Run(args.binary, config(mode, extra), out, name) as run:
+        cfg = config(args, mode, labs__deadlock_detect_ms=500)
+        with lab.Run(args.binary, cfg, out, name) as run:
             path = '/lab/nested?n=4&ms=20&variant=' + variant
             c, crowd_at = under_load(run, progress, 'labs ' + name, lambda rng: path, p)
             end = crowd_at + p.lock_s * 2 / 3.0
@@ -309,7 +306,7 @@ def cancellation(args, out, progress, p):
     rows = []
     # thread_per_request ignores a client leaving by default; bounded cancels by default.
     for mode in ('thread_per_request', 'bounded'):
-        with lab.Run(args.binary, config(mode), out, 'labs-cancel-%s' % mode) as run:
+        with lab.Run(args.binary, config(args, mode), out, 'labs-cancel-%s' % mode) as run:
             counts = lab.impatient_clients(run.server.main_port, '/work/io?ms=500', 20,
                                            1 if p.quick else 2, 0.1)
             time.sleep(0.8)

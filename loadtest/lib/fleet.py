@@ -23,10 +23,10 @@ TRIGGER_SLOTS = SLOTS // 4
 DEADLINE_MS = 1000      # the clients' deadline per attempt
 PATH = '/work/io?ms=%d' % WORK_MS
 REPLICAS = 3
-# A dead replica is restarted after 1 s, then 2, 4, 8 s as it keeps dying: Kubernetes'
-# CrashLoopBackOff (10 s doubling to 5 min) scaled to a run of seconds. A replica that came
-# back at once would hide what a death costs the fleet: its load lands on the survivors.
-RESTART_BACKOFF = (1.0, 8.0)
+# A dead replica is restarted with the model's back-off (supervisor.restart_backoff_ms: 1 s,
+# then 2, 4, 8 s as it keeps dying, Kubernetes' CrashLoopBackOff scaled to a run of seconds). A
+# replica that came back at once would hide what a death costs the fleet: its load lands on
+# the survivors.
 
 
 @dataclasses.dataclass
@@ -145,43 +145,30 @@ class HAProxy:
         self.log.close()
 
 
-def downstream_config(v, slots=SLOTS):
-    """The downstream: a bounded stampede whose /work/io holds one of `slots` for WORK_MS."""
-    return '\n'.join([
-        'mode: bounded',
-        'main:', '  io_threads: 1', '  backlog: 8192',
-        'bounded:', '  workers: %d' % SLOTS, '  queue_capacity: %d' % v.ds_queue,
-        '  queue_timeout_ms: %d' % v.ds_queue_timeout_ms,
-        '  cancel_on_disconnect: %s' % ('true' if v.cancel else 'false'),
-        '  retry_after_s: 1',
-        'downstream:', '  capacity: %d' % slots,
-        'work:', '  request_kb: 16',
-        'http:', '  max_connections: 10000',
-        'shutdown:', '  drain_timeout_ms: 1000',
-        'reload:', '  watch: false', '',
-    ])
+def downstream_config(model, v, slots=SLOTS):
+    """The downstream: the model in bounded mode, whose /work/io holds one of `slots` for
+    WORK_MS, with the variant's queue and cancellation."""
+    return model.config_text({
+        'mode': 'bounded', 'bounded.workers': SLOTS, 'bounded.queue_capacity': v.ds_queue,
+        'bounded.queue_timeout_ms': v.ds_queue_timeout_ms, 'bounded.cancel_on_disconnect': v.cancel,
+        'downstream.capacity': slots, 'work.request_kb': 16, 'shutdown.drain_timeout_ms': 1000,
+        'reload.watch': False,
+    }, 'fleet: the downstream stampede, its queue and slots by variant')
 
 
-def replica_config(mode, ds_url, v, request_kb=16, pool=64, timeout_ms=300):
-    """A replica: `mode`, calling the downstream at `ds_url` over a pool of `pool`."""
-    cancel = 'true' if v.cancel else 'false'
-    return '\n'.join([
-        'mode: %s' % mode,
-        'main:', '  io_threads: 1', '  backlog: 8192',
-        'bounded:', '  workers: 16', '  queue_capacity: 8', '  queue_timeout_ms: 100',
-        '  cancel_on_disconnect: true',
-        'thread_per_request:', '  max_threads: 4000', '  cancel_on_disconnect: %s' % cancel,
-        'coroutine:', '  threads: 1', '  cancel_on_disconnect: %s' % cancel,
-        'downstream:', '  url: "%s/work/io"' % ds_url, '  capacity: %d' % pool,
-        '  timeout_ms: %d' % timeout_ms, '  retries: %d' % v.replica_retries,
-        '  retry_budget_percent: %d' % v.replica_budget,
-        '  propagate_deadline: %s' % ('true' if v.propagate else 'false'),
-        'work:', '  request_kb: %d' % request_kb,
-        'limits:', '  max_kb: %d' % max(4096, request_kb),
-        'http:', '  max_connections: 10000',
-        'shutdown:', '  drain_timeout_ms: 1000',
-        'reload:', '  watch: false', '',
-    ])
+def replica_config(model, mode, ds_url, v, request_kb=16, pool=64, timeout_ms=300):
+    """A replica: the model in `mode`, calling the downstream at `ds_url` over a pool of `pool`,
+    with the variant's retries, deadlines and cancellation."""
+    return model.config_text({
+        'mode': mode, 'bounded.workers': 16, 'thread_per_request.cancel_on_disconnect': v.cancel,
+        'coroutine.threads': 1, 'coroutine.cancel_on_disconnect': v.cancel,
+        'downstream.url': '%s/work/io' % ds_url, 'downstream.capacity': pool,
+        'downstream.timeout_ms': timeout_ms, 'downstream.retries': v.replica_retries,
+        'downstream.retry_budget_percent': v.replica_budget,
+        'downstream.propagate_deadline': v.propagate, 'work.request_kb': request_kb,
+        'limits.max_kb': max(model['limits.max_kb'], request_kb),
+        'shutdown.drain_timeout_ms': 1000, 'reload.watch': False,
+    }, 'fleet: a replica calling the downstream, with the variant\'s retries')
 
 
 class Fleet:
@@ -196,15 +183,15 @@ class Fleet:
         self.runs = []
         self.haproxy = None
         try:
-            self.downstream = lab.Server(args.binary, downstream_config(v), folder,
+            self.downstream = lab.Server(args.binary, downstream_config(args.model, v), folder,
                                          '%s-downstream' % name)
             self.parts.append(self.downstream)
             self.ds_sampler = self._sampler(self.downstream)
             for i in range(REPLICAS):
                 run = lab.Run(args.binary, replica_config(
-                    mode, self.downstream.url, v, request_kb, pool, replica_timeout_ms),
-                    folder, '%s-replica%d' % (name, i + 1), memory_limit,
-                    restart_backoff=RESTART_BACKOFF)
+                    args.model, mode, self.downstream.url, v, request_kb, pool,
+                    replica_timeout_ms), folder, '%s-replica%d' % (name, i + 1), memory_limit,
+                    restart_backoff=args.model.restart_backoff())
                 run.sampler.t0 = run.supervisor.t0 = self.t0
                 self.runs.append(run)
                 run.__enter__()
@@ -226,10 +213,10 @@ class Fleet:
     def now(self):
         return time.monotonic() - self.t0
 
-    def set_downstream_slots(self, slots, v):
+    def set_downstream_slots(self, model, slots, v):
         """Changes the downstream's capacity live: its config file, then SIGHUP."""
         with open(self.downstream.config_path, 'w') as f:
-            f.write(downstream_config(v, slots))
+            f.write(downstream_config(model, v, slots))
         self.downstream.proc.send_signal(signal.SIGHUP)
 
     def clients(self, args, rate, seconds, v, connections=1000):

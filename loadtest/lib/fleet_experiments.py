@@ -102,8 +102,8 @@ def _metastable_run(args, p, v, rate, out, progress):
         trigger = gen.started_at + p.warm_s + p.before_s
         trigger_end = trigger + p.trigger_s
         res, = _wait([gen], fleet, progress, label, total, [
-            (trigger, lambda: fleet.set_downstream_slots(TRIGGER_SLOTS, v)),
-            (trigger_end, lambda: fleet.set_downstream_slots(SLOTS, v))])
+            (trigger, lambda: fleet.set_downstream_slots(args.model, TRIGGER_SLOTS, v)),
+            (trigger_end, lambda: fleet.set_downstream_slots(args.model, SLOTS, v))])
     finally:
         fleet.close()
     t_end = gen.started_at + total

@@ -52,63 +52,39 @@ ENDPOINTS = {
 }
 
 
-# The lab is sized as production would be. /work/io calls a downstream of DOWNSTREAM slots
-# (think: a database behind a pool of 32 connections): at 100 ms a call it serves at most
-# 320 calls/s, whatever the server in front of it does. The bounded pool gets one worker per
-# slot (Little's law: 32 slots × 100 ms = 320/s; more workers would only queue at the
-# downstream), a short queue (a quarter of the workers: enough that a freed worker always
-# finds work) and a 100 ms queue timeout. CPU-bound work gets a worker per core. Clients give up after DEADLINE_S, as a user or an RPC deadline does.
-DOWNSTREAM = 32
-POOL = {'io': DOWNSTREAM, 'cpu': os.cpu_count() or 2}
+# The model (config/stampede.yaml, read through the binary) sizes every server: a downstream
+# of downstream.capacity slots behind /work/io, work.request_kb held per request, the pool sized
+# to the downstream by Little's law, supervisor.memory_limit_mb. A spike overrides only the mode
+# (and its own settings, "coroutine:max_tasks=64"); /work/cpu's bottleneck is the cores, so
+# there the pool gets a worker per core. Clients give up after DEADLINE_S, as a user or an RPC
+# deadline does.
+CORES = os.cpu_count() or 2
 DEADLINE_S = 2
-REQUEST_KB = 256
-MEMORY_LIMIT = '192M'
 
 
-def server_config(spec, workload='io', request_kb=REQUEST_KB):
-    """The lab's server: the demo's settings, the mode (and its own settings) varying."""
+def server_config(model, spec, workload='io', request_kb=None):
+    """The model's config with the mode (and its own settings) and, for CPU work, a pool of a
+    worker per core; `request_kb` when the run asks for another working set."""
     mode, settings = parse_mode_spec(spec)
-    workers = POOL[workload]
-    own = ['  %s: %s' % kv for kv in settings.items()]
-    return '\n'.join([
-        'mode: %s' % mode,
-        'main:',
-        '  io_threads: 1',
-        '  backlog: 8192',
-        'bounded:',
-        '  workers: %d' % workers,
-        '  queue_capacity: %d' % max(1, workers // 4),
-        '  queue_timeout_ms: 100',
-        '  cancel_on_disconnect: true',
-        'thread_per_request:',
-        '  max_threads: 4000',
-        # A goroutine per request, no limit, no cancellation: what a service gets by default.
-        'coroutine:',
-        '  threads: 0',
-        '  cancel_on_disconnect: false',
-    ] + own + [
-        'downstream:',
-        '  capacity: %d' % DOWNSTREAM,
-        'work:',
-        '  request_kb: %d' % request_kb,
-        'limits:',
-        '  max_kb: %d' % max(4096, request_kb),
-        'http:',
-        '  max_connections: 10000',
-        'shutdown:',
-        '  drain_timeout_ms: 2000',
-        'reload:',
-        '  watch: false',
-        '',
-    ])
+    overrides = {'mode': mode}
+    overrides.update({'%s.%s' % (mode, k): v for k, v in settings.items()})
+    why = ['the mode under test']
+    if workload == 'cpu':
+        overrides.update({'bounded.workers': CORES, 'bounded.queue_capacity': max(1, CORES // 4)})
+        why.append('CPU work: a worker per core')
+    if request_kb is not None and request_kb != model['work.request_kb']:
+        overrides.update({'work.request_kb': request_kb,
+                          'limits.max_kb': max(model['limits.max_kb'], request_kb)})
+        why.append('--request-kb')
+    return model.config_text(overrides, '; '.join(why))
 
 
-def capacity_per_s(endpoint):
+def capacity_per_s(model, endpoint):
     """What the bottleneck can serve per second: the downstream for io, the cores for cpu."""
     ms = int(ENDPOINTS[endpoint].split('ms=')[1])
     if endpoint == 'io':
-        return DOWNSTREAM * 1000.0 / ms
-    return (os.cpu_count() or 2) * 1000.0 / ms
+        return model['downstream.capacity'] * 1000.0 / ms
+    return CORES * 1000.0 / ms
 
 
 # --open-loop rates (requests/s): (steady, burst at the full 2,000-connection budget). The burst
@@ -284,7 +260,11 @@ def _spike_run(args, p, kind, endpoint, spec, out, progress):
     mode, slug = mode_label(spec), mode_slug(spec)
     label = 'spike %s %s' % (endpoint, mode)
     progress.show('[%s] starting' % label, force=True)
-    with lab.Run(args.binary, server_config(spec, endpoint, args.request_kb), out,
+    # A killed server is restarted at once, without the model's back-off, so that the spike's
+    # seconds show every kill: how often the runaway dies is the figure.
+    args.model.note('the spike: the driver restarts a killed server at once',
+                    {'supervisor.restart_backoff_ms': 0})
+    with lab.Run(args.binary, server_config(args.model, spec, endpoint, args.request_kb), out,
                  'spike-%s-%s' % (endpoint, slug), args.memory_limit,
                  admin_port=getattr(args, 'admin_port', 0)) as run:
         if args.memory_limit and not run.cgroup:
@@ -352,7 +332,7 @@ def _spike_row(args, p, kind, endpoint, m):
     row = SpikeRow(
         scenario='spike', endpoint=endpoint, path=ENDPOINTS[endpoint],
         mode=m.mode, load=kind, deadline_s=args.deadline,
-        capacity_per_s=capacity_per_s(endpoint),
+        capacity_per_s=capacity_per_s(args.model, endpoint),
         memory_limit_bytes=m.memory_limit,
         memory_limit_note=m.memory_note,
         request_kb=args.request_kb,
@@ -412,7 +392,7 @@ def _spike_plots(args, p, kind, endpoint, out, files, client_files, ends):
     limit = next((r.memory_limit_bytes for r in ends if r.memory_limit_bytes), None)
     return report.plot(out, 'spike-%s' % endpoint, files, marks, subtitle,
                        client_files=client_files,
-                       capacity=(capacity_per_s(endpoint),
+                       capacity=(capacity_per_s(args.model, endpoint),
                                  'downstream capacity' if endpoint == 'io'
                                  else 'CPU capacity (cores × 1000/ms)'),
                        memory_limit=limit,
@@ -448,8 +428,8 @@ def baseline(args, out, progress):
     for spec in args.modes:
         mode = mode_label(spec)
         label = 'baseline %s' % mode
-        with lab.Run(args.binary, server_config(spec), out, 'baseline-%s' % mode_slug(spec)) \
-                as run:
+        with lab.Run(args.binary, server_config(args.model, spec), out,
+                     'baseline-%s' % mode_slug(spec)) as run:
             sampler = run.sampler
             w = run.wrk(path, p.steady_c, p.baseline_s)
             _wait([w], progress, label, time.monotonic(), p.baseline_s, sampler)
@@ -491,7 +471,7 @@ def disconnect(args, out, progress):
         label = 'disconnect %s' % mode
         progress.show('[%s] %d clients give up after %.1fs on %s for %ds' % (
             label, p.impatient_clients, give_up, path, p.disconnect_s), force=True)
-        with lab.Run(args.binary, server_config(spec), out,
+        with lab.Run(args.binary, server_config(args.model, spec), out,
                      'disconnect-%s' % mode_slug(spec)) as run:
             sampler = run.sampler
             counts = lab.impatient_clients(run.server.main_port, path, p.impatient_clients,
@@ -527,7 +507,8 @@ def fanout(args, out, progress):
     results = []
     for spec in args.modes:
         mode = mode_label(spec)
-        with lab.Run(args.binary, server_config(spec), out, 'fanout-%s' % mode_slug(spec)) as run:
+        with lab.Run(args.binary, server_config(args.model, spec), out,
+                     'fanout-%s' % mode_slug(spec)) as run:
             sampler = run.sampler
             for parallel in (0, 1):
                 path = '/work/fanout?n=8&ms=50&parallel=%d' % parallel

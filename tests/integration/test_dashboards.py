@@ -8,21 +8,26 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
 import urllib.parse
 import urllib.request
 
-from harness import SOURCE, Server, in_threads, request_bytes, wait_for
+from harness import BINARY, SOURCE, Server, in_threads, request_bytes, wait_for
 
 DASHBOARD = os.path.join(SOURCE, 'dashboards', 'stampede.json')
+FLEET_DASHBOARD = os.path.join(SOURCE, 'dashboards', 'fleet.json')
+# Annotations that mark an event (an OOM kill) hold data only when one happens: their
+# expression is checked without its "> 0".
+EVENTS = ('OOM kills',)
 
 
-def dashboard_expressions():
+def dashboard_expressions(path=DASHBOARD):
     """(where, expr) for every PromQL expression in the dashboard: targets, annotations,
     template variable queries (label_values(...) is Grafana's, checked by its metric)."""
-    with open(DASHBOARD) as f:
+    with open(path) as f:
         d = json.load(f)
     out = []
     for p in d['panels']:
@@ -30,8 +35,36 @@ def dashboard_expressions():
             out.append(('panel %d %s' % (p['id'], p['title']), t['expr']))
     for a in d['annotations']['list']:
         if 'expr' in a:
-            out.append(('annotation ' + a['name'], a['expr']))
+            expr = a['expr']
+            if a['name'] in EVENTS:
+                expr = re.sub(r' > 0$', '', expr)
+            out.append(('annotation ' + a['name'], expr))
     return d, out
+
+
+def limited(config):
+    """A Server inside a memory cgroup when one can be made (root), so that the metrics that
+    exist only under a limit (stampede_memory_limit_bytes) are there to check; the cgroup is
+    removed by close(). Without one, a plain Server."""
+    sys.path.insert(0, os.path.join(SOURCE, 'loadtest', 'lib'))
+    import lab
+    cg = lab.MemoryCgroup(1 << 30, 'stampede-dashboards-%d' % os.getpid())
+    if not cg.active:
+        return Server(config), cg
+    return Server(config, preexec_fn=cg.preexec()), cg
+
+
+def model_memory_limit_mb():
+    done = subprocess.run([BINARY, '--config', os.path.join(SOURCE, 'config', 'stampede.yaml'),
+                           '--print-config'], capture_output=True, text=True, timeout=30)
+    return json.loads(done.stdout)['supervisor']['memory_limit_mb']
+
+
+def service_block(config, name):
+    """One service's block of `docker-compose config` output."""
+    block = config[config.index('\n  %s:\n' % name) + 1:]
+    end = re.search(r'\n {0,2}[a-z]', block[1:])
+    return block[:end.start() + 1] if end else block
 
 
 def concrete(expr):
@@ -42,6 +75,25 @@ def concrete(expr):
 def metric_names(expr):
     names = set(re.findall(r'\b((?:stampede|process)_[a-z_]+)', expr))
     return names
+
+
+def promtool_check(path):
+    """promtool check config on `path`, its token file (written by the container's entrypoint)
+    made here: '' if it passes, else what promtool said."""
+    folder = tempfile.mkdtemp(prefix='stampede-promtool-')
+    token = os.path.join(folder, 'admin-token')
+    with open(token, 'w') as f:
+        f.write('a-token')
+    with open(path) as f:
+        text = f.read()
+    assert 'credentials_file: /prometheus/admin-token' in text, path
+    copy = os.path.join(folder, os.path.basename(path))
+    with open(copy, 'w') as f:
+        f.write(text.replace('/prometheus/admin-token', token))
+    out = subprocess.run(['promtool', 'check', 'config', copy], capture_output=True, text=True,
+                         timeout=60)
+    shutil.rmtree(folder)
+    return '' if out.returncode == 0 else out.stdout + out.stderr
 
 
 def free_port():
@@ -68,17 +120,72 @@ class DashboardTest(unittest.TestCase):
         self.assertEqual([v['name'] for v in d['templating']['list']], ['mode'])
         self.assertGreater(len(exprs), 15)
 
+    def test_both_dashboards_refresh_as_grafana_allows_and_mark_oom_kills(self):
+        for path in (DASHBOARD, FLEET_DASHBOARD):
+            d, _ = dashboard_expressions(path)
+            # Grafana's default min_refresh_interval is 5 s: a faster one is refused.
+            for every in [d['refresh']] + d['timepicker']['refresh_intervals']:
+                seconds = int(every[:-1]) * {'s': 1, 'm': 60}[every[-1]]
+                self.assertGreaterEqual(seconds, 5, path)
+            oom = [a for a in d['annotations']['list'] if a['name'] == 'OOM kills']
+            self.assertEqual(len(oom), 1, path)
+            self.assertIn('stampede_oom_kills_total', oom[0]['expr'])
+
+    def test_the_fleet_dashboard_reads_the_fleet_prometheus_and_metrics_that_exist(self):
+        d, exprs = dashboard_expressions(FLEET_DASHBOARD)
+        with open(os.path.join(SOURCE, 'dashboards', 'provisioning', 'datasources',
+                               'prometheus.yml')) as f:
+            self.assertIn('uid: prometheus-fleet', f.read())
+        for p in d['panels']:
+            if p['type'] != 'row':
+                self.assertEqual(p['datasource']['uid'], 'prometheus-fleet', p['title'])
+                self.assertTrue(p.get('description'), p['title'])
+        server, cg = limited('mode: bounded\n')
+        try:
+            with server:
+                exported = {n for n, _, _ in server.metrics().samples}
+        finally:
+            cg.close()
+        if not cg.active:
+            exported.add('stampede_memory_limit_bytes')  # exported only under a limit
+        for where, expr in exprs:
+            for name in metric_names(expr):
+                self.assertTrue(any(e == name or e.startswith(name + '_') for e in exported),
+                                '%s names %s, which stampede does not export' % (where, name))
+            for name in re.findall(r'\b(haproxy_[a-z_]+)', expr):
+                # HAProxy 2.6's exporter's names (its documentation's list).
+                self.assertIn(name, ('haproxy_backend_http_responses_total',
+                                     'haproxy_server_status'), where)
+
     @unittest.skipUnless(shutil.which('docker-compose'), 'docker-compose (Debian) is missing')
-    def test_compose_stampede_has_a_memory_limit_and_is_restarted_after_a_kill(self):
-        out = subprocess.run(['docker-compose', 'config'], cwd=SOURCE, capture_output=True,
-                             text=True, timeout=60)
+    def test_compose_runs_the_model_as_scripts_serve_does_with_its_memory_limit(self):
+        out = subprocess.run(['docker-compose', '--profile', 'fleet', '--profile', 'load',
+                              'config'], cwd=SOURCE, capture_output=True, text=True, timeout=60)
         self.assertEqual(out.returncode, 0, out.stderr)
-        # The stampede service's block: from its name to the next service.
-        block = out.stdout[out.stdout.index('\n  stampede:\n'):]
-        end = re.search(r'\n {0,2}[a-z]', block[1:])
-        block = block[:end.start() + 1] if end else block
-        self.assertRegex(block, r'\n    mem_limit: [\'"]?192m')
-        self.assertIn('\n    restart: on-failure', block)
+        limit = model_memory_limit_mb()
+        self.assertEqual(limit, 192)
+        for name in ('stampede', 'fleet-replica1', 'fleet-replica2', 'fleet-replica3'):
+            block = service_block(out.stdout, name)
+            # The same memory limit as scripts/serve's cgroup: the model's.
+            self.assertRegex(block, r'\n    mem_limit: [\'"]?%dm' % limit, name)
+            self.assertIn('\n    restart: on-failure', block)
+            self.assertIn('/config:/etc/stampede:ro', block)
+            # One token, from one place.
+            self.assertIn('STAMPEDE_ADMIN_TOKEN: stampede-demo-token', block)
+        with open(os.path.join(SOURCE, 'Dockerfile')) as f:
+            dockerfile = f.read()
+        runtime = dockerfile[dockerfile.index('AS runtime'):dockerfile.index('AS loadgen')]
+        # The same supervisor as scripts/serve, on the same file (the host's, mounted).
+        self.assertIn('ENTRYPOINT ["python3", "-m", "lab.serve"', runtime)
+        self.assertIn('CMD ["--config", "/etc/stampede/stampede.yaml"', runtime)
+        with open(os.path.join(SOURCE, 'scripts', 'serve')) as f:
+            self.assertIn('python3 -m lab.serve "$@"', f.read())
+        with open(os.path.join(SOURCE, 'docker-compose.yml')) as f:
+            self.assertEqual(f.read().count('stampede-demo-token'), 1, 'the token, once')
+        # The load generators run scripts/load, as a user does on the host.
+        self.assertIn('ENTRYPOINT ["/bin/sh", "/stampede/scripts/load"]', dockerfile)
+        for name in ('loadgen', 'fleet-loadgen'):
+            self.assertIn('target: loadgen', service_block(out.stdout, name))
 
     @unittest.skipUnless(shutil.which('docker-compose'), 'docker-compose (Debian) is missing')
     def test_docker_compose_config_is_valid(self):
@@ -88,17 +195,20 @@ class DashboardTest(unittest.TestCase):
 
     @unittest.skipUnless(shutil.which('promtool'), 'promtool (Debian: prometheus) is missing')
     def test_promtool_accepts_prometheus_yml(self):
-        out = subprocess.run(['promtool', 'check', 'config',
-                              os.path.join(SOURCE, 'dashboards', 'prometheus.yml')],
-                             capture_output=True, text=True, timeout=60)
-        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        self.assertEqual(promtool_check(os.path.join(SOURCE, 'dashboards', 'prometheus.yml')),
+                         '')
 
     @unittest.skipUnless(shutil.which('prometheus'), 'prometheus (Debian package) is missing')
     def test_every_dashboard_expression_returns_data(self):
         _, exprs = dashboard_expressions()
         config = ('mode: bounded\nreload:\n  poll_ms: 100\nbounded:\n  workers: 2\n'
                   '  queue_capacity: 1\n')
-        with Server(config) as server:
+        server, cg = limited(config)
+        if not cg.active:
+            self.skipTest('no memory cgroup here (%s): stampede_memory_limit_bytes would be '
+                          'absent' % cg.why)
+        self.addCleanup(cg.close)
+        with server:
             exported = {n for n, _, _ in server.metrics().samples}
             for where, expr in exprs:
                 for name in metric_names(expr):

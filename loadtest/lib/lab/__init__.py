@@ -11,11 +11,13 @@ from lab.cgroup import MemoryCgroup
 from lab.common import (LOOPBACK, LUA, MAX_CONNECTIONS, ROOT, Progress, free_port, parse_size,
                         raise_fd_limit)
 from lab.generators import OpenLoop, Wrk, impatient_clients
+from lab.model import MODEL_PATH, Model
 from lab.sampler import SERIES, Sampler
 from lab.supervisor import Server, Supervisor
 
 # What the scenarios, the driver and the bench use as lab.X.
-__all__ = ['LOOPBACK', 'LUA', 'MAX_CONNECTIONS', 'ROOT', 'SERIES', 'MemoryCgroup', 'OpenLoop',
+__all__ = ['LOOPBACK', 'LUA', 'MAX_CONNECTIONS', 'MODEL_PATH', 'ROOT', 'SERIES', 'MemoryCgroup',
+           'Model', 'OpenLoop',
            'Progress', 'Run', 'Sampler', 'Server', 'Supervisor', 'Wrk', 'free_port',
            'impatient_clients', 'parse_size', 'raise_fd_limit']
 

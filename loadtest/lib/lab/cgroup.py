@@ -20,6 +20,28 @@ def _own_cgroup(controller):
     return None
 
 
+def own_memory_limit():
+    """The memory limit of the cgroup this process is in (a container's), in bytes; None if
+    there is none or it cannot be read."""
+    own = _own_cgroup('')
+    candidates = []
+    if own is not None:
+        candidates.append(os.path.join('/sys/fs/cgroup', own.lstrip('/'), 'memory.max'))
+    own_v1 = _own_cgroup('memory')
+    if own_v1 is not None:
+        candidates.append(os.path.join('/sys/fs/cgroup/memory', own_v1.lstrip('/'),
+                                       'memory.limit_in_bytes'))
+    for path in candidates:
+        try:
+            with open(path) as f:
+                text = f.read().strip()
+        except OSError:
+            continue
+        if text.isdigit() and 0 < int(text) < 2**62:  # v1 says "none" with about 2**63
+            return int(text)
+    return None
+
+
 class MemoryCgroup:
     """A memory cgroup made for one server, so the kernel's OOM killer ends that server when it
     passes `limit` bytes, never anything else on the machine. cgroup v2 (`memory.max`) or v1
