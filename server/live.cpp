@@ -210,9 +210,12 @@ void live_history::record(const std::vector<prometheus::MetricFamily>& families,
     auto expected = v.sum("stampede_lab_counter_expected");
     auto value = v.sum("stampede_lab_counter_value");
     if (expected && value) put("lab_lost_updates", std::max(0.0, *expected - *value));
-    if (auto stock = v.sum("stampede_lab_stock", {{"variant", "racy"}})) {
-      put("lab_oversold", std::max(0.0, -*stock));  // a stock below 0 was sold twice
+    // Seats sold below a stock of 0, by the variants that can oversell (racy and atomic).
+    double oversold = 0;
+    for (const auto& [variant, stock] : v.by("stampede_lab_stock", "variant")) {
+      oversold += std::max(0.0, -stock);
     }
+    put("lab_oversold", oversold);
     put("lab_leaked", v.sum("stampede_lab_leaked"));
     put("lab_waits", v.sum("stampede_lab_waits"));
     put("lab_deadlocks", v.sum("stampede_lab_deadlocks_total"));

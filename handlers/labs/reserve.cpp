@@ -19,6 +19,13 @@ job<response> reserve_lab::run(int v, const work_context& ctx) {
       racy_stock_ = racy_stock_ - 1;       // …and every one of them takes it
       sold = true;
     }
+  } else if (v == atomic) {
+    // Every access synchronised, so no data race: each step is atomic, the pair is not.
+    if (atomic_stock_.load() > 0) {
+      co_await ctx.sleep_for(round_trip);
+      atomic_stock_.fetch_sub(1);
+      sold = true;
+    }
   } else {
     {
       std::lock_guard lock(mutex_);  // check and take in one step
@@ -43,6 +50,8 @@ reserve_lab::figures reserve_lab::read(int v) {
   f.initial = initial_.load();
   if (v == racy) {
     f.stock = std::atomic_ref<std::int64_t>(racy_stock_).load(std::memory_order_relaxed);
+  } else if (v == atomic) {
+    f.stock = atomic_stock_.load();
   } else {
     std::lock_guard lock(mutex_);
     f.stock = mutex_stock_;
@@ -52,6 +61,7 @@ reserve_lab::figures reserve_lab::read(int v) {
 
 void reserve_lab::reset(int stock) {
   std::atomic_ref<std::int64_t>(racy_stock_).store(stock, std::memory_order_relaxed);
+  atomic_stock_.store(stock);
   {
     std::lock_guard lock(mutex_);
     mutex_stock_ = stock;

@@ -1,6 +1,7 @@
 #pragma once
-/// \file Lab 2, check-then-act: GET /lab/reserve?variant=racy|mutex sells one seat of a stock
-/// of labs.stock, if one is left.
+/// \file Lab 2, check-then-act: GET /lab/reserve?variant=racy|mutex|atomic sells one seat of a
+/// stock of labs.stock, if one is left. atomic is the race-free bug: its check and its act are
+/// each atomic, so ThreadSanitizer has nothing to report, and it oversells like racy.
 
 #include <array>
 #include <atomic>
@@ -13,11 +14,11 @@
 namespace stampede {
 
 /// \brief Each variant's stock and sales, shared by the whole server. Thread-safety: run()
-/// from any thread; racy's stock is a data race on purpose, mutex's is not.
+/// from any thread; racy's stock is a data race on purpose, mutex's and atomic's are not.
 class reserve_lab {
  public:
-  enum variant { racy, mutex };
-  static constexpr int variant_count = 2;
+  enum variant { racy, mutex, atomic };
+  static constexpr int variant_count = 3;
   static constexpr const auto& names = reserve_variants;
 
   explicit reserve_lab(int stock) { reset(stock); }
@@ -35,7 +36,8 @@ class reserve_lab {
  private:
   std::int64_t racy_stock_ = 0;  ///< checked, then taken, with no synchronisation
   std::mutex mutex_;
-  std::int64_t mutex_stock_ = 0;  ///< under mutex_
+  std::int64_t mutex_stock_ = 0;               ///< under mutex_
+  std::atomic<std::int64_t> atomic_stock_{0};  ///< a load, then a fetch_sub: two steps
   std::array<std::atomic<std::int64_t>, variant_count> sold_{};
   std::atomic<std::int64_t> initial_{0};
 };

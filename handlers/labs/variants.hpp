@@ -10,7 +10,7 @@
 namespace stampede {
 
 inline constexpr std::string_view counter_variants[] = {"racy", "mutex", "atomic"};
-inline constexpr std::string_view reserve_variants[] = {"racy", "mutex"};
+inline constexpr std::string_view reserve_variants[] = {"racy", "mutex", "atomic"};
 inline constexpr std::string_view leak_variants[] = {"leaky", "fixed"};
 inline constexpr std::string_view transfer_variants[] = {"unordered", "ordered"};
 inline constexpr std::string_view nested_variants[] = {"nested", "inline"};

@@ -135,7 +135,7 @@ def reserve(args, out, progress, p):
     rows = []
     for mode in MODES:
         with lab.Run(args.binary, config(args, mode), out, 'labs-reserve-%s' % mode) as run:
-            for variant in ('racy', 'mutex'):
+            for variant in ('racy', 'atomic', 'mutex'):
                 run.server.admin('/labs/reset', method='POST')
                 w = run.wrk('/lab/reserve?variant=' + variant, 32, p.hammer_s)
                 _wait(progress, 'labs reserve %s %s' % (mode, variant), p.hammer_s)
@@ -376,16 +376,157 @@ def _fmt_ms(v):
     return '-' if v is None else '%d ms' % v
 
 
+def _find(rows, **kv):
+    return next(r for r in rows if all(r.get(k) == v for k, v in kv.items()))
+
+
+def counter_summary(rows, p):
+    one = rows[0]
+    racy = [r for r in rows[1:] if r['variant'] == 'racy']
+    worst = max(racy, key=lambda r: r['lost_pct'])
+    fixed_lost = sum(r['lost'] for r in rows[1:] if r['variant'] != 'racy')
+    blocking_racy = _find(rows[1:], mode='blocking', variant='racy')
+    return {'lab': 'lost update', 'unsafe': 'racy',
+            'symptom': '%.0f %% of increments lost (%s)' % (worst['lost_pct'], worst['mode']),
+            'fixed': 'mutex, atomic: %d lost' % fixed_lost, 'detector': 'ThreadSanitizer',
+            'verdict': 'Lost update: the racy counter lost %s of %s increments in %s under 16 '
+                       'clients, and %d of %d with one client: it passes the test and fails '
+                       'under load. mutex and atomic lost %d; blocking, with no concurrency, '
+                       'lost %d.' % (report._count(worst['lost']), report._count(worst['expected']),
+                                     worst['mode'], one['lost'], one['expected'], fixed_lost,
+                                     blocking_racy['lost'])}
+
+
+def reserve_summary(rows, p):
+    over = [r for r in rows if r['variant'] == 'racy']
+    worst_over = max(over, key=lambda r: r['oversold'])
+    mutex_over = sum(r['oversold'] for r in rows if r['variant'] == 'mutex')
+    atomic_over = max((r for r in rows if r['variant'] == 'atomic'),
+                      key=lambda r: r['oversold'])
+    return {'lab': 'check-then-act', 'unsafe': 'racy',
+            'symptom': 'racy %d, atomic %d seats oversold of %d' % (
+                worst_over['oversold'], atomic_over['oversold'], worst_over['stock']),
+            'fixed': 'mutex: %d oversold' % mutex_over,
+            'detector': 'ThreadSanitizer (racy only: atomic is race-free and oversells)',
+            'verdict': 'Check-then-act: racy sold %d seats of a stock of %d in %s (every '
+                       'request that checked during another\'s round trip took the same seat); '
+                       'atomic, whose check and act are each atomic and which ThreadSanitizer '
+                       'finds nothing in, sold %d in %s: race-free is not correct. mutex, which '
+                       'checks and takes in one step, oversold %d.'
+                       % (worst_over['sold'], worst_over['stock'], worst_over['mode'],
+                          atomic_over['sold'], atomic_over['mode'], mutex_over)}
+
+
+def leak_summary(rows, p):
+    b_leak = _find(rows, mode='bounded', variant='leaky')
+    t_leak = _find(rows, mode='thread_per_request', variant='leaky')
+    c_leak = _find(rows, mode='coroutine', variant='leaky')
+    fixed_leaked = sum(r['leaked'] for r in rows if r['variant'] == 'fixed')
+    return {'lab': 'task leak', 'unsafe': 'leaky',
+            'symptom': 'bounded: %d helpers hold all 4 workers (/healthz %s); tpr: +%d threads; '
+                       'coroutine: %d tasks, +%.0f MiB' % (
+                           b_leak['leaked'], _status(b_leak['healthz_after']),
+                           t_leak['threads_grew'], c_leak['leaked'], c_leak['rss_grew_mib']),
+            'fixed': 'fixed: %d leaked' % fixed_leaked, 'detector': 'GET /labs (goleak)',
+            'verdict': 'Task leak: every leaky helper outlives its request. bounded lost its 4 '
+                       'workers to the first %d helpers and then refused everything (/healthz '
+                       'got %s); thread_per_request grew %d OS threads; coroutine kept %d '
+                       'tasks alive with threads flat (+%d) and RSS +%.0f MiB. The fixed hand-over '
+                       'leaked %d.' % (b_leak['leaked'], _status(b_leak['healthz_after']),
+                                       t_leak['threads_grew'], c_leak['leaked'],
+                                       c_leak['threads_grew'], c_leak['rss_grew_mib'],
+                                       fixed_leaked)}
+
+
+def deadlock_summary(rows, p):
+    dl = _find(rows, mode='bounded', variant='unordered', **{'break': 'no'})
+    ordered = _find(rows, mode='bounded', variant='ordered')
+    broken = _find(rows, mode='bounded', variant='unordered', **{'break': 'yes'})
+    co_dl = _find(rows, mode='coroutine', variant='unordered')
+    return {'lab': 'lock-order deadlock', 'unsafe': 'unordered',
+            'symptom': 'bounded: %.0f/s with 1 client, %.0f/s with 8; cycle reported after %s'
+                       % (dl['goodput_before'], dl['goodput_after'],
+                          _fmt_ms(dl['detected_after_ms'])),
+            'fixed': 'ordered: %.0f/s with 8, %d cycles' % (ordered['goodput_after'],
+                                                          ordered['deadlocks']),
+            'detector': 'wait-for graph',
+            'verdict': 'Lock-order deadlock: one client moving money between random accounts '
+                       'never deadlocks (%.0f/s). With 8, unordered locks formed %d cycle(s) in '
+                       'bounded; each held its workers for good, goodput fell to %.0f/s and '
+                       '/healthz got %s: the whole main port hung, while the admin port named '
+                       'the requests and locks (reported %s after the cycle formed). coroutine '
+                       'hung the transfers too (%d requests stuck) but kept serving /healthz (%s). '
+                       'ordered locks formed %d cycles and served %.0f/s. deadlock_break keeps '
+                       'the port alive at a price: %d victims failed, and every cycle stalls its '
+                       'accounts until it is found (%.0f/s).'
+                       % (dl['goodput_before'], dl['deadlocks'], dl['goodput_after'],
+                          _status(dl['healthz_after']), _fmt_ms(dl['detected_after_ms']),
+                          co_dl['stuck_at_end'], _status(co_dl['healthz_after']),
+                          ordered['deadlocks'], ordered['goodput_after'], broken['victims'],
+                          broken['goodput_after'])}
+
+
+def nested_summary(rows, p):
+    starved = _find(rows, mode='bounded', variant='nested')
+    co_nested = _find(rows, mode='coroutine', variant='nested')
+    inline = _find(rows, mode='bounded', variant='inline')
+    return {'lab': 'pool starvation', 'unsafe': 'nested',
+            'symptom': 'bounded: %.0f/s with 1 client, %.0f/s with 8; reported after %s'
+                       % (starved['goodput_before'], starved['goodput_after'],
+                          _fmt_ms(starved['detected_after_ms'])),
+            'fixed': 'inline: %.0f/s with 8' % inline['goodput_after'],
+            'detector': 'starvation watchdog',
+            'verdict': 'Pool starvation: with one client, nested children find free workers '
+                       '(%.0f/s). With 8, every bounded worker held a parent waiting for children '
+                       'queued behind it: nothing moved (%.0f/s, %d parents stuck, /healthz %s), '
+                       'and the watchdog reported it %s after the last child started. inline '
+                       'children, run on the parent\'s own worker, served %.0f/s; in coroutine '
+                       'mode, where a child is one more task, nested served %.0f/s.'
+                       % (starved['goodput_before'], starved['goodput_after'],
+                          starved['parents_stuck'], _status(starved['healthz_after']),
+                          _fmt_ms(starved['detected_after_ms']), inline['goodput_after'],
+                          co_nested['goodput_after'])}
+
+
+def cancellation_summary(rows, p):
+    ignored = _find(rows, variant='ignored')
+    cancelled = _find(rows, variant='cancelled')
+    return {'lab': 'ignored cancellation', 'unsafe': 'thread_per_request',
+            'symptom': '%.1f s of work for %d clients who had left' % (ignored['wasted_s'],
+                                                                      ignored['abandoned']),
+            'fixed': 'bounded (cancel_on_disconnect): %.1f s' % cancelled['wasted_s'],
+            'detector': 'stampede_wasted_work_seconds_total',
+            'verdict': 'Ignored cancellation: thread_per_request without cancel_on_disconnect '
+                       'worked %.1f s for %d clients who had already left; bounded, which cancels, '
+                       'wasted %.1f s.' % (ignored['wasted_s'], ignored['abandoned'],
+                                          cancelled['wasted_s'])}
+
+
+# name: (run, summary, section title). `loadtest/run labs --lab NAME` runs one.
+LABS = {
+    'counter': (counter, counter_summary, lambda p: 'lost update: /lab/counter'),
+    'reserve': (reserve, reserve_summary, lambda p: 'check-then-act: /lab/reserve'),
+    'leak': (leak, leak_summary, lambda p: 'task leak: /lab/leak?ms=100 at %d/s (blocking 8/s) '
+             'for %d s, labs.wait_ms 50' % (p.leak_rate, p.leak_s)),
+    'transfer': (deadlock, deadlock_summary, lambda p: 'lock-order deadlock: /lab/transfer'),
+    'nested': (nested, nested_summary, lambda p: 'pool starvation: /lab/nested'),
+    'cancel': (cancellation, cancellation_summary,
+               lambda p: 'ignored cancellation: /work/io?ms=500, clients leave after 0.1 s'),
+}
+
+
 def labs(args, out, progress):
-    """Every lab, then the labs' table and a verdict per lab. Rows carry their section."""
+    """Every lab (or the one --lab names), then the labs' table and a verdict per lab. Rows
+    carry their section."""
     p = Params(args.quick)
     started = time.monotonic()
-    counter_rows = counter(args, out, progress, p)
-    reserve_rows = reserve(args, out, progress, p)
-    leak_rows, leak_plots = leak(args, out, progress, p)
-    lock_rows, lock_plots = deadlock(args, out, progress, p)
-    nested_rows, nested_plots = nested(args, out, progress, p)
-    cancel_rows = cancellation(args, out, progress, p)
+    names = [args.lab] if getattr(args, 'lab', None) else list(LABS)
+    ran = []
+    for name in names:
+        run, summary, section = LABS[name]
+        result = run(args, out, progress, p)
+        rows, plots = result if isinstance(result, tuple) else (result, None)
+        ran.append((summary(rows, p), section(p), rows, plots))
     progress.done()
 
     def row(section, r, plots=None):
@@ -394,121 +535,11 @@ def labs(args, out, progress):
             r['plots'] = plots
         return r
 
-    def find(rows, **kv):
-        return next(r for r in rows if all(r.get(k) == v for k, v in kv.items()))
-
-    one = counter_rows[0]
-    racy = [r for r in counter_rows[1:] if r['variant'] == 'racy']
-    worst = max(racy, key=lambda r: r['lost_pct'])
-    fixed_lost = sum(r['lost'] for r in counter_rows[1:] if r['variant'] != 'racy')
-    blocking_racy = find(counter_rows[1:], mode='blocking', variant='racy')
-    over = [r for r in reserve_rows if r['variant'] == 'racy']
-    worst_over = max(over, key=lambda r: r['oversold'])
-    mutex_over = sum(r['oversold'] for r in reserve_rows if r['variant'] == 'mutex')
-    b_leak = find(leak_rows, mode='bounded', variant='leaky')
-    t_leak = find(leak_rows, mode='thread_per_request', variant='leaky')
-    c_leak = find(leak_rows, mode='coroutine', variant='leaky')
-    fixed_leaked = sum(r['leaked'] for r in leak_rows if r['variant'] == 'fixed')
-    dl = find(lock_rows, mode='bounded', variant='unordered', **{'break': 'no'})
-    ordered = find(lock_rows, mode='bounded', variant='ordered')
-    broken = find(lock_rows, mode='bounded', variant='unordered', **{'break': 'yes'})
-    co_dl = find(lock_rows, mode='coroutine', variant='unordered')
-    starved = find(nested_rows, mode='bounded', variant='nested')
-    co_nested = find(nested_rows, mode='coroutine', variant='nested')
-    inline = find(nested_rows, mode='bounded', variant='inline')
-    ignored = find(cancel_rows, variant='ignored')
-    cancelled = find(cancel_rows, variant='cancelled')
-
-    summary = [
-        {'lab': 'lost update', 'unsafe': 'racy',
-         'symptom': '%.0f %% of updates lost (%s, 16 clients); 0 with one client'
-                    % (worst['lost_pct'], worst['mode']),
-         'fixed': 'mutex, atomic: %d lost' % fixed_lost, 'detector': 'ThreadSanitizer',
-         'verdict': 'Lost update: the racy counter lost %s of %s increments in %s under 16 '
-                    'clients, and %d of %d with one client: it passes the test and fails under '
-                    'load. mutex and atomic lost %d; blocking, with no concurrency, lost %d.'
-                    % (report._count(worst['lost']), report._count(worst['expected']),
-                       worst['mode'], one['lost'], one['expected'], fixed_lost,
-                       blocking_racy['lost'])},
-        {'lab': 'check-then-act', 'unsafe': 'racy',
-         'symptom': '%d seats oversold of %d (%s)' % (worst_over['oversold'],
-                                                     worst_over['stock'], worst_over['mode']),
-         'fixed': 'mutex: %d oversold' % mutex_over, 'detector': 'ThreadSanitizer',
-         'verdict': 'Check-then-act: racy sold %d seats of a stock of %d in %s (every request '
-                    'that checked during another\'s round trip took the same seat); mutex, '
-                    'which checks and takes in one step, oversold %d.'
-                    % (worst_over['sold'], worst_over['stock'], worst_over['mode'], mutex_over)},
-        {'lab': 'task leak', 'unsafe': 'leaky',
-         'symptom': 'bounded: %d helpers hold all 4 workers (/healthz %s); tpr: +%d threads; '
-                    'coroutine: %d tasks, +%.0f MiB' % (
-                        b_leak['leaked'], _status(b_leak['healthz_after']), t_leak['threads_grew'],
-                        c_leak['leaked'], c_leak['rss_grew_mib']),
-         'fixed': 'fixed: %d leaked' % fixed_leaked, 'detector': 'GET /labs (goleak)',
-         'verdict': 'Task leak: every leaky helper outlives its request. bounded lost its 4 '
-                    'workers to the first %d helpers and then refused everything (/healthz '
-                    'got %s); thread_per_request grew %d OS threads; coroutine kept %d '
-                    'tasks alive with threads flat (+%d) and RSS +%.0f MiB. The fixed hand-over '
-                    'leaked %d.' % (b_leak['leaked'], _status(b_leak['healthz_after']),
-                                    t_leak['threads_grew'], c_leak['leaked'],
-                                    c_leak['threads_grew'], c_leak['rss_grew_mib'],
-                                    fixed_leaked)},
-        {'lab': 'lock-order deadlock', 'unsafe': 'unordered',
-         'symptom': 'bounded: %.0f/s with 1 client, %.0f/s with 8; cycle reported after %s'
-                    % (dl['goodput_before'], dl['goodput_after'],
-                       _fmt_ms(dl['detected_after_ms'])),
-         'fixed': 'ordered: %.0f/s with 8, %d cycles' % (ordered['goodput_after'],
-                                                       ordered['deadlocks']),
-         'detector': 'wait-for graph',
-         'verdict': 'Lock-order deadlock: one client moving money between random accounts '
-                    'never deadlocks (%.0f/s). With 8, unordered locks formed %d cycle(s) in '
-                    'bounded; each held its workers for good, goodput fell to %.0f/s and '
-                    '/healthz got %s: the whole main port hung, while the admin port named '
-                    'the requests and locks (reported %s after the cycle formed). coroutine '
-                    'hung the transfers too (%d requests stuck) but kept serving /healthz (%s). '
-                    'ordered locks formed %d cycles and served %.0f/s. deadlock_break keeps '
-                    'the port alive at a price: %d victims failed, and every cycle stalls its '
-                    'accounts until it is found (%.0f/s).'
-                    % (dl['goodput_before'], dl['deadlocks'], dl['goodput_after'],
-                       _status(dl['healthz_after']), _fmt_ms(dl['detected_after_ms']),
-                       co_dl['stuck_at_end'], _status(co_dl['healthz_after']), ordered['deadlocks'],
-                       ordered['goodput_after'], broken['victims'], broken['goodput_after'])},
-        {'lab': 'pool starvation', 'unsafe': 'nested',
-         'symptom': 'bounded: %.0f/s with 1 client, %.0f/s with 8; reported after %s'
-                    % (starved['goodput_before'], starved['goodput_after'],
-                       _fmt_ms(starved['detected_after_ms'])),
-         'fixed': 'inline: %.0f/s with 8' % inline['goodput_after'],
-         'detector': 'starvation watchdog',
-         'verdict': 'Pool starvation: with one client, nested children find free workers '
-                    '(%.0f/s). With 8, every bounded worker held a parent waiting for children '
-                    'queued behind it: nothing moved (%.0f/s, %d parents stuck, /healthz %s), '
-                    'and the watchdog reported it %s after the last child started. inline '
-                    'children, run on the parent\'s own worker, served %.0f/s; in coroutine '
-                    'mode, where a child is one more task, nested served %.0f/s.'
-                    % (starved['goodput_before'], starved['goodput_after'],
-                       starved['parents_stuck'], _status(starved['healthz_after']),
-                       _fmt_ms(starved['detected_after_ms']), inline['goodput_after'],
-                       co_nested['goodput_after'])},
-        {'lab': 'ignored cancellation', 'unsafe': 'thread_per_request',
-         'symptom': '%.1f s of work for %d clients who had left' % (ignored['wasted_s'],
-                                                                   ignored['abandoned']),
-         'fixed': 'bounded (cancel_on_disconnect): %.1f s' % cancelled['wasted_s'],
-         'detector': 'stampede_wasted_work_seconds_total',
-         'verdict': 'Ignored cancellation: thread_per_request without cancel_on_disconnect '
-                    'worked %.1f s for %d clients who had already left; bounded, which cancels, '
-                    'wasted %.1f s.' % (ignored['wasted_s'], ignored['abandoned'],
-                                       cancelled['wasted_s'])},
-    ]
-    rows = [row('the labs', r) for r in summary]
-    rows += [row('lost update: /lab/counter', r) for r in counter_rows]
-    rows += [row('check-then-act: /lab/reserve', r) for r in reserve_rows]
-    rows += [row('task leak: /lab/leak?ms=100 at %d/s (blocking 8/s) for %d s, labs.wait_ms 50'
-                 % (p.leak_rate, p.leak_s), r, leak_plots) for r in leak_rows]
-    rows += [row('lock-order deadlock: /lab/transfer', r, lock_plots) for r in lock_rows]
-    rows += [row('pool starvation: /lab/nested', r, nested_plots) for r in nested_rows]
-    rows += [row('ignored cancellation: /work/io?ms=500, clients leave after 0.1 s', r)
-             for r in cancel_rows]
-    rows[0]['wall_s'] = time.monotonic() - started
-    return rows
+    out_rows = [row('the labs', s) for s, _, _, _ in ran]
+    for _, section, rows, plots in ran:
+        out_rows += [row(section, r, plots) for r in rows]
+    out_rows[0]['wall_s'] = time.monotonic() - started
+    return out_rows
 
 
 COLUMNS = {

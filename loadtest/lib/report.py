@@ -1,11 +1,14 @@
 """Turns scenario results into the terminal table, CSV series, gnuplot PNGs and a Markdown
 summary in the report folder."""
 
+import base64
 import csv
+import html
 import json
 import math
 import os
 import platform
+import re
 import subprocess
 
 import wrkparse
@@ -356,6 +359,52 @@ def markdown_table(rows, columns):
     for r in rows:
         out.append('| ' + ' | '.join(fmt(r.get(k)) for _, k, fmt in columns) + ' |')
     return '\n'.join(out)
+
+
+def html_table(rows, columns):
+    """The same table as markdown_table, as HTML (numbers right-aligned)."""
+    head = ''.join('<th>%s</th>' % html.escape(h) for h, _, _ in columns)
+    body = ''.join('<tr>%s</tr>' % ''.join(
+        '<td%s>%s</td>' % (' class="n"' if isinstance(r.get(k), (int, float)) else '',
+                          html.escape(str(fmt(r.get(k))))) for _, k, fmt in columns)
+        for r in rows)
+    return '<table><thead><tr>%s</tr></thead><tbody>%s</tbody></table>' % (head, body)
+
+
+HANDOUT_STYLE = """
+body { font: 15px/1.45 "DejaVu Sans", sans-serif; max-width: 1100px; margin: 2em auto;
+       padding: 0 1em; color: #222; }
+h1 { font-size: 1.6em; } h2 { font-size: 1.25em; margin-top: 2em; border-bottom: 1px solid #ccc; }
+.meta, .note { color: #555; } .verdicts li { margin: .4em 0; }
+table { border-collapse: collapse; font-size: 13px; margin: 1em 0; display: block;
+        overflow-x: auto; }
+th, td { border: 1px solid #ddd; padding: 3px 7px; white-space: nowrap; }
+th { background: #f3f3f3; } td.n { text-align: right; }
+img { max-width: 100%; border: 1px solid #eee; margin: .5em 0; }
+@media print { h2 { break-before: auto; } img { break-inside: avoid; } }
+"""
+
+
+def handout(path, title, blocks):
+    """One self-contained HTML file: `blocks` of HTML in order, every plot (an <img> whose
+    src is a file in the report folder) inlined as a data URI, so that it opens offline."""
+    folder = os.path.dirname(path)
+
+    def inline(m):
+        name = html.unescape(m.group(1))
+        try:
+            with open(os.path.join(folder, name), 'rb') as f:
+                data = base64.b64encode(f.read()).decode()
+        except OSError:
+            return m.group(0)
+        return 'src="data:image/png;base64,%s"' % data
+
+    page = ('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>%s</title>'
+            '<style>%s</style></head><body>%s</body></html>\n') % (
+                html.escape(title), HANDOUT_STYLE, '\n'.join(blocks))
+    page = re.sub(r'src="([^":]+\.png)"', inline, page)
+    with open(path, 'w') as f:
+        f.write(page)
 
 
 def num(v, digits=0):

@@ -56,9 +56,10 @@ class LabsSmokeTest(unittest.TestCase):
         self.assertTrue(all(r['lost'] == 0 and r['expected'] > 0 for r in fixed))
         self.assertEqual(self.one('lost update', mode='blocking', variant='racy')['lost'], 0)
 
-    def test_only_the_racy_reserve_oversells(self):
-        racy = [r for r in self.section('check-then-act') if r['variant'] == 'racy']
-        self.assertGreater(max(r['oversold'] for r in racy), 0)
+    def test_the_racy_and_the_race_free_atomic_reserve_oversell_and_mutex_does_not(self):
+        for variant in ('racy', 'atomic'):
+            rows = [r for r in self.section('check-then-act') if r['variant'] == variant]
+            self.assertGreater(max(r['oversold'] for r in rows), 0, variant)
         mutex = [r for r in self.section('check-then-act') if r['variant'] == 'mutex']
         self.assertTrue(all(r['oversold'] == 0 and r['sold'] == r['stock'] for r in mutex))
 

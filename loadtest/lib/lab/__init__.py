@@ -8,8 +8,8 @@ import os
 import time
 
 from lab.cgroup import MemoryCgroup
-from lab.common import (LOOPBACK, LUA, MAX_CONNECTIONS, ROOT, Progress, free_port, parse_size,
-                        raise_fd_limit)
+from lab.common import (LOOPBACK, LUA, MAX_CONNECTIONS, ROOT, Progress, ephemeral_port,
+                        free_port, parse_size, raise_fd_limit)
 from lab.generators import OpenLoop, Wrk, impatient_clients
 from lab.model import MODEL_PATH, Model
 from lab.sampler import SERIES, Sampler
@@ -17,7 +17,7 @@ from lab.supervisor import Server, Supervisor
 
 # What the scenarios, the driver and the bench use as lab.X.
 __all__ = ['LOOPBACK', 'LUA', 'MAX_CONNECTIONS', 'MODEL_PATH', 'ROOT', 'SERIES', 'MemoryCgroup',
-           'Model', 'OpenLoop',
+           'Model', 'OpenLoop', 'ephemeral_port',
            'Progress', 'Run', 'Sampler', 'Server', 'Supervisor', 'Wrk', 'free_port',
            'impatient_clients', 'parse_size', 'raise_fd_limit']
 

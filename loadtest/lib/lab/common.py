@@ -28,6 +28,13 @@ def free_port(port):
         probe.close()
 
 
+def ephemeral_port():
+    """A port nothing listens on now, picked by the kernel."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((LOOPBACK, 0))
+        return probe.getsockname()[1]
+
+
 def raise_fd_limit():
     """Lets this process and its children (wrk, stampede) open many sockets."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

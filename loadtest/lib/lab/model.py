@@ -113,7 +113,7 @@ class Model:
         limit = self['supervisor.memory_limit_mb']
         return ('%s: a downstream of %d slots, %d KiB held per request, bounded %d workers + a '
                 'queue of %d (%d ms), %s' % (
-                    os.path.relpath(self.path), self['downstream.capacity'],
+                    os.path.relpath(self.path, ROOT), self['downstream.capacity'],
                     self['work.request_kb'], self['bounded.workers'],
                     self['bounded.queue_capacity'], self['bounded.queue_timeout_ms'],
                     '%d MiB memory limit' % limit if limit else 'no memory limit'))

@@ -17,7 +17,11 @@ from lab.common import LOOPBACK
 
 class Server:
     """One stampede process on loopback ports (ephemeral the first time; the same ones when
-    restarted), optionally inside a memory cgroup."""
+    restarted), optionally inside a memory cgroup. `announce(name, server)`, when the driver
+    sets it, is called once the server first listens: it prints the live page's address."""
+
+    announce = None
+    default_admin_port = 0  # taken when none is given: a lesson's servers share one live page
 
     def __init__(self, binary, config_text, workdir, name, cgroup=None, admin_port=0):
         self.binary = binary
@@ -28,10 +32,14 @@ class Server:
         self.log_path = os.path.join(workdir, '%s.log' % name)
         self.log = open(self.log_path, 'w')
         self.main_port = 0
-        self.admin_port = admin_port  # 0: an ephemeral port (kept across restarts)
+        # 0: an ephemeral port (kept across restarts)
+        self.admin_port = admin_port or Server.default_admin_port
         self.starts = 0
+        self.name = name
         self._spawn()
         self.url = 'http://%s:%d' % (LOOPBACK, self.main_port)
+        if Server.announce:
+            Server.announce(name, self)
 
     def _spawn(self, attempts=1):
         for attempt in range(attempts):
