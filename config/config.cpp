@@ -196,7 +196,9 @@ void walk(const YAML::Node& node, const std::string& prefix, const std::string& 
 
 // `key`'s value in `c` as JSON (secrets masked).
 boost::json::value value_of(const key_spec& s, const config& c) {
-  config copy = c;
+  // The table's accessors take a mutable config (apply writes through them); here they only
+  // read, so no copy of the whole config is made per key.
+  config& copy = const_cast<config&>(c);
   return std::visit(
       [&](const auto& how) -> boost::json::value {
         using T = std::decay_t<decltype(how)>;

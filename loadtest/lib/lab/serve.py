@@ -135,6 +135,7 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, on_signal)
 
     deaths_in_a_row = 0
+    counted = cgroup.oom_kills() if cgroup else None  # the cgroup's kills before this run
     code = 0
     try:
         served.start()
@@ -153,10 +154,14 @@ def main(argv=None):
             up_s = time.monotonic() - served.started
             deaths_in_a_row = 1 if up_s >= STABLE_S else deaths_in_a_row + 1
             kills = cgroup.oom_kills() if cgroup else None
-            how = 'killed by signal %d' % -status
-            if status == -signal.SIGKILL and (kills or cgroup is None):
-                how = 'OOM-killed' + (' (the %s OOM kill in its %d MiB cgroup)' % (
-                    _ordinal(kills), limit // 2**20) if kills else '')
+            if kills is not None and counted is not None and kills > counted:
+                how = 'OOM-killed (the %s OOM kill in its %d MiB cgroup)' % (
+                    _ordinal(kills), limit // 2**20)
+            elif status == -signal.SIGKILL and cgroup is None:
+                how = 'killed by SIGKILL (an OOM kill, in a limit it did not make?)'
+            else:
+                how = 'killed by signal %d' % -status
+            counted = kills
             wait_s = min(backoff[1], backoff[0] * 2 ** (deaths_in_a_row - 1)) if backoff else 0
             _say('stampede %s after %.1f s up; restarting in %g s on the same ports' % (
                 how, up_s, wait_s))
