@@ -114,6 +114,9 @@ struct config {
     int max_leaked = 2000;         ///< /lab/leak: leaked helpers at most (503 leak_ceiling)
     int deadlock_detect_ms = 500;  ///< a lock cycle or a starved pool this old is reported
     bool deadlock_break = false;   ///< fail one victim per lock cycle found
+    int cache_entries = 100;       ///< /lab/cache: entries before each put evicts one
+    int cleanup_queue = 16;        ///< /lab/cache bounded: cleanups queued for the drainer
+    int max_cleanups = 1000;       ///< /lab/cache unbounded: at most (503 cleanup_ceiling)
   } labs;
   struct {
     int drain_timeout_ms = 5000;

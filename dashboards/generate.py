@@ -71,6 +71,16 @@ def restarts(ds, by=''):
             'step': '5s'}
 
 
+def presenter(ds):
+    """What a lesson or scenario said it ran (POST /annotations): each kept annotation is a
+    series whose value is the time it was posted."""
+    return {'name': 'Presenter', 'datasource': ds, 'enable': True, 'iconColor': '#b35900',
+            'expr': 'stampede_annotation_time_seconds', 'useValueForTime': True,
+            'titleFormat': '{{kind}}: {{title}}',
+            'textFormat': 'posted by loadtest/run (a lesson or a scenario) on the admin port',
+            'step': '5s'}
+
+
 row('Which mode, and how much work is alive')
 panel('Active mode',
       'The execution mode in force (stampede_mode_info). Edit mode: in the config file and '
@@ -238,6 +248,7 @@ dashboard = {
          'expr': 'changes(stampede_mode_info[1m]) > 0 and stampede_mode_info == 1',
          'titleFormat': 'mode: {{mode}}', 'textFormat': 'execution mode switched to {{mode}}',
          'step': '5s'},
+        presenter(DS),
     ] + [restarts(DS)]},
     'panels': panels,
 }
@@ -292,7 +303,7 @@ fleet_dashboard = {
     'tags': ['stampede'], 'timezone': 'browser', 'schemaVersion': 39, 'version': 1,
     'editable': True, 'graphTooltip': 1, 'time': {'from': 'now-10m', 'to': 'now'}, **REFRESH,
     'templating': {'list': []},
-    'annotations': {'list': [restarts(FLEET_DS, ' {{instance}}')]},
+    'annotations': {'list': [restarts(FLEET_DS, ' {{instance}}'), presenter(FLEET_DS)]},
     'panels': panels,
 }
 

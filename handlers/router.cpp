@@ -22,8 +22,7 @@ std::optional<int> parse_int(std::string_view t, int lo, int hi) {
 }
 
 std::optional<lab_kind> lab_of(std::string_view path) {
-  for (auto lab : {lab_kind::counter, lab_kind::reserve, lab_kind::leak, lab_kind::transfer,
-                   lab_kind::nested}) {
+  for (auto lab : all_labs) {
     if (path.size() == 5 + to_string(lab).size() && path.starts_with("/lab/") &&
         path.substr(5) == to_string(lab)) {
       return lab;
@@ -45,7 +44,11 @@ bool lab_takes(lab_kind lab, std::string_view key) {
     case lab_kind::transfer:
       return key == "ms" || key == "from" || key == "to";
     case lab_kind::nested:
+    case lab_kind::cpu_fanout:
       return key == "ms" || key == "n";
+    case lab_kind::lock:
+    case lab_kind::cache:
+      return key == "ms";
   }
   return false;
 }
@@ -173,9 +176,10 @@ route_result route(std::string_view method, std::string_view target, const work_
       return fail(r.handler, 400, "from and to must be different accounts");
     }
   }
-  if (r.handler == handler_id::fanout &&
-      static_cast<long>(r.params.n) * r.params.ms > static_cast<long>(limits.max_ms) &&
-      !r.params.parallel) {
+  const bool one_after_another = (r.handler == handler_id::fanout && !r.params.parallel) ||
+                                 (is_lab && lab == lab_kind::cpu_fanout);
+  if (one_after_another &&
+      static_cast<long>(r.params.n) * r.params.ms > static_cast<long>(limits.max_ms)) {
     return fail(r.handler, 400, "n*ms exceeds limits.max_ms");
   }
   return r;

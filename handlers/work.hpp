@@ -29,13 +29,25 @@ inline constexpr int handler_count = 6;
 std::string_view to_string(handler_id h);
 
 /// The failure labs (handlers/labs/): /lab/counter, /lab/reserve, /lab/leak, /lab/transfer,
-/// /lab/nested.
-enum class lab_kind : std::uint8_t { counter, reserve, leak, transfer, nested };
+/// /lab/nested, /lab/lock, /lab/cpu_fanout, /lab/cache.
+enum class lab_kind : std::uint8_t {
+  counter,
+  reserve,
+  leak,
+  transfer,
+  nested,
+  lock,
+  cpu_fanout,
+  cache
+};
+inline constexpr lab_kind all_labs[] = {lab_kind::counter,    lab_kind::reserve, lab_kind::leak,
+                                        lab_kind::transfer,   lab_kind::nested,  lab_kind::lock,
+                                        lab_kind::cpu_fanout, lab_kind::cache};
 
 /// Validated parameters of one request.
 struct work_params {
   int ms = 0;             ///< /work/io, /work/cpu, /work/fanout: milliseconds per unit of work
-  int n = 1;              ///< /work/fanout: number of fetches
+  int n = 1;              ///< /work/fanout: number of fetches; /lab/*: K
   bool parallel = false;  ///< /work/fanout: fetch in parallel
   int kb = -1;            ///< /work/*: working set in KiB held while the request runs;
                           ///< -1 until the front end applies work.request_kb

@@ -89,11 +89,19 @@ response serve(const http_request& req, admin_view& view) {
     }
   }
   if (path != "/" && path != "/live/data" && path != "/metrics" && path != "/healthz" &&
-      path != "/config" && path != "/labs" && path != "/labs/reset") {
+      path != "/config" && path != "/labs" && path != "/labs/reset" && path != "/annotations") {
     return error_response(404,
                           "admin endpoints: / /live/data /metrics /healthz /config /labs "
-                          "/labs/reset (POST)",
+                          "/labs/reset (POST) /annotations (GET, POST)",
                           "not_found", view.mode());
+  }
+  if (path == "/annotations" && req.method() == http::verb::post) {
+    const double now =
+        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    if (auto bad = view.board.post(req.body(), now)) {
+      return error_response(400, *bad, "bad_annotation", view.mode());
+    }
+    return text(200, "{\"status\":\"ok\"}", "application/json");
   }
   if (path == "/labs/reset") {
     if (req.method() != http::verb::post) {
@@ -114,6 +122,7 @@ response serve(const http_request& req, admin_view& view) {
   }
   if (path == "/config") return text(200, view.config_json(), "application/json");
   if (path == "/labs") return text(200, view.lab.to_json(), "application/json");
+  if (path == "/annotations") return text(200, view.board.to_json(), "application/json");
   if (path == "/") {
     auto r = text(200, live_page(), "text/html; charset=utf-8");
     r.headers.emplace_back("Cache-Control", "no-cache");  // revalidated: a new binary, a new page
@@ -129,7 +138,8 @@ response serve(const http_request& req, admin_view& view) {
 asio::awaitable<void> run_admin_session(asio::ip::tcp::socket socket, admin_view& view) {
   tcp_connection stream(std::move(socket));
   boost::beast::flat_buffer buffer;
-  const read_limits limits{std::chrono::seconds(30), std::chrono::seconds(10), 8192, 0, 2048};
+  // A body only for POST /annotations: a few short strings.
+  const read_limits limits{std::chrono::seconds(30), std::chrono::seconds(10), 8192, 16384, 2048};
   for (;;) {
     http_request req;
     std::chrono::steady_clock::time_point started;

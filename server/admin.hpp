@@ -1,8 +1,9 @@
 #pragma once
 /// \file The admin port: the live page (/), its data (/live/data), /metrics, /healthz, /config,
-/// the labs' state (/labs) on a listener of its own, served by its own thread so it answers in
-/// every mode, even while the main port is saturated or blocked. Everything on it is read-only
-/// but POST /labs/reset.
+/// the labs' state (/labs), the presenter's annotations (/annotations), on a listener of its
+/// own, served by its own thread so it answers in every mode, even while the main port is
+/// saturated or blocked. Everything on it is read-only but POST /labs/reset and POST
+/// /annotations.
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -12,6 +13,7 @@
 #include "handlers/labs/labs.hpp"
 #include "server/live.hpp"
 #include "server/metrics.hpp"
+#include "server/presenter.hpp"
 
 namespace stampede {
 
@@ -23,6 +25,7 @@ struct admin_view {
   live_history& live;                        ///< the live page's samples
   labs& lab;                                 ///< GET /labs, POST /labs/reset
   std::function<std::string_view()> mode;    ///< the active mode, for error bodies
+  presenter_board& board;                    ///< GET and POST /annotations
 };
 
 /// Serves one admin connection until it closes.

@@ -220,6 +220,8 @@ void live_history::record(const std::vector<prometheus::MetricFamily>& families,
     put("lab_waits", v.sum("stampede_lab_waits"));
     put("lab_deadlocks", v.sum("stampede_lab_deadlocks_total"));
     put("lab_starved", v.sum("stampede_lab_starved_total"));
+    put("lab_lock_waiting", v.sum("stampede_lab_lock_waiting"));
+    put("lab_cleanups", v.sum("stampede_lab_cleanups"));
     // The cumulative counters the rates came from, as /metrics shows them.
     boost::json::object totals;
     double requests = 0;

@@ -289,6 +289,36 @@ void metrics::collect_labs(std::vector<prometheus::MetricFamily>& families) {
                          "Lab nested: times the watchdog found the executor starved (parents "
                          "waiting, their children queued, none started)",
                          MetricType::Counter, static_cast<double>(f.starved)));
+  families.push_back(per_variant("stampede_lab_lock_waiting",
+                                 "Lab lock: requests in line for the lock now", MetricType::Gauge,
+                                 lock_variants, [&](std::size_t v) { return f.lock[v].waiting; }));
+  families.push_back(per_variant("stampede_lab_lock_acquired_total",
+                                 "Lab lock: times the lock was taken", MetricType::Counter,
+                                 lock_variants, [&](std::size_t v) { return f.lock[v].acquired; }));
+  families.push_back(per_variant(
+      "stampede_lab_lock_wait_seconds_total", "Lab lock: time requests spent in line for the lock",
+      MetricType::Counter, lock_variants, [&](std::size_t v) { return f.lock[v].wait_seconds; }));
+  families.push_back(per_variant("stampede_lab_cpu_fanout_wall_seconds_total",
+                                 "Lab cpu_fanout: the requests' wall time (work / wall = speed-up)",
+                                 MetricType::Counter, cpu_fanout_variants,
+                                 [&](std::size_t v) { return f.cpu_fanout[v].wall_seconds; }));
+  families.push_back(per_variant("stampede_lab_cpu_fanout_work_seconds_total",
+                                 "Lab cpu_fanout: CPU work asked for, K children x N ms",
+                                 MetricType::Counter, cpu_fanout_variants,
+                                 [&](std::size_t v) { return f.cpu_fanout[v].work_seconds; }));
+  families.push_back(per_variant(
+      "stampede_lab_cleanups", "Lab cache: eviction cleanups started or queued, not finished",
+      MetricType::Gauge, cache_variants, [&](std::size_t v) { return f.cache[v].cleanups; }));
+  families.push_back(per_variant("stampede_lab_cleanups_total",
+                                 "Lab cache: eviction cleanups finished", MetricType::Counter,
+                                 cache_variants, [&](std::size_t v) { return f.cache[v].done; }));
+  families.push_back(per_variant("stampede_lab_cleanups_refused_total",
+                                 "Lab cache: eviction cleanups the mode refused or dropped unrun",
+                                 MetricType::Counter, cache_variants,
+                                 [&](std::size_t v) { return f.cache[v].refused; }));
+  families.push_back(per_variant(
+      "stampede_lab_cleanup_cpu_seconds_total", "Lab cache: CPU time the cleanups took",
+      MetricType::Counter, cache_variants, [&](std::size_t v) { return f.cache[v].cpu_seconds; }));
   families.push_back(one("stampede_lab_waits",
                          "Lab work waiting now for a lock, a hand-over or its children",
                          MetricType::Gauge, f.stuck));
@@ -343,6 +373,7 @@ std::vector<prometheus::MetricFamily> metrics::collect() {
                            MetricType::Gauge, d.waiting));
   }
   if (labs_ != nullptr) collect_labs(families);
+  if (more_) more_(families);
   families.push_back(one("stampede_request_memory_bytes",
                          "Working-set memory held by requests running now", MetricType::Gauge,
                          static_cast<double>(request_memory_bytes())));

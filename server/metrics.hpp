@@ -85,6 +85,10 @@ class metrics {
   }
   /// The labs whose figures are exported (stampede_lab_*, read at scrape time). Set once.
   void watch_labs(labs* l) { labs_ = l; }
+  /// More families, added at scrape time (the presenter's annotations). Set once.
+  void watch_more(std::function<void(std::vector<prometheus::MetricFamily>&)> more) {
+    more_ = std::move(more);
+  }
 
   sharded_histogram& thread_spawn_seconds() { return *thread_spawn_seconds_; }
   sharded_histogram& queue_wait_seconds() { return *queue_wait_seconds_; }
@@ -124,6 +128,7 @@ class metrics {
   prometheus::Counter* downstream_retries_ = nullptr;
   prometheus::Counter* downstream_retries_denied_ = nullptr;
   labs* labs_ = nullptr;
+  std::function<void(std::vector<prometheus::MetricFamily>&)> more_;
   prometheus::Gauge* queue_depth_ = nullptr;
   prometheus::Gauge* queue_capacity_ = nullptr;
   prometheus::Gauge* pool_workers_ = nullptr;

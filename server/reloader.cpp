@@ -23,8 +23,10 @@ file_stamp stamp_of(const std::string& path) {
 }
 
 lab_settings lab_settings_of(const config& c) {
-  return lab_settings{c.labs.stock, c.labs.wait_ms, c.labs.max_leaked, c.labs.deadlock_detect_ms,
-                      c.labs.deadlock_break};
+  return lab_settings{
+      c.labs.stock,          c.labs.wait_ms,
+      c.labs.max_leaked,     c.labs.deadlock_detect_ms,
+      c.labs.deadlock_break, {c.labs.cache_entries, c.labs.cleanup_queue, c.labs.max_cleanups}};
 }
 
 void reloader::reload(const std::string& why) {

@@ -56,7 +56,8 @@ struct server::impl {
              [this] { return cfg.load()->admin.token; },
              live,
              lab,
-             [this] { return to_string(policy.load()->mode()); }} {
+             [this] { return to_string(policy.load()->mode()); },
+             board} {
     const auto& path = reload.path();
     live.set_config_path(path.empty() ? std::string() : std::filesystem::absolute(path).string());
     stats.set_active_mode(cfg.load()->mode);
@@ -70,6 +71,7 @@ struct server::impl {
       stats.watch_downstream([this] { return dependency.stats(); });
     }
     stats.watch_labs(&lab);
+    stats.watch_more([this](auto& families) { board.collect(families); });
     fe.lane = &lane;
   }
 
@@ -77,6 +79,7 @@ struct server::impl {
   shared_slot<const config> cfg;
   /// The failure labs' shared state: declared before the policies, whose work may wait in it.
   labs lab;
+  presenter_board board;  ///< what a lesson says it runs (POST /annotations)
   shared_slot<execution_policy> policy;
   downstream dependency;  ///< shared by every mode: a mode switch does not reset its line
   /// downstream.url's client, which the dependency's calls go to; null: simulated.

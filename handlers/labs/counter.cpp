@@ -6,8 +6,9 @@
 
 namespace stampede {
 
-// The three increments differ only in how the read-modify-write is made; each has one
-// interleaving point, which racy puts between its read and its write.
+// The first three increments differ only in how the read-modify-write is made; each has one
+// interleaving point, which racy puts between its read and its write. owner makes none: it
+// sends the increment to the counter's owner and waits for it to be applied.
 
 job<void> counter_lab::increment_racy(const work_context& ctx) {
   std::int64_t seen = racy_value_;
@@ -31,7 +32,10 @@ job<void> counter_lab::increment_atomic(const work_context& ctx) {
 job<response> counter_lab::run(int v, int k, const work_context& ctx) {
   int made = 0;
   while (made < k && !ctx.stop.stop_requested()) {
-    if (v == racy) {
+    if (v == owner) {
+      wait_end got = co_await owner_.add(ctx);
+      if (got != wait_end::fired) co_return lab_stopped(got, ctx);
+    } else if (v == racy) {
       co_await increment_racy(ctx);
     } else if (v == mutex) {
       co_await increment_mutex(ctx);
@@ -68,8 +72,10 @@ counter_lab::figures counter_lab::read(int v) {
   } else if (v == mutex) {
     std::lock_guard lock(mutex_);
     f.value = mutex_value_;
-  } else {
+  } else if (v == atomic) {
     f.value = atomic_value_.load();
+  } else {
+    f.value = owner_.value();
   }
   return f;
 }
@@ -81,6 +87,7 @@ void counter_lab::reset() {
     mutex_value_ = 0;
   }
   atomic_value_.store(0);
+  owner_.reset();
   for (auto& e : expected_) e.store(0);
 }
 

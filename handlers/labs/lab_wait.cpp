@@ -58,6 +58,59 @@ job<wait_end> lab_wait::wait(const work_context& ctx,
   co_return *ended();
 }
 
+child_group::child_group(wait_list& waits, int k) : state_(std::make_shared<state>(waits, k)) {
+  if (k == 0) state_->all_gone.end(wait_end::fired);
+}
+
+namespace {
+/// Travels with one child's work, and is destroyed with it, run or not.
+struct child_ticket {
+  child_ticket() = default;
+  child_ticket(const child_ticket&) = delete;
+  child_ticket& operator=(const child_ticket&) = delete;
+  std::function<void()> never_started;
+  std::function<void()> gone;
+  bool started = false;
+  ~child_ticket() {
+    if (!started && never_started) never_started();
+    if (gone) gone();
+  }
+};
+}  // namespace
+
+void spawn_child(const work_context& ctx, child_body body, std::function<void()> on_start,
+                 std::function<void()> never_started, std::function<void()> gone) {
+  auto ticket = std::make_shared<child_ticket>();
+  ticket->never_started = std::move(never_started);
+  ticket->gone = std::move(gone);
+  if (ctx.children == nullptr) return;  // the ticket goes: never started
+  ctx.children->spawn(
+      [ticket, body = std::move(body), on_start = std::move(on_start)](const work_context& c) {
+        ticket->started = true;
+        if (on_start) on_start();
+        return body(c);
+      });
+}
+
+void child_group::spawn(const work_context& ctx, child_body body, std::function<void()> on_start,
+                        std::function<void()> never_started) {
+  auto s = state_;
+  spawn_child(
+      ctx, std::move(body),
+      [s, on_start = std::move(on_start)] {
+        s->ran.fetch_add(1);
+        if (on_start) on_start();
+      },
+      std::move(never_started),
+      [s] {
+        if (s->left.fetch_sub(1) == 1) s->all_gone.end(wait_end::fired);
+      });
+}
+
+job<wait_end> child_group::wait(const work_context& ctx) {
+  co_return co_await state_->all_gone.wait(ctx, std::nullopt);
+}
+
 response lab_stopped(wait_end why, const work_context& ctx) {
   if (why == wait_end::halted)
     return error_response(503, "shutting down", "shutting_down", ctx.mode);

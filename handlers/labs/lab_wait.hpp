@@ -4,7 +4,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <list>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <stop_token>
@@ -58,6 +60,42 @@ class lab_wait {
   std::list<lab_wait*>::iterator place_;
   std::stop_source wake_;
   std::atomic<int> why_{-1};
+};
+
+using child_body = std::function<job<void>(const work_context&)>;
+
+/// Hands `body` to the mode as child work (work_context::children), fire and forget:
+/// `on_start` runs when the mode starts it; `never_started` when the mode drops it unrun (at
+/// once without a spawner); `gone` once the work is gone, run or not. Each is optional.
+void spawn_child(const work_context& ctx, child_body body, std::function<void()> on_start = {},
+                 std::function<void()> never_started = {}, std::function<void()> gone = {});
+
+/// \brief K children that a request hands to its mode (work_context::children) and waits for.
+/// A child counts as gone when the work that would run it is gone, run or not: a mode may
+/// refuse or drop a child without running it. Thread-safety: spawn and wait by the parent;
+/// the children end from any thread.
+class child_group {
+ public:
+  child_group(wait_list& waits, int k);
+  /// Hands one child to the mode: `on_start` (optional) runs when the mode starts it, then
+  /// `body`; `never_started` (optional) when the mode drops it unrun. With no spawner in
+  /// `ctx`, the child is dropped at once.
+  void spawn(const work_context& ctx, child_body body, std::function<void()> on_start = {},
+             std::function<void()> never_started = {});
+  /// Waits until every child is gone, as a future's get() does: a client leaving does not
+  /// end it. fired, or why the wait ended first.
+  job<wait_end> wait(const work_context& ctx);
+  /// Children that the mode ran.
+  int ran() const { return state_->ran.load(); }
+
+ private:
+  struct state {
+    state(wait_list& w, int k) : all_gone(w), left(k) {}
+    lab_wait all_gone;
+    std::atomic<int> left;
+    std::atomic<int> ran{0};
+  };
+  std::shared_ptr<state> state_;
 };
 
 /// The answer of lab work whose wait was ended by a reset (503 lab_reset) or by the server's

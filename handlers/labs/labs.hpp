@@ -1,5 +1,5 @@
 #pragma once
-/// \file The failure labs, shared by the whole server as a cache or a map would be: the five
+/// \file The failure labs, shared by the whole server as a cache or a map would be: the
 /// labs' state, their settings (labs.*), the watchdog that runs their detectors, and the reset.
 /// Each lab is a file pair beside this one, its unsafe and fixed variants side by side.
 
@@ -9,9 +9,12 @@
 #include <string>
 #include <vector>
 
+#include "handlers/labs/cache.hpp"
 #include "handlers/labs/counter.hpp"
+#include "handlers/labs/cpu_fanout.hpp"
 #include "handlers/labs/lab_wait.hpp"
 #include "handlers/labs/leak.hpp"
+#include "handlers/labs/lock.hpp"
 #include "handlers/labs/nested.hpp"
 #include "handlers/labs/reserve.hpp"
 #include "handlers/labs/transfer.hpp"
@@ -25,6 +28,7 @@ struct lab_settings {
   int max_leaked = 2000;
   int deadlock_detect_ms = 500;
   bool deadlock_break = false;
+  cache_lab::limits cache;
 };
 
 /// \brief All the labs. Thread-safety: every member may be called from any thread.
@@ -56,6 +60,9 @@ class labs {
     std::array<int, leak_lab::variant_count> leaked;
     std::array<std::int64_t, transfer_lab::variant_count> deadlocks;
     std::int64_t starved = 0;
+    std::array<lock_lab::figures, lock_lab::variant_count> lock;
+    std::array<cpu_fanout_lab::figures, cpu_fanout_lab::variant_count> cpu_fanout;
+    std::array<cache_lab::figures, cache_lab::variant_count> cache;
     int stuck = 0;  ///< lab waits under way now (locks, hand-overs, children)
   };
   figures read();
@@ -69,6 +76,9 @@ class labs {
   leak_lab leak_;
   transfer_lab transfer_;
   nested_lab nested_;
+  lock_lab lock_;
+  cpu_fanout_lab cpu_fanout_;
+  cache_lab cache_;
 };
 
 }  // namespace stampede

@@ -2,38 +2,8 @@
 
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
-#include <functional>
-#include <memory>
 
 namespace stampede {
-
-/// One parent and its children. A child that the executor refused or dropped without running
-/// it is counted when the last reference to it (in the dropped work) goes.
-struct nested_lab::family {
-  family(nested_lab& l, int k) : lab(l), all_done(l.waits_), left(k) {}
-  nested_lab& lab;
-  lab_wait all_done;
-  std::atomic<int> left;
-  std::atomic<int> ran{0};
-};
-
-namespace {
-/// Counts a child as done when the work that would run it is gone, run or not.
-struct child_ticket {
-  child_ticket() = default;
-  child_ticket(const child_ticket&) = delete;
-  child_ticket& operator=(const child_ticket&) = delete;
-  std::shared_ptr<void> family_keepalive;
-  std::atomic<int>* left;
-  lab_wait* done;
-  std::function<void()> unstarted;  ///< called if the child never started
-  bool started = false;
-  ~child_ticket() {
-    if (!started && unstarted) unstarted();
-    if (left->fetch_sub(1) == 1) done->end(wait_end::fired);
-  }
-};
-}  // namespace
 
 void nested_lab::child_starts() {
   std::lock_guard lock(mutex_);
@@ -42,10 +12,11 @@ void nested_lab::child_starts() {
   reported_ = false;
 }
 
-job<void> nested_lab::child(std::shared_ptr<family> f, int ms, const work_context& ctx) {
+namespace {
+job<void> child(int ms, const work_context& ctx) {
   co_await ctx.sleep_for(std::chrono::milliseconds(ms));
-  f->ran.fetch_add(1);
 }
+}  // namespace
 
 job<response> nested_lab::run(int v, int k, int ms, const work_context& ctx) {
   response r;
@@ -56,7 +27,7 @@ job<response> nested_lab::run(int v, int k, int ms, const work_context& ctx) {
     // /work/fanout's are, so they end together after N ms and need nobody else's thread.
     co_await ctx.sleep_for(std::chrono::milliseconds(ms));
   } else {
-    auto f = std::make_shared<family>(*this, k);
+    child_group children(waits_, k);
     {
       std::lock_guard lock(mutex_);
       if (children_pending_ == 0) {
@@ -67,28 +38,19 @@ job<response> nested_lab::run(int v, int k, int ms, const work_context& ctx) {
       ++parents_waiting_;
     }
     for (int i = 0; i < k; ++i) {
-      auto ticket = std::make_shared<child_ticket>();
-      ticket->family_keepalive = f;
-      ticket->left = &f->left;
-      ticket->done = &f->all_done;
-      ticket->unstarted = [this] {
-        std::lock_guard lock(mutex_);
-        --children_pending_;
-      };
-      if (ctx.children == nullptr) continue;  // the ticket goes: counted as never run
-      ctx.children->spawn([this, f, ticket, ms](const work_context& c) {
-        ticket->started = true;
-        child_starts();
-        return child(f, ms, c);
-      });
+      children.spawn(
+          ctx, [ms](const work_context& c) { return child(ms, c); }, [this] { child_starts(); },
+          [this] {
+            std::lock_guard lock(mutex_);
+            --children_pending_;
+          });
     }
-    // Waits for all of them as a future's get() does: the client leaving does not end it.
-    wait_end got = co_await f->all_done.wait(ctx, std::nullopt);
+    wait_end got = co_await children.wait(ctx);
     {
       std::lock_guard lock(mutex_);
       --parents_waiting_;
     }
-    ran = f->ran.load();
+    ran = children.ran();
     if (got != wait_end::fired) co_return lab_stopped(got, ctx);
   }
   auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - begin);

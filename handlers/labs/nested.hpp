@@ -37,8 +37,6 @@ class nested_lab {
 
  private:
   using clock = std::chrono::steady_clock;
-  struct family;
-  job<void> child(std::shared_ptr<family> f, int ms, const work_context& ctx);
   void child_starts();
 
   wait_list& waits_;

@@ -9,11 +9,15 @@
 
 namespace stampede {
 
-inline constexpr std::string_view counter_variants[] = {"racy", "mutex", "atomic"};
+inline constexpr std::string_view counter_variants[] = {"racy", "mutex", "atomic", "owner"};
 inline constexpr std::string_view reserve_variants[] = {"racy", "mutex", "atomic"};
 inline constexpr std::string_view leak_variants[] = {"leaky", "fixed"};
 inline constexpr std::string_view transfer_variants[] = {"unordered", "ordered"};
 inline constexpr std::string_view nested_variants[] = {"nested", "inline"};
+inline constexpr std::string_view lock_variants[] = {"global", "narrow"};
+// concurrent is the naive one (K children on one thread); sequential is the yardstick.
+inline constexpr std::string_view cpu_fanout_variants[] = {"concurrent", "parallel", "sequential"};
+inline constexpr std::string_view cache_variants[] = {"unbounded", "bounded"};
 
 /// The variants of `lab` (index = work_params::variant).
 inline std::span<const std::string_view> lab_variants(lab_kind lab) {
@@ -28,6 +32,12 @@ inline std::span<const std::string_view> lab_variants(lab_kind lab) {
       return transfer_variants;
     case lab_kind::nested:
       return nested_variants;
+    case lab_kind::lock:
+      return lock_variants;
+    case lab_kind::cpu_fanout:
+      return cpu_fanout_variants;
+    case lab_kind::cache:
+      return cache_variants;
   }
   return {};
 }
@@ -44,6 +54,12 @@ inline std::string_view to_string(lab_kind lab) {
       return "transfer";
     case lab_kind::nested:
       return "nested";
+    case lab_kind::lock:
+      return "lock";
+    case lab_kind::cpu_fanout:
+      return "cpu_fanout";
+    case lab_kind::cache:
+      return "cache";
   }
   return "unknown";
 }

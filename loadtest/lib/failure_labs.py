@@ -25,9 +25,11 @@ class Params:
         self.leak_rate = 30 if quick else 50    # leak requests per second
         self.lock_s = 3 if quick else 6         # each deadlock / starvation run
         self.clients = 8
+        self.global_s = 2 if quick else 4       # the global lock, per mode and variant
+        self.storm_s = 3 if quick else 6        # the cleanup storm, per mode and variant
 
 
-def config(args, mode, **extra):
+def config(args, mode, why=None, **extra):
     """The model with the mode, and a small pool that waits long: a lab's failure shows once a
     few workers are stuck (a leak, a deadlock, a starved pool), and its queue must not time
     out the requests that show it. `extra`: more keys, dotted with '__' ('labs__stock')."""
@@ -35,7 +37,7 @@ def config(args, mode, **extra):
                  'bounded.queue_timeout_ms': 10000, 'shutdown.drain_timeout_ms': 1000}
     overrides.update({k.replace('__', '.'): v for k, v in extra.items()})
     return args.model.config_text(overrides, 'labs: the mode, a pool of 4 that waits, stuck '
-                                  'work given 1 s at shutdown')
+                                  'work given 1 s at shutdown' + ('; ' + why if why else ''))
 
 
 class Clients:
@@ -106,14 +108,16 @@ def counter(args, out, progress, p):
                      'expected': c['expected'], 'lost': c['lost']})
     for mode in MODES:
         with lab.Run(args.binary, config(args, mode), out, 'labs-counter-%s' % mode) as run:
-            for variant in ('racy', 'mutex', 'atomic'):
+            for variant in ('racy', 'mutex', 'atomic', 'owner'):
                 label = 'labs counter %s %s' % (mode, variant)
+                run.mark('counter: ' + variant)
                 w = run.wrk('/lab/counter?n=200&variant=' + variant, 16, p.hammer_s)
                 _wait(progress, label, p.hammer_s)
-                w.result()
+                res = w.result()
                 c = run.server.admin('/labs')['counter'][variant]
                 rows.append({'mode': mode, 'variant': variant, 'clients': 16,
-                             'expected': c['expected'], 'lost': c['lost']})
+                             'expected': c['expected'], 'lost': c['lost'],
+                             'per_s': c['expected'] / max(res.duration_us / 1e6, 1e-9)})
     for r in rows:
         r['lost_pct'] = 100.0 * r['lost'] / r['expected'] if r['expected'] else 0
     return rows
@@ -137,6 +141,7 @@ def reserve(args, out, progress, p):
         with lab.Run(args.binary, config(args, mode), out, 'labs-reserve-%s' % mode) as run:
             for variant in ('racy', 'atomic', 'mutex'):
                 run.server.admin('/labs/reset', method='POST')
+                run.mark('reserve: ' + variant)
                 w = run.wrk('/lab/reserve?variant=' + variant, 32, p.hammer_s)
                 _wait(progress, 'labs reserve %s %s' % (mode, variant), p.hammer_s)
                 w.result()
@@ -156,6 +161,7 @@ def leak(args, out, progress, p):
         with lab.Run(args.binary, cfg, out, name) as run:
             for variant in ('leaky', 'fixed'):
                 time.sleep(0.3)
+                run.mark('leak: ' + variant)
                 before = run.sampler.sample() or run.sampler.latest()
                 # blocking runs each helper inline, 100 ms at a time: it serves 10 of these a
                 # second, and offered more, its backlog (not a leak) would fill the run.
@@ -317,6 +323,116 @@ def cancellation(args, out, progress, p):
     return rows
 
 
+def global_lock(args, out, progress, p):
+    """16 clients on /lab/lock?ms=20 per mode: goodput, the line on the lock, the wait."""
+    rows = []
+    for mode in MODES:
+        with lab.Run(args.binary, config(args, mode, 'the global lock: a worker per client',
+                                           bounded__workers=16),
+                     out, 'labs-lock-%s' % mode) as run:
+            for variant in ('global', 'narrow'):
+                before = run.sampler.sample() or run.sampler.latest()
+                run.mark('lock: ' + variant)
+                c = Clients(run.server.main_port, lambda rng: '/lab/lock?ms=20&variant=' + variant,
+                            16, p.global_s, run.sampler.t0)
+                peak = {'waiting': 0, 'threads': 0}
+                end = time.monotonic() + p.global_s
+                while time.monotonic() < end:
+                    progress.show('[labs lock %s %s] %.1f s left' % (mode, variant,
+                                                                    end - time.monotonic()))
+                    m = run.server.metrics()
+                    peak['waiting'] = max(peak['waiting'],
+                                          m.value('stampede_lab_lock_waiting', variant=variant))
+                    peak['threads'] = max(peak['threads'], m.value('stampede_os_threads'))
+                    time.sleep(0.2)
+                c.join()
+                state = run.server.admin('/labs')['lock'][variant]
+                t = [a for a, _ in c.answers]
+                span = (max(t) - min(t)) if len(t) > 1 else p.global_s
+                ok = sum(1 for _, s in c.answers if 200 <= s < 300)
+                rows.append({'mode': mode, 'variant': variant, 'goodput': ok / max(span, 1e-9),
+                             'waiting_peak': peak['waiting'],
+                             'threads_grew': peak['threads'] - (before.get('os_threads') or 0),
+                             'mean_wait_ms': state['mean_wait_ms']})
+    return rows
+
+
+def cpu_fanout(args, out, progress, p):
+    """4 CPU-bound children of 50 ms, per mode and thread count: the best of 3 wall times."""
+    runs = [('blocking', 1, {}), ('coroutine', 1, {'coroutine__threads': 1}),
+            ('coroutine', 2, {'coroutine__threads': 2}), ('thread_per_request', None, {}),
+            # The parent holds a worker while its children run: 2 leaves them one, 5 four.
+            ('bounded', 2, {'bounded__workers': 2}), ('bounded', 5, {'bounded__workers': 5})]
+    rows = []
+    for mode, threads, extra in runs:
+        with lab.Run(args.binary, config(args, mode, 'cpu_fanout: the thread count under test', **extra), out,
+                     'labs-cpu-%s-%s' % (mode, threads or 'n')) as run:
+            for variant in ('sequential', 'concurrent', 'parallel'):
+                progress.show('[labs cpu_fanout %s %s]' % (mode, variant))
+                run.mark('cpu_fanout: ' + variant)
+                got = [run.server.get_json('/lab/cpu_fanout?n=4&ms=50&variant=' + variant)
+                       for _ in range(3)]
+                best = min(got, key=lambda g: g['wall_ms'])
+                rows.append({'mode': mode, 'threads': 'a thread each' if threads is None
+                             else threads, 'variant': variant, 'wall_ms': best['wall_ms'],
+                             'work_ms': best['work_ms'], 'best_ms': best['best_ms'],
+                             'speedup': best['speedup']})
+    return rows
+
+
+def storm(args, out, progress, p):
+    """64 clients putting into /lab/cache (write-back 20 ms) while one probe times /healthz."""
+    rows = []
+    # Not bounded mode: there the cleanups queue for the requests' own pool, whose bound
+    # refuses them past its queue (stampede_lab_cleanups_refused_total).
+    for mode in ('thread_per_request', 'coroutine'):
+        with lab.Run(args.binary, config(args, mode), out, 'labs-cache-%s' % mode) as run:
+            for variant in ('unbounded', 'bounded'):
+                # The last variant's cleanups finish first: they would load this one.
+                lab.wait_until(lambda: run.server.metrics().value('stampede_lab_cleanups') == 0,
+                               30)
+                run.server.admin('/labs/reset', method='POST')
+                run.mark('cache: ' + variant)
+                before = run.sampler.sample() or run.sampler.latest()
+                c = Clients(run.server.main_port,
+                            lambda rng: '/lab/cache?ms=50&variant=' + variant, 64, p.storm_s,
+                            run.sampler.t0)
+                probe = []
+                peak = {'cleanups': 0, 'threads': 0, 'tasks': 0}
+                end = time.monotonic() + p.storm_s
+                while time.monotonic() < end:
+                    progress.show('[labs cache %s %s] %.1f s left' % (mode, variant,
+                                                                     end - time.monotonic()))
+                    t = time.monotonic()
+                    status = lab_get(run.server, '/healthz', timeout=2)
+                    probe.append((time.monotonic() - t) if status == 200 else 2.0)  # gave up
+                    m = run.server.metrics()
+                    peak['cleanups'] = max(peak['cleanups'],
+                                           m.value('stampede_lab_cleanups', variant=variant))
+                    peak['threads'] = max(peak['threads'], m.value('stampede_os_threads'))
+                    peak['tasks'] = max(peak['tasks'], m.value('stampede_tasks', state='running'))
+                    time.sleep(0.1)
+                c.join()
+                after = run.sampler.sample() or run.sampler.latest()
+                labs_now = run.server.admin('/labs')
+                state = labs_now['cache'][variant]
+                probe.sort()
+                cpu = (after.get('cpu_seconds') or 0) - (before.get('cpu_seconds') or 0)
+                rows.append({
+                    'mode': mode, 'variant': variant,
+                    'puts_per_s': sum(1 for _, s in c.answers if s == 200) / p.storm_s,
+                    'cleanups_peak': peak['cleanups'], 'threads_peak': peak['threads'],
+                    'tasks_peak': peak['tasks'],
+                    'cleanup_cpu_pct': 100.0 * state['cleanup_cpu_seconds'] / p.storm_s,
+                    'cpu_pct': 100.0 * cpu / p.storm_s,
+                    'healthz_p90_ms': 1000 * probe[int(0.9 * (len(probe) - 1))] if probe else None,
+                    'refused': state['cleanups_refused'],
+                    'queue': labs_now['settings']['cleanup_queue'],
+                    'max_cleanups': labs_now['settings']['max_cleanups'],
+                })
+    return rows
+
+
 def plot_series(out, prefix, files, which):
     made = []
     for name, column, ylabel, title in which:
@@ -386,15 +502,21 @@ def counter_summary(rows, p):
     worst = max(racy, key=lambda r: r['lost_pct'])
     fixed_lost = sum(r['lost'] for r in rows[1:] if r['variant'] != 'racy')
     blocking_racy = _find(rows[1:], mode='blocking', variant='racy')
+    cost = {v: _find(rows[1:], mode='thread_per_request', variant=v)['per_s']
+            for v in ('mutex', 'atomic', 'owner')}
     return {'lab': 'lost update', 'unsafe': 'racy',
             'symptom': '%.0f %% of increments lost (%s)' % (worst['lost_pct'], worst['mode']),
-            'fixed': 'mutex, atomic: %d lost' % fixed_lost, 'detector': 'ThreadSanitizer',
+            'fixed': 'mutex, atomic, owner: %d lost' % fixed_lost, 'detector': 'ThreadSanitizer',
             'verdict': 'Lost update: the racy counter lost %s of %s increments in %s under 16 '
                        'clients, and %d of %d with one client: it passes the test and fails '
-                       'under load. mutex and atomic lost %d; blocking, with no concurrency, '
-                       'lost %d.' % (report._count(worst['lost']), report._count(worst['expected']),
-                                     worst['mode'], one['lost'], one['expected'], fixed_lost,
-                                     blocking_racy['lost'])}
+                       'under load. mutex, atomic and owner (one task owns the counter and '
+                       'takes increments through a channel: no lock, nothing shared) lost %d; '
+                       'blocking, with no concurrency, lost %d. What each costs, in '
+                       'thread_per_request: mutex %s, atomic %s, owner %s increments/s.'
+                       % (report._count(worst['lost']), report._count(worst['expected']),
+                          worst['mode'], one['lost'], one['expected'], fixed_lost,
+                          blocking_racy['lost'], report._count(cost['mutex']),
+                          report._count(cost['atomic']), report._count(cost['owner']))}
 
 
 def reserve_summary(rows, p):
@@ -502,6 +624,78 @@ def cancellation_summary(rows, p):
                                           cancelled['wasted_s'])}
 
 
+def lock_summary(rows, p):
+    t_g = _find(rows, mode='thread_per_request', variant='global')
+    t_n = _find(rows, mode='thread_per_request', variant='narrow')
+    c_g = _find(rows, mode='coroutine', variant='global')
+    c_n = _find(rows, mode='coroutine', variant='narrow')
+    return {'lab': 'global lock', 'unsafe': 'global',
+            'symptom': 'tpr: %.0f/s, %d waiting, %.0f ms in line' % (
+                t_g['goodput'], t_g['waiting_peak'], t_g['mean_wait_ms']),
+            'fixed': 'narrow: %.0f/s' % t_n['goodput'], 'detector': 'stampede_lab_lock_waiting',
+            'verdict': 'Global lock: with one server-wide lock held across each 20 ms request, '
+                       'thread_per_request served %.0f/s (1,000 / 20 ms = 50/s: one at a time) '
+                       'with %d requests in line and %.0f ms in line on average, its threads '
+                       'parked on the lock (+%d); coroutine served %.0f/s, its tasks in line '
+                       'holding no thread. Holding the lock for the shared update only '
+                       '(narrow) served %.0f/s and %.0f/s. A lock coordinates; it adds no '
+                       'concurrency.' % (t_g['goodput'], t_g['waiting_peak'], t_g['mean_wait_ms'],
+                                         t_g['threads_grew'], c_g['goodput'], t_n['goodput'],
+                                         c_n['goodput'])}
+
+
+def cpu_summary(rows, p):
+    co1 = _find(rows, mode='coroutine', threads=1, variant='concurrent')
+    co1p = _find(rows, mode='coroutine', threads=1, variant='parallel')
+    tp = _find(rows, mode='thread_per_request', variant='parallel')
+    bl = _find(rows, mode='blocking', variant='parallel')
+    return {'lab': 'concurrency is not parallelism', 'unsafe': 'concurrent',
+            'symptom': 'concurrent: %.0f ms for %d ms of work' % (co1['wall_ms'], co1['work_ms']),
+            'fixed': 'parallel, tpr: %.0f ms (%.1f×)' % (tp['wall_ms'], tp['speedup']),
+            'detector': 'wall time against K·N and K·N/cores',
+            'verdict': 'Concurrency is not parallelism: 4 CPU-bound children of 50 ms, all under '
+                       'way at once on one thread, took %.0f ms, the %d ms of their work one '
+                       'after another; handed to coroutine mode on one thread they took %.0f '
+                       'ms, and to blocking mode, which runs children inline, %.0f ms. Given a '
+                       'thread each (thread_per_request) they took %.0f ms: %.1f× faster, '
+                       'against the %.0f ms that the machine\'s cores allow at best.'
+                       % (co1['wall_ms'], co1['work_ms'], co1p['wall_ms'], bl['wall_ms'],
+                          tp['wall_ms'], tp['speedup'], tp['best_ms'])}
+
+
+def _ceiling(row):
+    """A peak of cleanups, and whether it is the lab's ceiling (labs.max_cleanups)."""
+    n = report._count(row['cleanups_peak'])
+    if row['cleanups_peak'] >= row['max_cleanups']:
+        n += ' (the lab\'s ceiling, labs.max_cleanups: past it, 503)'
+    return n
+
+
+def storm_summary(rows, p):
+    t_u = _find(rows, mode='thread_per_request', variant='unbounded')
+    t_b = _find(rows, mode='thread_per_request', variant='bounded')
+    c_u = _find(rows, mode='coroutine', variant='unbounded')
+    c_b = _find(rows, mode='coroutine', variant='bounded')
+    return {'lab': 'cleanup storm', 'unsafe': 'unbounded',
+            'symptom': 'tpr: %d cleanups, %d threads, /healthz p90 %.0f ms' % (
+                t_u['cleanups_peak'], t_u['threads_peak'], t_u['healthz_p90_ms']),
+            'fixed': 'bounded: %d cleanups, /healthz p90 %.0f ms' % (
+                t_b['cleanups_peak'], t_b['healthz_p90_ms']),
+            'detector': 'stampede_lab_cleanups',
+            'verdict': 'Cleanup storm: 64 clients putting into a full cache, one cleanup per '
+                       'eviction. Fire-and-forget, thread_per_request had %d cleanups under way '
+                       '(%d threads) for 64 clients, they took %.0f %% of a core, and /healthz, '
+                       'which does nothing, took %.0f ms at p90; coroutine had %s cleanup tasks '
+                       'and /healthz took %.0f ms. One drainer with a queue of %d: at most %d '
+                       'cleanups, /healthz %.0f ms (thread_per_request) and %.0f ms (coroutine); '
+                       'the puts waited for room instead (%.0f/s against %.0f/s).'
+                       % (t_u['cleanups_peak'], t_u['threads_peak'], t_u['cleanup_cpu_pct'],
+                          t_u['healthz_p90_ms'], _ceiling(c_u), c_u['healthz_p90_ms'],
+                          t_b['queue'], max(t_b['cleanups_peak'], c_b['cleanups_peak']),
+                          t_b['healthz_p90_ms'], c_b['healthz_p90_ms'], t_b['puts_per_s'],
+                          t_u['puts_per_s'])}
+
+
 # name: (run, summary, section title). `loadtest/run labs --lab NAME` runs one.
 LABS = {
     'counter': (counter, counter_summary, lambda p: 'lost update: /lab/counter'),
@@ -512,6 +706,12 @@ LABS = {
     'nested': (nested, nested_summary, lambda p: 'pool starvation: /lab/nested'),
     'cancel': (cancellation, cancellation_summary,
                lambda p: 'ignored cancellation: /work/io?ms=500, clients leave after 0.1 s'),
+    'lock': (global_lock, lock_summary,
+             lambda p: 'global lock: /lab/lock?ms=20, 16 clients for %d s' % p.global_s),
+    'cpu_fanout': (cpu_fanout, cpu_summary, lambda p: 'concurrency is not parallelism: '
+                   '/lab/cpu_fanout?n=4&ms=50, the best of 3'),
+    'cache': (storm, storm_summary, lambda p: 'cleanup storm: /lab/cache?ms=50, 64 clients for '
+              '%d s, a /healthz probe' % p.storm_s),
 }
 
 
@@ -548,7 +748,8 @@ COLUMNS = {
                  ('detector', 'detector', report.text)],
     'lost update': [('mode', 'mode', report.text), ('variant', 'variant', report.text),
                     ('clients', 'clients', report.n0), ('increments', 'expected', report.n0),
-                    ('lost', 'lost', report.n0), ('lost %', 'lost_pct', report.n1)],
+                    ('lost', 'lost', report.n0), ('lost %', 'lost_pct', report.n1),
+                    ('increments/s', 'per_s', report.n0)],
     'check-then-act': [('mode', 'mode', report.text), ('variant', 'variant', report.text),
                        ('stock', 'stock', report.n0), ('sold', 'sold', report.n0),
                        ('oversold', 'oversold', report.n0)],
@@ -576,6 +777,24 @@ COLUMNS = {
     'ignored cancellation': [('mode', 'mode', report.text), ('variant', 'variant', report.text),
                              ('clients left', 'abandoned', report.n0),
                              ('wasted s', 'wasted_s', report.n1)],
+    'global lock': [('mode', 'mode', report.text), ('variant', 'variant', report.text),
+                    ('2xx/s', 'goodput', report.n0), ('in line at most', 'waiting_peak', report.n0),
+                    ('mean wait ms', 'mean_wait_ms', report.n1),
+                    ('threads +', 'threads_grew', report.n0)],
+    'concurrency is not parallelism': [
+        ('mode', 'mode', report.text), ('threads', 'threads', report.text),
+        ('variant', 'variant', report.text), ('wall ms', 'wall_ms', report.n1),
+        ('K·N ms', 'work_ms', report.n0), ('K·N/cores ms', 'best_ms', report.n1),
+        ('speed-up', 'speedup', report.n1)],
+    'cleanup storm': [('mode', 'mode', report.text), ('variant', 'variant', report.text),
+                      ('puts/s', 'puts_per_s', report.n0),
+                      ('cleanups at most', 'cleanups_peak', report.n0),
+                      ('threads at most', 'threads_peak', report.n0),
+                      ('tasks at most', 'tasks_peak', report.n0),
+                      ('cleanup CPU %', 'cleanup_cpu_pct', report.n0),
+                      ('CPU %', 'cpu_pct', report.n0),
+                      ('/healthz p90 ms', 'healthz_p90_ms', report.n1),
+                      ('refused', 'refused', report.n0)],
 }
 
 

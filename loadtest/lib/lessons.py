@@ -47,15 +47,36 @@ def _spike(modes, ok_mode, bad_mode):
     return run
 
 
-def _lab(name):
-    """One lab's variants, as `loadtest/run labs --lab NAME` runs them, at smoke durations."""
+def _lab(name, words=None):
+    """One lab's variants, as `loadtest/run labs --lab NAME` runs them, at smoke durations.
+    `words(rows)`: the lesson's own (verdict, figure), where the lab's say something else."""
     def run(args, out, progress):
         args.lab, args.quick = name, True
         rows = failure_labs.labs(args, out, progress)
         summary = rows[0]
+        if words:
+            return (rows,) + words(rows)
         return rows, summary['verdict'], '%s; %s' % (summary['symptom'], summary['fixed'])
     run.kind = 'labs'
     return run
+
+
+def _owner_words(rows):
+    by = {(r.get('mode'), r.get('variant')): r for r in rows if 'per_s' in r}
+    owner_lost = sum(r['lost'] for (m, v), r in by.items() if v == 'owner')
+    racy = max((r for (m, v), r in by.items() if v == 'racy'), key=lambda r: r['lost_pct'])
+    cost = {v: by[('thread_per_request', v)]['per_s'] for v in ('mutex', 'atomic', 'owner')}
+    verdict = ('the owner task lost %d increments in every mode, with no lock in any request: '
+               'the count is touched by one task only, and the channel orders the messages. '
+               'The racy counter lost %.0f %% in %s. Communication has its price: in '
+               'thread_per_request the owner took %s increments/s, against %s for a mutex and '
+               '%s for an atomic, each increment a message and a wake-up.'
+               % (owner_lost, racy['lost_pct'], racy['mode'], '{:,.0f}'.format(cost['owner']),
+                  '{:,.0f}'.format(cost['mutex']), '{:,.0f}'.format(cost['atomic'])))
+    figure = 'owner: %d lost, %s/s; mutex %s/s; atomic %s/s' % (
+        owner_lost, '{:,.0f}'.format(cost['owner']), '{:,.0f}'.format(cost['mutex']),
+        '{:,.0f}'.format(cost['atomic']))
+    return verdict, figure
 
 
 LESSONS = [
@@ -76,11 +97,36 @@ LESSONS = [
            'How many of the increments survive 16 clients? And on one thread (coroutine mode)?',
            'the labs chart: lost updates',
            _lab('counter')),
+    Lesson('share-by-communicating',
+           '"Don\'t communicate by sharing memory; share memory by communicating."',
+           'The same counter, owned by one task that takes increments through a channel: no '
+           'lock, and nothing shared but the channel. Does it lose updates? Is it cheaper or '
+           'dearer than a mutex and an atomic?',
+           'the labs chart: lost updates (owner stays at 0)',
+           _lab('counter', _owner_words)),
     Lesson('race-free', '"Race-free code is correct code."',
            'Three ways to sell the last seats: no synchronisation, each step atomic, one lock '
            'around check and take. ThreadSanitizer flags only the first. Which oversell?',
            'the labs chart: seats oversold',
            _lab('reserve')),
+    Lesson('global-lock', '"This mutex makes my code concurrent."',
+           'Every request holds one server-wide lock across its 20 ms of work. 16 clients, a '
+           'thread or a task each: how many requests a second, and where are the others?',
+           'requests per second by status; threads and tasks (parked on the lock)',
+           _lab('lock')),
+    Lesson('parallelism', '"Concurrency is not parallelism."',
+           '4 CPU-bound children of 50 ms: one after another, interleaved on one thread, and '
+           'handed to the mode. How long does each take, in each mode, and what is the best '
+           'that 2 cores allow?',
+           'CPU: more than one core busy only where the children run in parallel',
+           _lab('cpu_fanout')),
+    Lesson('cleanup-storm', 'The incident: one unbounded cleanup per cache eviction took the '
+           'CPU from every request.',
+           'A full cache; every put evicts an entry whose cleanup is started fire-and-forget. '
+           '64 clients put as fast as they can. How many cleanups run at once, and what '
+           'happens to /healthz, which does nothing?',
+           'threads and tasks climbing, CPU, and the labs chart: cleanups under way',
+           _lab('cache')),
     Lesson('leak', 'A task that outlives its request is a leak, and it takes the server with it.',
            'Each request starts a helper and gives up on it after 50 ms; the helper then waits '
            'forever to hand over its result. What runs out first, in each mode?',
@@ -120,6 +166,8 @@ def lesson(args, out, progress):
     say('watch: http://127.0.0.1:%d/ (the live page; every server of this lesson takes this '
         'admin port in turn): %s' % (port, l.watch))
     lab.Server.default_admin_port = args.admin_port = port
+    lab.Server.banner = {'title': 'lesson %s: %s' % (l.name, l.claim), 'predict': l.predict,
+                         'watch': l.watch}
     try:
         rows, words, figure = l.run(args, out, progress)
     finally:

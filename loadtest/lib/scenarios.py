@@ -298,10 +298,13 @@ def _spike_run(args, p, kind, endpoint, spec, out, progress):
                 results.append(r)
             return results
 
+        run.mark('%s: steady load' % mode)
         pre, = finished(load(True, p.pre_s))
         spike_start = time.monotonic() - sampler.t0
+        run.mark('%s: the spike, %d clients' % (mode, p.burst_c))
         steady, burst = finished(load(True, p.spike_s), load(False, p.spike_s))
         spike_end = time.monotonic() - sampler.t0
+        run.mark('%s: the spike ends' % mode)
         post, = finished(load(True, p.recovery_s))
         return SpikeRun(mode, slug, sampler, pre, steady, burst, post, spike_start, spike_end,
                         list(run.supervisor.deaths), run.supervisor.oom_kills(),
@@ -537,6 +540,27 @@ FANOUT_COLUMNS = [
 ]
 
 import failure_labs  # noqa: E402
+
+# What the live page's banner asks and points at while a scenario runs: (predict, watch).
+PROMPTS = {
+    'labs': ('Each lab runs its unsafe variant, then its fix, under load. Which fail, in which '
+             'modes, and what finds them?', 'the labs chart; threads and tasks'),
+    'spike': ('A spike of clients with deadlines hits each mode in turn. Which mode serves the '
+              'most within the deadline, and which one is OOM-killed?',
+              'goodput and status per second; threads, tasks and RSS against the memory limit'),
+    'baseline': ('No spike: each mode at a steady load. Do the modes differ at all?',
+                 'requests per second and latency'),
+    'disconnect': ('Clients give up and leave. Which modes go on working for them?',
+                   'wasted work (seconds per second)'),
+    'fanout': ('Each request calls the downstream several times. In parallel or in turn, in '
+               'each mode: which is faster, and what does it cost?',
+               'the downstream in use and waiting; latency'),
+    'fleet': ('Three replicas behind HAProxy; one slows down. Does the fleet fail with it, and '
+              'do retries make it worse?', 'each replica\'s live page: goodput and status'),
+    'adaptive': ('The downstream loses three quarters of its capacity, live. Does a static '
+                 'limit or an adaptive one keep latency down?',
+                 'the limit against requests in flight, and latency'),
+}
 
 SCENARIOS = {
     'labs': (failure_labs.labs, failure_labs.columns_for),

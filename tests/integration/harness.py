@@ -136,11 +136,11 @@ class Server:
         self.proc.send_signal(sig)
 
     # --- clients -------------------------------------------------------------------------
-    def _request(self, port, path, method='GET', timeout=30, headers=None):
+    def _request(self, port, path, method='GET', timeout=30, headers=None, body=None):
         start = time.monotonic()
         conn = http.client.HTTPConnection('127.0.0.1', port, timeout=timeout)
         try:
-            conn.request(method, path, headers=headers or {})
+            conn.request(method, path, body=body, headers=headers or {})
             r = conn.getresponse()
             body = r.read().decode()
             return Response(r.status, {k.lower(): v for k, v in r.getheaders()}, body,

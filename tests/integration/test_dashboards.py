@@ -130,6 +130,9 @@ class DashboardTest(unittest.TestCase):
             oom = [a for a in d['annotations']['list'] if a['name'] == 'OOM kills']
             self.assertEqual(len(oom), 1, path)
             self.assertIn('stampede_oom_kills_total', oom[0]['expr'])
+            shown = [a for a in d['annotations']['list'] if a['name'] == 'Presenter']
+            self.assertEqual(len(shown), 1, path)
+            self.assertTrue(shown[0]['useValueForTime'], path)
 
     def test_the_fleet_dashboard_reads_the_fleet_prometheus_and_metrics_that_exist(self):
         d, exprs = dashboard_expressions(FLEET_DASHBOARD)
@@ -143,6 +146,8 @@ class DashboardTest(unittest.TestCase):
         server, cg = limited('mode: bounded\n')
         try:
             with server:
+                server.admin_post('/annotations', body=json.dumps(
+                    {'kind': 'start', 'title': 'the fleet dashboards test'}))
                 exported = {n for n, _, _ in server.metrics().samples}
         finally:
             cg.close()
@@ -209,6 +214,11 @@ class DashboardTest(unittest.TestCase):
                           'absent' % cg.why)
         self.addCleanup(cg.close)
         with server:
+            # What a lesson posts: the presenter's annotation has data from then on.
+            posted = server.admin_post('/annotations', body=json.dumps(
+                {'kind': 'start', 'title': 'the dashboards test'}),
+                headers={'Content-Type': 'application/json'})
+            self.assertEqual(posted.status, 200, posted.body)
             exported = {n for n, _, _ in server.metrics().samples}
             for where, expr in exprs:
                 for name in metric_names(expr):

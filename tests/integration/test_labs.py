@@ -60,11 +60,11 @@ class LabsTest(unittest.TestCase):
             self.assertLess(value, expected)
             self.assertEqual(labs(server)['counter']['racy']['lost'], expected - value)
 
-    def test_mutex_and_atomic_counters_lose_nothing_in_any_mode(self):
+    def test_mutex_atomic_and_owner_counters_lose_nothing_in_any_mode(self):
         for mode in ('bounded', 'thread_per_request', 'coroutine'):
             with Server('mode: %s\nbounded:\n  workers: 4\n  queue_capacity: 32\n'
                         '  queue_timeout_ms: 10000\n' % mode) as server:
-                for variant in ('mutex', 'atomic'):
+                for variant in ('mutex', 'atomic', 'owner'):
                     results = many(server, 6, '/lab/counter?n=1000&variant=' + variant)
                     self.assertTrue(all(x.status == 200 for x in results), (mode, results))
                     state = labs(server)['counter'][variant]
@@ -334,7 +334,8 @@ class LabsTest(unittest.TestCase):
     def test_labs_and_reset_on_the_admin_port(self):
         with Server('mode: coroutine\n') as server:
             state = labs(server)
-            for key in ('counter', 'reserve', 'leak', 'transfer', 'nested', 'settings'):
+            for key in ('counter', 'reserve', 'leak', 'transfer', 'nested', 'lock', 'cpu_fanout',
+                        'cache', 'settings'):
                 self.assertIn(key, state)
             self.assertEqual(state['reserve']['mutex']['stock'], 100)
             server.get('/lab/reserve?variant=mutex')
@@ -356,7 +357,13 @@ class LabsTest(unittest.TestCase):
                                 ('/lab/leak?ms=5&variant=leakier', 'variant must'),
                                 ('/lab/transfer?from=a&to=a&variant=ordered', 'from and to'),
                                 ('/lab/transfer?from=a&to=z&variant=ordered', 'to must'),
-                                ('/lab/nested?n=5&ms=5&variant=nested&x=1', 'unknown parameter')):
+                                ('/lab/nested?n=5&ms=5&variant=nested&x=1', 'unknown parameter'),
+                                ('/lab/lock?n=3&ms=5&variant=global', 'unknown parameter'),
+                                ('/lab/lock?ms=5&variant=fine', 'variant must'),
+                                ('/lab/cpu_fanout?n=100&ms=60000&variant=parallel', 'n*ms'),
+                                ('/lab/cpu_fanout?n=0&ms=5&variant=parallel', 'n must'),
+                                ('/lab/cache?ms=5', 'variant'),
+                                ('/lab/counter?n=5&variant=owners', 'variant must')):
                 r = server.get(path)
                 self.assertEqual(r.status, 400, path)
                 self.assertIn(names, r.json()['error'], path)

@@ -125,6 +125,50 @@ class LivePageTest(unittest.TestCase):
             rss = m.value('process_resident_memory_bytes') / 2**20
             self.assertLess(abs(shown['rss_mib'] - rss), max(2.0, 0.1 * rss))
 
+    def test_the_banner_shows_what_runs_then_the_verdict_and_the_events_mark_the_charts(self):
+        with Server(CONFIG % 'bounded') as server:
+            def post(**body):
+                r = server.admin_post('/annotations', body=json.dumps(body),
+                                      headers={'Content-Type': 'application/json'})
+                self.assertEqual(r.status, 200, r.body)
+            post(kind='start', title='lesson global-lock', predict='How many a second?',
+                 watch='requests per second by status')
+            stop = threading.Event()
+            threads = self.load(server, stop)
+            try:
+                time.sleep(2)
+                post(kind='event', title='variant narrow')
+                time.sleep(2)
+            finally:
+                stop.set()
+                for t in threads:
+                    t.join(30)
+            url = 'http://127.0.0.1:%d/' % server.admin_port
+            dom, err = chromium(url, '--dump-dom')
+            p = Probe()
+            p.feed(dom)
+            self.assertEqual(p.probe.get('banner'), 'start', p.probe)
+            self.assertEqual(p.probe.get('events'), '2', p.probe)
+            self.assertIn('Running: lesson global-lock', dom)
+            self.assertIn('How many a second?', dom)
+            self.assertEqual(console_errors(err), [])
+            os.makedirs(ARTIFACTS, exist_ok=True)
+            shot = os.path.join(ARTIFACTS, 'live-page-banner.png')
+            chromium(url, '--window-size=1400,1000', '--screenshot=' + shot)
+            print('\nscreenshot, running: %s' % shot)
+            post(kind='verdict', title='lesson global-lock', text='50/s: one at a time')
+            dom, err = chromium(url, '--dump-dom')
+            p = Probe()
+            p.feed(dom)
+            self.assertEqual(p.probe.get('banner'), 'verdict', p.probe)
+            self.assertIn('Ended: lesson global-lock', dom)
+            self.assertIn('50/s: one at a time', dom)
+            self.assertIn('How many a second?', dom)  # the prediction stays beside it
+            shot = os.path.join(ARTIFACTS, 'live-page-verdict.png')
+            chromium(url, '--window-size=1400,1000', '--screenshot=' + shot)
+            print('screenshot, ended: %s' % shot)
+            self.assertGreater(os.path.getsize(shot), 20000)
+
     def test_with_a_token_the_page_asks_for_it_and_shows_no_data(self):
         with Server(CONFIG % 'bounded' + 'admin:\n  token: s3cret-token\n') as server:
             r = server._request(server.admin_port, '/')

@@ -84,7 +84,45 @@ class LessonsTest(unittest.TestCase):
 
     def test_lost_update(self):
         summary, rows = self.check('lost-update')
-        self.assertRegex(summary['figure'], r'^\d+ % of increments lost .*; mutex, atomic: 0 lost$')
+        self.assertRegex(summary['figure'],
+                         r'^\d+ % of increments lost .*; mutex, atomic, owner: 0 lost$')
+
+    def test_share_by_communicating(self):
+        summary, rows = self.check('share-by-communicating')
+        owner = [r for r in rows if r.get('variant') == 'owner']
+        self.assertEqual(len(owner), 4)  # every mode
+        self.assertTrue(all(r['lost'] == 0 and r['expected'] > 0 for r in owner), owner)
+        self.assertRegex(summary['verdict'], r'owner [\d,]+ increments/s')
+
+    def test_global_lock(self):
+        summary, rows = self.check('global-lock')
+        for mode in ('thread_per_request', 'coroutine', 'bounded'):
+            g = next(r for r in rows if r.get('mode') == mode and r.get('variant') == 'global')
+            n = next(r for r in rows if r.get('mode') == mode and r.get('variant') == 'narrow')
+            self.assertLess(g['goodput'], 60, g)  # one 20 ms request at a time: 50/s
+            self.assertGreater(n['goodput'], 4 * g['goodput'], (g, n))
+            self.assertGreater(g['waiting_peak'], 5, g)
+
+    def test_parallelism(self):
+        summary, rows = self.check('parallelism')
+        for r in rows:
+            if 'wall_ms' not in r:
+                continue
+            if r['variant'] != 'parallel' or r['mode'] == 'blocking' or r['threads'] == 1:
+                self.assertGreaterEqual(r['wall_ms'], 0.95 * r['work_ms'], r)
+        if (os.cpu_count() or 1) > 1:
+            tpr = next(r for r in rows if r.get('mode') == 'thread_per_request' and
+                       r.get('variant') == 'parallel')
+            self.assertLess(tpr['wall_ms'], 0.8 * tpr['work_ms'], tpr)
+
+    def test_cleanup_storm(self):
+        summary, rows = self.check('cleanup-storm')
+        for mode in ('thread_per_request', 'coroutine'):
+            u = next(r for r in rows if r.get('mode') == mode and r.get('variant') == 'unbounded')
+            b = next(r for r in rows if r.get('mode') == mode and r.get('variant') == 'bounded')
+            self.assertGreater(u['cleanups_peak'], 64, u)  # more cleanups than clients
+            self.assertLessEqual(b['cleanups_peak'], b['queue'], b)
+            self.assertGreater(u['healthz_p90_ms'], 3 * b['healthz_p90_ms'], (u, b))
 
     def test_race_free(self):
         summary, rows = self.check('race-free')

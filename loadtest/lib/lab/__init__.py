@@ -9,7 +9,7 @@ import time
 
 from lab.cgroup import MemoryCgroup
 from lab.common import (LOOPBACK, LUA, MAX_CONNECTIONS, ROOT, Progress, ephemeral_port,
-                        free_port, parse_size, raise_fd_limit)
+                        free_port, parse_size, raise_fd_limit, wait_until)
 from lab.generators import OpenLoop, Wrk, impatient_clients
 from lab.model import MODEL_PATH, Model
 from lab.sampler import SERIES, Sampler
@@ -19,7 +19,7 @@ from lab.supervisor import Server, Supervisor
 __all__ = ['LOOPBACK', 'LUA', 'MAX_CONNECTIONS', 'MODEL_PATH', 'ROOT', 'SERIES', 'MemoryCgroup',
            'Model', 'OpenLoop', 'ephemeral_port',
            'Progress', 'Run', 'Sampler', 'Server', 'Supervisor', 'Wrk', 'free_port',
-           'impatient_clients', 'parse_size', 'raise_fd_limit']
+           'impatient_clients', 'parse_size', 'raise_fd_limit', 'wait_until']
 
 
 class Run:
@@ -57,6 +57,10 @@ class Run:
         g.started_at = time.monotonic() - self.sampler.t0
         self.procs.append(g)
         return g
+
+    def mark(self, title):
+        """A marker on the live page's charts (and a Grafana annotation): what starts now."""
+        self.server.annotate('event', title)
 
     def wrk(self, path, connections, seconds, **kw):
         return self._started(Wrk(self.server.url, path, connections, seconds, **kw))

@@ -28,6 +28,16 @@ def free_port(port):
         probe.close()
 
 
+def wait_until(condition, seconds, step=0.1):
+    """True once condition() is; False if `seconds` pass first."""
+    end = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > end:
+            return False
+        time.sleep(step)
+    return True
+
+
 def ephemeral_port():
     """A port nothing listens on now, picked by the kernel."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:

@@ -22,6 +22,9 @@ class Server:
 
     announce = None
     default_admin_port = 0  # taken when none is given: a lesson's servers share one live page
+    # What the run says it is (title, predict, watch): posted to every server as it starts,
+    # so the live page's banner shows it (POST /annotations).
+    banner = None
 
     def __init__(self, binary, config_text, workdir, name, cgroup=None, admin_port=0):
         self.binary = binary
@@ -78,6 +81,21 @@ class Server:
             return
         self.main_port = int(re.search(r'main=\S+:(\d+)', line).group(1))
         self.admin_port = int(re.search(r'admin=\S+:(\d+)', line).group(1))
+        if Server.banner:
+            self.annotate('start', **Server.banner)
+
+    def annotate(self, kind, title, **fields):
+        """Posts one annotation (start, event or verdict) for the live page and Grafana. The
+        presenter's aid only: a server that has just died is not an error here."""
+        body = json.dumps(dict(fields, kind=kind, title=title)).encode()
+        req = urllib.request.Request('http://%s:%d/annotations' % (LOOPBACK, self.admin_port),
+                                     data=body, method='POST',
+                                     headers={'Content-Type': 'application/json'})
+        try:
+            with urllib.request.urlopen(req, timeout=2) as r:
+                return r.status == 200
+        except OSError:
+            return False
 
     def restart(self):
         """Starts the server again on the same ports, as a supervisor would."""
@@ -92,6 +110,11 @@ class Server:
                 return r.status == 200
         except OSError:
             return False
+
+    def get_json(self, path, timeout=30.0):
+        """A main-port JSON answer that must be a 2xx (a lab's figures)."""
+        with urllib.request.urlopen(self.url + path, timeout=timeout) as r:
+            return json.loads(r.read().decode())
 
     def admin(self, path, method='GET', timeout=5.0):
         """An admin-port JSON answer (GET /labs, POST /labs/reset)."""

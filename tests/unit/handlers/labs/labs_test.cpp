@@ -240,7 +240,8 @@ TEST(LeakLabTest, past_the_ceiling_it_answers_503_at_once) {
 }
 
 TEST(CounterLabTest, one_client_loses_nothing_even_racy) {
-  counter_lab lab;
+  wait_list waits;
+  counter_lab lab(waits);
   thread_context tc;
   work_context c = tc.ctx();
   for (int v = 0; v < counter_lab::variant_count; ++v) {
@@ -250,10 +251,11 @@ TEST(CounterLabTest, one_client_loses_nothing_even_racy) {
   }
 }
 
-TEST(CounterLabTest, mutex_and_atomic_lose_nothing_under_concurrency) {
-  counter_lab lab;
+TEST(CounterLabTest, mutex_atomic_and_owner_lose_nothing_under_concurrency) {
+  wait_list waits;
+  counter_lab lab(waits);
   thread_context tc;
-  for (int v : {1, 2}) {
+  for (int v : {1, 2, 3}) {
     std::vector<std::future<response>> all;
     for (int i = 0; i < 4; ++i) {
       all.push_back(
@@ -280,6 +282,185 @@ TEST(ReserveLabTest, mutex_never_oversells) {
   for (auto& f : all) f.get();
   EXPECT_EQ(lab.read(1).sold, 50);
   EXPECT_EQ(lab.read(1).stock, 0);
+}
+
+}  // namespace
+}  // namespace stampede
+
+namespace stampede {
+namespace {
+
+TEST(CounterLabTest, the_owner_starts_again_from_zero_after_a_reset) {
+  wait_list waits;
+  counter_lab lab(waits);
+  thread_context tc;
+  work_context c = tc.ctx();
+  EXPECT_EQ(lab.run(counter_lab::owner, 10, c).run_inline().status, 200);
+  EXPECT_EQ(lab.read(counter_lab::owner).value, 10);
+  lab.reset();
+  EXPECT_TRUE(eventually([&] { return lab.read(counter_lab::owner).value == 0; }));
+  EXPECT_EQ(lab.run(counter_lab::owner, 3, c).run_inline().status, 200);
+  EXPECT_EQ(lab.read(counter_lab::owner).value, 3);
+  EXPECT_EQ(lab.read(counter_lab::owner).expected, 3);
+}
+
+/// `n` lock lab requests of `ms` each, on threads of their own; how long they took together.
+std::chrono::milliseconds run_lock_requests(lock_lab& lab, int v, int n, int ms) {
+  thread_context tc;
+  auto begin = std::chrono::steady_clock::now();
+  std::vector<std::future<response>> all;
+  for (int i = 0; i < n; ++i) {
+    all.push_back(run_on_thread([&, v](const work_context& c) { return lab.run(v, ms, c); }, tc));
+  }
+  for (auto& f : all) EXPECT_EQ(f.get().status, 200);
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                               begin);
+}
+
+TEST(LockLabTest, global_does_one_request_at_a_time_and_narrow_does_them_together) {
+  wait_list waits;
+  lock_lab lab(waits);
+  auto global = run_lock_requests(lab, lock_lab::global, 4, 50);
+  EXPECT_GE(global, 200ms);  // four waits of 50 ms, one after another
+  auto f = lab.read(lock_lab::global);
+  EXPECT_EQ(f.acquired, 4);
+  EXPECT_EQ(f.updates, 4);
+  EXPECT_GT(f.wait_seconds, 0.1);  // 50 + 100 + 150 ms spent in line, give or take
+  EXPECT_EQ(f.waiting, 0);
+  auto narrow = run_lock_requests(lab, lock_lab::narrow, 4, 50);
+  EXPECT_LT(narrow, 150ms);
+  EXPECT_EQ(lab.read(lock_lab::narrow).updates, 4);
+}
+
+TEST(LockLabTest, a_reset_frees_the_line_but_not_the_holder) {
+  wait_list waits;
+  lock_lab lab(waits);
+  thread_context tc;
+  auto holder =
+      run_on_thread([&](const work_context& c) { return lab.run(lock_lab::global, 300, c); }, tc);
+  ASSERT_TRUE(eventually([&] { return lab.read(lock_lab::global).acquired == 1; }));
+  auto waiter =
+      run_on_thread([&](const work_context& c) { return lab.run(lock_lab::global, 1, c); }, tc);
+  ASSERT_TRUE(eventually([&] { return lab.read(lock_lab::global).waiting == 1; }));
+  waits.end_all(wait_end::reset);
+  auto r = waiter.get();
+  EXPECT_EQ(r.status, 503);
+  EXPECT_NE(r.body.find("lab_reset"), std::string::npos) << r.body;
+  EXPECT_EQ(holder.get().status, 200);
+  run_lock_requests(lab, lock_lab::global, 1, 1);  // free again: taken at once, answers 200
+}
+
+/// A spawner that runs each child at once on a thread of its own: a mode with cores to spare.
+struct thread_children final : child_spawner {
+  thread_context& tc;
+  std::mutex m;
+  std::vector<std::thread> threads;
+  explicit thread_children(thread_context& t) : tc(t) {}
+  ~thread_children() {
+    for (auto& t : threads) t.join();
+  }
+  void spawn(child_fn make) override {
+    std::lock_guard l(m);
+    threads.emplace_back([this, make = std::move(make)] {
+      work_context c = tc.ctx();
+      make(c).run_inline();
+    });
+  }
+};
+
+double field(const std::string& body, const std::string& key) {
+  auto at = body.find("\"" + key + "\":");
+  if (at == std::string::npos) return -1;
+  return std::stod(body.substr(at + key.size() + 3));
+}
+
+TEST(CpuFanoutLabTest, concurrent_takes_as_long_as_sequential_and_parallel_uses_the_cores) {
+  wait_list waits;
+  cpu_fanout_lab lab(waits);
+  thread_context tc;
+  thread_children spawner(tc);
+  work_context c = tc.ctx();
+  c.children = &spawner;
+  for (int v : {cpu_fanout_lab::sequential, cpu_fanout_lab::concurrent}) {
+    auto r = lab.run(v, 4, 20, c).run_inline();
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_GE(field(r.body, "wall_ms"), 79) << r.body;  // 4 × 20 ms of CPU on one thread
+    EXPECT_EQ(field(r.body, "work_ms"), 80);
+  }
+  auto r = lab.run(cpu_fanout_lab::parallel, 4, 20, c).run_inline();
+  ASSERT_EQ(r.status, 200) << r.body;
+  // Each child burns 20 ms of its own thread's CPU: the wall time is at least one child's,
+  // and on more than one core less than all four one after another.
+  EXPECT_GE(field(r.body, "wall_ms"), 19) << r.body;
+  if (std::thread::hardware_concurrency() > 1) {
+    EXPECT_LT(field(r.body, "wall_ms"), 80) << r.body;
+  }
+  EXPECT_EQ(lab.read(cpu_fanout_lab::parallel).runs, 1);
+  EXPECT_NEAR(lab.read(cpu_fanout_lab::sequential).work_seconds, 0.08, 1e-9);
+}
+
+TEST(CpuFanoutLabTest, children_the_executor_drops_unrun_end_it_with_503) {
+  wait_list waits;
+  cpu_fanout_lab lab(waits);
+  thread_context tc;
+  work_context c = tc.ctx();  // no spawner: every child is dropped
+  auto r = lab.run(cpu_fanout_lab::parallel, 3, 1, c).run_inline();
+  EXPECT_EQ(r.status, 503);
+  EXPECT_NE(r.body.find("child_refused"), std::string::npos) << r.body;
+}
+
+TEST(CacheLabTest, unbounded_starts_a_cleanup_per_eviction_and_stops_at_the_ceiling) {
+  wait_list waits;
+  cache_lab lab(waits);
+  held_children pool;
+  thread_context tc;
+  work_context c = tc.ctx();
+  c.children = &pool;
+  const cache_lab::limits lim{.entries = 2, .queue = 1, .max_cleanups = 3};
+  for (int i = 0; i < 5; ++i)
+    EXPECT_EQ(lab.run(cache_lab::unbounded, 1, lim, c).run_inline().status, 200);
+  auto f = lab.read(cache_lab::unbounded);
+  EXPECT_EQ(f.entries, 2);
+  EXPECT_EQ(f.cleanups, 3);  // three evictions, three cleanups handed to the mode at once
+  auto r = lab.run(cache_lab::unbounded, 1, lim, c).run_inline();
+  EXPECT_EQ(r.status, 503);
+  EXPECT_NE(r.body.find("cleanup_ceiling"), std::string::npos) << r.body;
+  pool.run_all(tc);
+  f = lab.read(cache_lab::unbounded);
+  EXPECT_EQ(f.cleanups, 0);
+  EXPECT_EQ(f.done, 3);
+  EXPECT_GT(f.cpu_seconds, 0.002);
+}
+
+TEST(CacheLabTest, bounded_queues_for_one_drainer_and_a_full_queue_makes_the_put_wait) {
+  wait_list waits;
+  cache_lab lab(waits);
+  held_children pool;
+  thread_context tc;
+  const cache_lab::limits lim{.entries = 1, .queue = 2, .max_cleanups = 100};
+  auto put = [&] {
+    return std::async(std::launch::async, [&] {
+      work_context c = tc.ctx();
+      c.children = &pool;
+      return lab.run(cache_lab::bounded, 1, lim, c).run_inline();
+    });
+  };
+  put().get();  // fills the cache
+  put().get();  // evicts: queued, and the drainer handed to the mode
+  put().get();  // evicts: queued behind it
+  {
+    std::lock_guard l(pool.m);
+    EXPECT_EQ(pool.held.size(), 1u);  // one drainer, not one task per cleanup
+  }
+  auto waiting = put();  // the queue is full: this put waits for room
+  ASSERT_TRUE(eventually([&] { return lab.read(cache_lab::bounded).waiting == 1; }));
+  EXPECT_EQ(waiting.wait_for(50ms), std::future_status::timeout);
+  pool.run_all(tc);  // the drainer cleans all three, the waiting put's among them
+  EXPECT_EQ(waiting.get().status, 200);
+  auto f = lab.read(cache_lab::bounded);
+  EXPECT_EQ(f.done, 3);
+  EXPECT_EQ(f.cleanups, 0);
+  EXPECT_EQ(f.waiting, 0);
 }
 
 }  // namespace
