@@ -33,8 +33,7 @@ void cache_lab::cleaned(int v, std::int64_t cpu_us, int queue_limit) {
   if (v != bounded) return;
   --c.in_batch;
   // The room this frees goes to the first put in line, whose cleanup it queues.
-  while (!c.room_line.empty() &&
-         static_cast<int>(c.queue.size()) + c.in_batch < queue_limit) {
+  while (!c.room_line.empty() && static_cast<int>(c.queue.size()) + c.in_batch < queue_limit) {
     put_waiting next = c.room_line.front();
     c.room_line.pop_front();
     if (next.wait->end(wait_end::fired)) {
@@ -129,7 +128,8 @@ job<response> cache_lab::run(int v, int ms, limits lim, const work_context& ctx)
   if (spawn_cleanup) {
     // Fire and forget: nobody waits for it, and nothing bounds how many run.
     spawn_child(
-        ctx, [this, ms](const work_context& c) { return clean(unbounded, ms, c); }, {}, [this] {
+        ctx, [this, ms](const work_context& c) { return clean(unbounded, ms, c); }, {},
+        [this] {
           std::lock_guard guard(mutex_);
           --caches_[unbounded].cleanups;
           ++caches_[unbounded].refused;

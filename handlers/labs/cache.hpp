@@ -41,11 +41,11 @@ class cache_lab {
 
   struct figures {
     int entries = 0;
-    int cleanups = 0;               ///< started or queued, not yet finished
-    std::int64_t done = 0;          ///< cleanups finished
-    std::int64_t refused = 0;       ///< cleanups the mode refused or dropped unrun
-    double cpu_seconds = 0;         ///< CPU the cleanups took
-    int waiting = 0;                ///< bounded: puts waiting for room in the queue
+    int cleanups = 0;          ///< started or queued, not yet finished
+    std::int64_t done = 0;     ///< cleanups finished
+    std::int64_t refused = 0;  ///< cleanups the mode refused or dropped unrun
+    double cpu_seconds = 0;    ///< CPU the cleanups took
+    int waiting = 0;           ///< bounded: puts waiting for room in the queue
   };
   figures read(int v) const;
 

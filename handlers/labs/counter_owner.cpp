@@ -26,9 +26,9 @@ struct counter_owner::channel {
 
 namespace {
 /// The owner: the only code that touches `count`.
-asio::awaitable<void> own(asio::experimental::concurrent_channel<void(boost::system::error_code,
-                                                                      message)>& line,
-                          std::atomic<std::int64_t>& published) {
+asio::awaitable<void> own(
+    asio::experimental::concurrent_channel<void(boost::system::error_code, message)>& line,
+    std::atomic<std::int64_t>& published) {
   std::int64_t count = 0;
   for (;;) {
     auto [ec, m] = co_await line.async_receive(asio::as_tuple(asio::use_awaitable));

@@ -56,8 +56,7 @@ job<response> cpu_fanout_lab::run(int v, int k, int ms, const work_context& ctx)
     ran = children.ran();
   }
   if (ctx.stop.stop_requested()) {
-    co_return error_response(503, "stopped", ctx.halt.stop_requested() ? "shutting_down" : "cancelled",
-                             ctx.mode);
+    co_return lab_work_stopped(ctx);
   }
   if (ran < k) {
     co_return error_response(503,

@@ -111,6 +111,11 @@ job<wait_end> child_group::wait(const work_context& ctx) {
   co_return co_await state_->all_gone.wait(ctx, std::nullopt);
 }
 
+response lab_work_stopped(const work_context& ctx) {
+  return error_response(503, "stopped", ctx.halt.stop_requested() ? "shutting_down" : "cancelled",
+                        ctx.mode);
+}
+
 response lab_stopped(wait_end why, const work_context& ctx) {
   if (why == wait_end::halted)
     return error_response(503, "shutting down", "shutting_down", ctx.mode);

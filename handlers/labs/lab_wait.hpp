@@ -98,6 +98,10 @@ class child_group {
   std::shared_ptr<state> state_;
 };
 
+/// The answer of lab work that stopped because its work_context asked it to: 503
+/// shutting_down (the halt) or cancelled (the client left).
+response lab_work_stopped(const work_context& ctx);
+
 /// The answer of lab work whose wait was ended by a reset (503 lab_reset) or by the server's
 /// halt (503 shutting_down).
 response lab_stopped(wait_end why, const work_context& ctx);

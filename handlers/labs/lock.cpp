@@ -72,8 +72,7 @@ job<response> lock_lab::run(int v, int ms, const work_context& ctx) {
   }
   if (got != wait_end::fired) co_return lab_stopped(got, ctx);
   if (!done) {
-    co_return error_response(503, "stopped", ctx.halt.stop_requested() ? "shutting_down" : "cancelled",
-                             ctx.mode);
+    co_return lab_work_stopped(ctx);
   }
   const auto elapsed =
       std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - begin).count();

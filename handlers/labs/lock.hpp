@@ -30,10 +30,10 @@ class lock_lab {
   void reset();
 
   struct figures {
-    int waiting = 0;                ///< requests in line for the lock now
-    std::int64_t acquired = 0;      ///< times it was taken
-    double wait_seconds = 0;        ///< time spent in line, summed
-    std::int64_t updates = 0;       ///< updates of the shared state
+    int waiting = 0;            ///< requests in line for the lock now
+    std::int64_t acquired = 0;  ///< times it was taken
+    double wait_seconds = 0;    ///< time spent in line, summed
+    std::int64_t updates = 0;   ///< updates of the shared state
   };
   figures read(int v) const;
 

@@ -92,6 +92,13 @@ LESSONS = [
            'survive the spike that kills a thread per request?',
            'tasks climbing while OS threads stay flat, and RSS against the limit',
            _spike(['coroutine', 'coroutine:max_tasks=64'], 'coroutine:max_tasks=64', 'coroutine')),
+    Lesson('cleanup-storm', 'The incident: one unbounded cleanup per cache eviction took the '
+           'CPU from every request.',
+           'A full cache; every put evicts an entry whose cleanup is started fire-and-forget. '
+           '64 clients put as fast as they can. How many cleanups run at once, and what '
+           'happens to /healthz, which does nothing?',
+           'threads and tasks climbing, CPU, and the labs chart: cleanups under way',
+           _lab('cache')),
     Lesson('lost-update', '"It passed its test, so it is thread-safe."',
            'A counter incremented with a read, a pause, a write. With one client it is exact. '
            'How many of the increments survive 16 clients? And on one thread (coroutine mode)?',
@@ -120,13 +127,6 @@ LESSONS = [
            'that 2 cores allow?',
            'CPU: more than one core busy only where the children run in parallel',
            _lab('cpu_fanout')),
-    Lesson('cleanup-storm', 'The incident: one unbounded cleanup per cache eviction took the '
-           'CPU from every request.',
-           'A full cache; every put evicts an entry whose cleanup is started fire-and-forget. '
-           '64 clients put as fast as they can. How many cleanups run at once, and what '
-           'happens to /healthz, which does nothing?',
-           'threads and tasks climbing, CPU, and the labs chart: cleanups under way',
-           _lab('cache')),
     Lesson('leak', 'A task that outlives its request is a leak, and it takes the server with it.',
            'Each request starts a helper and gives up on it after 50 ms; the helper then waits '
            'forever to hand over its result. What runs out first, in each mode?',

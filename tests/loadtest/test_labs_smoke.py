@@ -42,7 +42,8 @@ class LabsSmokeTest(unittest.TestCase):
         table = self.section('the labs')
         self.assertEqual([r['lab'] for r in table],
                          ['lost update', 'check-then-act', 'task leak', 'lock-order deadlock',
-                          'pool starvation', 'ignored cancellation'])
+                          'pool starvation', 'ignored cancellation', 'global lock',
+                          'concurrency is not parallelism', 'cleanup storm'])
         for r in table:
             self.assertIn(r['verdict'], self.stdout)
 
@@ -54,6 +55,8 @@ class LabsSmokeTest(unittest.TestCase):
                                ['lost'], 0, mode)
         fixed = [r for r in self.section('lost update') if r['variant'] != 'racy']
         self.assertTrue(all(r['lost'] == 0 and r['expected'] > 0 for r in fixed))
+        owner = [r for r in fixed if r['variant'] == 'owner']
+        self.assertEqual(len(owner), 4)  # the owner task in every mode
         self.assertEqual(self.one('lost update', mode='blocking', variant='racy')['lost'], 0)
 
     def test_the_racy_and_the_race_free_atomic_reserve_oversell_and_mutex_does_not(self):

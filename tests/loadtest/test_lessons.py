@@ -92,7 +92,9 @@ class LessonsTest(unittest.TestCase):
         owner = [r for r in rows if r.get('variant') == 'owner']
         self.assertEqual(len(owner), 4)  # every mode
         self.assertTrue(all(r['lost'] == 0 and r['expected'] > 0 for r in owner), owner)
-        self.assertRegex(summary['verdict'], r'owner [\d,]+ increments/s')
+        self.assertRegex(summary['verdict'], r'the owner took [\d,]+ increments/s, against [\d,]+ '
+                                             r'for a mutex')
+        self.assertRegex(summary['figure'], r'^owner: 0 lost')
 
     def test_global_lock(self):
         summary, rows = self.check('global-lock')
