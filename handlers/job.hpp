@@ -1,13 +1,16 @@
 #pragma once
 /// \file `job<T>`: the coroutine type the workloads are written in. Knows nothing of Asio or
 /// threads. A job is lazy: nothing runs until it is awaited by another job, run inline, or
-/// started with a completion. Awaiting a job transfers control to it and back without growing
-/// the stack (symmetric transfer).
+/// started with a completion. Awaiting a job runs it from the awaiting one's await_suspend; a
+/// job that ends without suspending hands back by returning, not by resuming its awaiter, so
+/// a loop of awaits never grows the stack, whatever the compiler makes of tail calls (GCC's
+/// sanitizer builds make none). One that suspended hands back when it ends, wherever it is.
 ///
 /// Under the thread modes every wait a workload makes completes before it suspends (the
 /// thread blocks inside `await_ready`), so a job runs to its end inside `run_inline()`. Under
 /// the coroutine mode a wait suspends the job and the mode resumes it later on its threads.
 
+#include <atomic>
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
@@ -30,6 +33,9 @@ void free_frame(void* p, std::size_t bytes) noexcept;
 
 struct promise_base {
   std::coroutine_handle<> continuation = std::noop_coroutine();
+  /// Set first by whichever of the two comes second decides who continues the awaiter: the
+  /// job ending, or the awaiter finding that the job it started has suspended.
+  std::atomic<bool> settled{false};
   void (*on_finish)(void*) = nullptr;  ///< a started (top-level) job's completion
   void* finish_arg = nullptr;
   std::exception_ptr error;
@@ -48,6 +54,8 @@ struct promise_base {
         p.on_finish(p.finish_arg);
         return std::noop_coroutine();
       }
+      // Ended within its awaiter's await_suspend: that call goes on and continues the awaiter.
+      if (!p.settled.exchange(true)) return std::noop_coroutine();
       return p.continuation;
     }
     void await_resume() noexcept {}
@@ -112,9 +120,11 @@ class [[nodiscard]] job {
     struct awaiter {
       handle h;
       bool await_ready() noexcept { return false; }
-      std::coroutine_handle<> await_suspend(std::coroutine_handle<> awaiting) noexcept {
+      bool await_suspend(std::coroutine_handle<> awaiting) noexcept {
         h.promise().continuation = awaiting;
-        return h;
+        h.resume();
+        // false: it has ended already, and the awaiter goes on here, on this stack frame.
+        return !h.promise().settled.exchange(true);
       }
       T await_resume() { return h.promise().take(); }
     };

@@ -677,17 +677,17 @@ def storm_summary(rows, p):
     c_u = _find(rows, mode='coroutine', variant='unbounded')
     c_b = _find(rows, mode='coroutine', variant='bounded')
     return {'lab': 'cleanup storm', 'unsafe': 'unbounded',
-            'symptom': 'tpr: %d cleanups, %d threads, /healthz p90 %.0f ms' % (
+            'symptom': 'tpr: %d cleanups, %d threads, /healthz p90 %.1f ms' % (
                 t_u['cleanups_peak'], t_u['threads_peak'], t_u['healthz_p90_ms']),
-            'fixed': 'bounded: %d cleanups, /healthz p90 %.0f ms' % (
+            'fixed': 'bounded: %d cleanups, /healthz p90 %.1f ms' % (
                 t_b['cleanups_peak'], t_b['healthz_p90_ms']),
             'detector': 'stampede_lab_cleanups',
             'verdict': 'Cleanup storm: 64 clients putting into a full cache, one cleanup per '
                        'eviction. Fire-and-forget, thread_per_request had %d cleanups under way '
                        '(%d threads) for 64 clients, they took %.0f %% of a core, and /healthz, '
-                       'which does nothing, took %.0f ms at p90; coroutine had %s cleanup tasks '
-                       'and /healthz took %.0f ms. One drainer with a queue of %d: at most %d '
-                       'cleanups, /healthz %.0f ms (thread_per_request) and %.0f ms (coroutine); '
+                       'which does nothing, took %.1f ms at p90; coroutine had %s cleanup tasks '
+                       'and /healthz took %.1f ms. One drainer with a queue of %d: at most %d '
+                       'cleanups, /healthz %.1f ms (thread_per_request) and %.1f ms (coroutine); '
                        'the puts waited for room instead (%.0f/s against %.0f/s).'
                        % (t_u['cleanups_peak'], t_u['threads_peak'], t_u['cleanup_cpu_pct'],
                           t_u['healthz_p90_ms'], _ceiling(c_u), c_u['healthz_p90_ms'],

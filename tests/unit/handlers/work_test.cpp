@@ -1,6 +1,7 @@
 #include "handlers/work.hpp"
 
 #include <gtest/gtest.h>
+#include <pthread.h>
 #include <time.h>
 
 #include <thread>
@@ -18,6 +19,37 @@ std::chrono::nanoseconds thread_cpu() {
   timespec ts{};
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
   return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+}
+
+job<int> one() {
+  co_return 1;
+}
+
+job<int> many_awaits(int n) {
+  int sum = 0;
+  for (int i = 0; i < n; ++i) sum += co_await one();
+  co_return sum;
+}
+
+TEST(JobTest, a_loop_of_awaits_that_end_at_once_does_not_grow_the_stack) {
+  // 200,000 awaits in a loop on a thread of 256 KiB: a stack frame kept per await (a
+  // resumption that is not a tail call, as in GCC's sanitizer builds) would overflow it.
+  int got = 0;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, 256 * 1024);
+  pthread_t t;
+  ASSERT_EQ(pthread_create(
+                &t, &attr,
+                [](void* out) -> void* {
+                  *static_cast<int*>(out) = many_awaits(200000).run_inline();
+                  return nullptr;
+                },
+                &got),
+            0);
+  pthread_join(t, nullptr);
+  pthread_attr_destroy(&attr);
+  EXPECT_EQ(got, 200000);
 }
 
 TEST(WorkTest, simulated_io_waits_its_time) {
