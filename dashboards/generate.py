@@ -207,7 +207,7 @@ row('Failure labs (/lab/*; GET /labs on the admin port for the detail)')
 panel('Lost updates and oversold seats',
       'Lost updates: increments asked for minus what the counter says (racy only; mutex and '
       'atomic stay at 0). Seats left below 0: check-then-act sold more than the stock.',
-      [('stampede_lab_counter_expected - stampede_lab_counter_value', 'lost updates {{variant}}'),
+      [('stampede_lab_lost_update_expected - stampede_lab_lost_update_value', 'lost updates {{variant}}'),
        ('stampede_lab_stock', 'seats left {{variant}}')], 'short', 0, 8)
 panel('Leaked helpers and stuck lab work',
       'Helpers alive after their request ended (the goleak count), and lab work waiting now '

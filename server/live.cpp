@@ -207,8 +207,8 @@ void live_history::record(const std::vector<prometheus::MetricFamily>& families,
     put("task_memory_bytes", v.sum("stampede_task_memory_bytes"));
     put("connections", v.sum("stampede_connections_active"));
     // The failure labs (lost updates are the same over every variant: 0 for the fixed ones).
-    auto expected = v.sum("stampede_lab_counter_expected");
-    auto value = v.sum("stampede_lab_counter_value");
+    auto expected = v.sum("stampede_lab_lost_update_expected");
+    auto value = v.sum("stampede_lab_lost_update_value");
     if (expected && value) put("lab_lost_updates", std::max(0.0, *expected - *value));
     // Seats sold below a stock of 0, by the variants that can oversell (racy and atomic).
     double oversold = 0;

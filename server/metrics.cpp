@@ -265,14 +265,15 @@ std::string metrics::serialize() {
 void metrics::collect_labs(std::vector<prometheus::MetricFamily>& families) {
   using prometheus::MetricType;
   auto f = labs_->read();
-  families.push_back(per_variant(
-      "stampede_lab_counter_expected", "Lab counter: increments asked for, counted exactly",
-      MetricType::Gauge, counter_variants, [&](std::size_t v) { return f.counter[v].expected; }));
-  families.push_back(per_variant("stampede_lab_counter_value",
-                                 "Lab counter: what the shared counter says (expected - value "
-                                 "= updates lost)",
+  families.push_back(per_variant("stampede_lab_lost_update_expected",
+                                 "Lab lost update (/lab/counter): increments made, counted exactly",
                                  MetricType::Gauge, counter_variants,
-                                 [&](std::size_t v) { return f.counter[v].value; }));
+                                 [&](std::size_t v) { return f.counter[v].expected; }));
+  families.push_back(per_variant(
+      "stampede_lab_lost_update_value",
+      "Lab lost update (/lab/counter): what the shared count says (expected - value "
+      "= updates lost)",
+      MetricType::Gauge, counter_variants, [&](std::size_t v) { return f.counter[v].value; }));
   families.push_back(per_variant("stampede_lab_sold_total", "Lab reserve: seats sold",
                                  MetricType::Counter, reserve_variants,
                                  [&](std::size_t v) { return f.reserve[v].sold; }));
