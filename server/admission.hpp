@@ -1,7 +1,8 @@
 #pragma once
-/// \file Admission: whether one more request may start, or gets a 503 at once. Every mode's
-/// limit (bounded's workers and queue, thread_per_request's ceiling, coroutine's max_tasks) is
-/// one of these, and server/limiter.hpp puts a limit that finds its own bound in front of it.
+/// \file Admission: whether one more request may start, or gets a 503 without running. The
+/// limits of the modes that have one (bounded's workers and queue, thread_per_request's
+/// ceiling, coroutine's max_tasks) are each one of these, and server/limiter.hpp puts a limit
+/// that finds its own bound in front of it. blocking, one request at a time, has none.
 
 #include <chrono>
 

@@ -23,7 +23,7 @@ struct front_end {
   downstream& dependency;  ///< the simulated dependency every mode shares
   labs& lab;               ///< the failure labs' shared state
   /// Bumped after every swap of cfg or policy: a session keeps its own copies and reloads them
-  /// only when this has changed, instead of two atomic shared_ptr loads per request.
+  /// only when this has changed, instead of taking both slots' locks per request.
   std::atomic<std::uint64_t> generation{0};
   std::atomic<bool> draining{false};     ///< shutdown: finish the current request, then close
   std::atomic<int> in_flight{0};         ///< requests read and not yet answered

@@ -110,7 +110,7 @@ class session final : public work_waiter,
   Connection conn_;
   boost::beast::flat_buffer buffer_;
   // This connection's view of the config and the mode, refreshed when the server swaps either
-  // (fe.generation), instead of two atomic shared_ptr loads per request.
+  // (fe.generation), instead of taking both slots' locks per request.
   std::uint64_t seen_ = ~std::uint64_t{0};
   std::shared_ptr<const config> cfg_;
   std::shared_ptr<execution_policy> active_;

@@ -20,7 +20,8 @@ namespace stampede {
 
 /// \brief A worker pool of bounded.workers threads (created up front; more only if a reload
 /// raises the count) fed by a FIFO queue of bounded.queue_capacity waiting tasks beyond the
-/// free workers. A full queue answers 503 queue_full at once without touching a worker; work
+/// free workers. A full queue answers 503 queue_full without touching a worker (within a few
+/// turns of the connection's queue: completion_lane paces rejections); work
 /// that waited past bounded.queue_timeout_ms is answered 503 queue_timeout by a supervisor
 /// thread and never runs. With bounded.queue: codel, once the queue has not been empty for
 /// bounded.codel_interval_ms (a standing queue) work waits at most bounded.codel_target_ms,
