@@ -21,8 +21,8 @@ namespace stampede {
 /// loop of its own (the task keeps to the one it was given). Waiting — for the downstream, a fetch,
 /// a timer — suspends the job and holds no thread; CPU work yields every millisecond, so a CPU
 /// spike slows every task rather than starving the rest. Past coroutine.max_tasks live tasks (0 =
-/// no limit): 503 task_limit, without running the work. A parallel fan-out is a task per fetch, at most
-/// coroutine.fanout_limit at once (0 = no limit). Client disconnects are ignored unless
+/// no limit): 503 task_limit, without running the work. A parallel fan-out is a task per fetch, at
+/// most coroutine.fanout_limit at once (0 = no limit). Client disconnects are ignored unless
 /// coroutine.cancel_on_disconnect. Thread-safety: all public members may be called from any thread.
 /// The destructor stops the threads once every task has ended.
 class coroutine_policy final : public execution_policy, private task_host {
