@@ -374,7 +374,7 @@ double field(const std::string& body, const std::string& key) {
   return std::stod(body.substr(at + key.size() + 3));
 }
 
-TEST(CpuFanoutLabTest, concurrent_takes_as_long_as_sequential_and_parallel_uses_the_cores) {
+TEST(CpuFanoutLabTest, concurrent_is_as_slow_as_sequential_and_parallel_gives_each_child_a_thread) {
   wait_list waits;
   cpu_fanout_lab lab(waits);
   thread_context tc;
@@ -389,11 +389,13 @@ TEST(CpuFanoutLabTest, concurrent_takes_as_long_as_sequential_and_parallel_uses_
   }
   auto r = lab.run(cpu_fanout_lab::parallel, 4, 20, c).run_inline();
   ASSERT_EQ(r.status, 200) << r.body;
-  // Each child burns 20 ms of its own thread's CPU: the wall time is at least one child's,
-  // and on more than one core less than all four one after another.
+  // Each child burns 20 ms of its own thread's CPU, on a thread of its own: the wall time is
+  // at least one child's. How much less than all four it is depends on the cores free (the
+  // integration test and the lesson measure it).
   EXPECT_GE(field(r.body, "wall_ms"), 19) << r.body;
-  if (std::thread::hardware_concurrency() > 1) {
-    EXPECT_LT(field(r.body, "wall_ms"), 80) << r.body;
+  {
+    std::lock_guard l(spawner.m);
+    EXPECT_EQ(spawner.threads.size(), 4u);
   }
   EXPECT_EQ(lab.read(cpu_fanout_lab::parallel).runs, 1);
   EXPECT_NEAR(lab.read(cpu_fanout_lab::sequential).work_seconds, 0.08, 1e-9);
