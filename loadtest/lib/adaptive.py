@@ -128,8 +128,7 @@ def unloaded_p99(args, out, progress, plist, quick):
 
 
 def _hup(run, text):
-    with open(run.server.config_path, 'w') as f:
-        f.write(text)
+    lab.write_atomically(run.server.config_path, text)
     os.kill(run.server.proc.pid, signal.SIGHUP)
 
 

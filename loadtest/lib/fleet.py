@@ -215,8 +215,7 @@ class Fleet:
 
     def set_downstream_slots(self, model, slots, v):
         """Changes the downstream's capacity live: its config file, then SIGHUP."""
-        with open(self.downstream.config_path, 'w') as f:
-            f.write(downstream_config(model, v, slots))
+        lab.write_atomically(self.downstream.config_path, downstream_config(model, v, slots))
         self.downstream.proc.send_signal(signal.SIGHUP)
 
     def clients(self, args, rate, seconds, v, connections=1000):

@@ -73,8 +73,12 @@ class Server:
 
     def write_config(self, text):
         """Rewrites the config file (as an editor would); the server may pick it up live."""
-        with open(self.config_path, 'w') as f:
+        # Written aside and renamed into place, as editors save: a reload that polls between
+        # the truncation and the write would read an empty file, a valid config of defaults
+        # (a drain of 5 s instead of the one being written).
+        with open(self.config_path + '.new', 'w') as f:
             f.write(text)
+        os.replace(self.config_path + '.new', self.config_path)
         # Make sure the change is visible to an mtime check even within the same tick.
         now = time.time()
         os.utime(self.config_path, (now, now + 0.001 * (hash(text) % 1000)))

@@ -9,7 +9,8 @@ import time
 
 from lab.cgroup import MemoryCgroup
 from lab.common import (LOOPBACK, LUA, MAX_CONNECTIONS, ROOT, Progress, ephemeral_port,
-                        free_port, parse_size, raise_fd_limit, wait_until)
+                        free_port, parse_size, raise_fd_limit, wait_until,
+                        write_atomically)
 from lab.generators import OpenLoop, Wrk, impatient_clients
 from lab.model import MODEL_PATH, Model
 from lab.sampler import SERIES, Sampler
@@ -19,7 +20,8 @@ from lab.supervisor import Server, Supervisor
 __all__ = ['LOOPBACK', 'LUA', 'MAX_CONNECTIONS', 'MODEL_PATH', 'ROOT', 'SERIES', 'MemoryCgroup',
            'Model', 'OpenLoop', 'ephemeral_port',
            'Progress', 'Run', 'Sampler', 'Server', 'Supervisor', 'Wrk', 'free_port',
-           'impatient_clients', 'parse_size', 'raise_fd_limit', 'wait_until']
+           'impatient_clients', 'parse_size', 'raise_fd_limit', 'wait_until',
+           'write_atomically']
 
 
 class Run:

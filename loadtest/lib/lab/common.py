@@ -38,6 +38,14 @@ def wait_until(condition, seconds, step=0.1):
     return True
 
 
+def write_atomically(path, text):
+    """Writes `path` aside and renames it into place, as editors save: a server that polls its
+    config never reads it half written (an empty file is a valid config of defaults)."""
+    with open(path + '.new', 'w') as f:
+        f.write(text)
+    os.replace(path + '.new', path)
+
+
 def ephemeral_port():
     """A port nothing listens on now, picked by the kernel."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
