@@ -86,16 +86,17 @@ struct config {
     int fanout_limit = 0;  ///< fetches of one fan-out at once; 0 = a task per fetch
     int retry_after_s = 1;
   } coroutine;
-  /// An adaptive concurrency limit in front of a mode's own limit (bounded, coroutine,
-  /// thread_per_request); the defaults are those of Netflix's concurrency-limits.
+  /// An adaptive concurrency limit in front of a mode's own limit, in every mode; the defaults
+  /// are those of Netflix's concurrency-limits, but for min and the window.
   struct {
     std::string algorithm = "none";  ///< none | aimd | gradient2 | vegas
     int initial = 20;
     int min = 2;
     int max = 1000;
-    /// 0: every sample updates the limit (Netflix's SimpleLimiter). N: one update per window of
-    /// at least N ms and window_samples samples, from their mean RTT (Netflix's WindowedLimit).
-    int window_ms = 0;
+    /// N: one update per window of at least N ms and window_samples samples, from their mean
+    /// RTT (Netflix's WindowedLimit). 0: every sample updates the limit (Netflix's
+    /// SimpleLimiter), which overshoots: a change shows in the samples a request's time later.
+    int window_ms = 100;
     int window_samples = 10;
     double aimd_backoff_ratio = 0.9;  ///< the limit's factor on a drop
     int aimd_timeout_ms = 5000;       ///< a sample slower than this counts as a drop

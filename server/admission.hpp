@@ -1,19 +1,38 @@
 #pragma once
-/// \file Admission: whether one more request may start, or gets a 503 without running. The
-/// limits of the modes that have one (bounded's workers and queue, thread_per_request's
-/// ceiling, coroutine's max_tasks) are each one of these, and server/limiter.hpp puts a limit
-/// that finds its own bound in front of it. blocking, one request at a time, has none.
+/// \file Admission: whether one more request may start, or gets a 503 without running, and
+/// why. Every mode admits through one of these (server/limiter.hpp): its own fixed limit, if
+/// it has one (bounded's workers and queue, thread_per_request's ceiling, coroutine's
+/// max_tasks; blocking has none), behind the adaptive limit that limiter.algorithm sets.
 
 #include <chrono>
+#include <string>
+#include <string_view>
+
+namespace prometheus {
+class Counter;
+}
 
 namespace stampede {
 
-/// What try_acquire decided.
-enum class admit_result {
-  admitted,
-  over_limit,  ///< the adaptive limit is reached (503 limit)
-  full         ///< the mode's own fixed limit is reached (the mode names the reason)
+/// \brief A reason to answer 503 without running the work: a word of its mode's vocabulary
+/// (each mode names its own in its file pair) or of the seam's (below). Made once per mode and
+/// reason (mode_metrics::rejection_for), with its counter and its answer, so that turning a
+/// request away costs no allocation.
+struct rejection {
+  std::string_view reason;  ///< stampede_rejected_total{reason}, and the answer's "reason"
+  /// The request was admitted, then turned away because of the load (it waited too long): a
+  /// limit that adapts learns from it as a drop. Otherwise it says nothing of the load.
+  bool dropped = false;
+  prometheus::Counter* counted = nullptr;
+  std::string body;  ///< the 503's JSON body
 };
+
+/// The seam's reasons, every mode's: the server is stopping, or the adaptive limit
+/// (limiter.algorithm) is reached.
+namespace common_reason {
+inline constexpr std::string_view shutting_down = "shutting_down";
+inline constexpr std::string_view limit = "limit";
+}  // namespace common_reason
 
 /// How an admitted request ended, as a limit that adapts learns from it.
 enum class request_end {
@@ -27,8 +46,8 @@ enum class request_end {
 class admission {
  public:
   virtual ~admission() = default;
-  /// Takes a place if there is one; otherwise says which limit refused.
-  virtual admit_result try_acquire() = 0;
+  /// Takes a place if there is one (null); otherwise the reason the request is turned away.
+  virtual const rejection* try_acquire() = 0;
   /// Gives back a place taken by try_acquire when its request has ended: how long it held
   /// the place, and how it ended.
   virtual void release(std::chrono::steady_clock::duration held, request_end how) = 0;

@@ -10,7 +10,7 @@ namespace stampede {
 std::unique_ptr<execution_policy> make_policy(const config& c, metrics& m) {
   switch (c.mode) {
     case mode_kind::blocking:
-      return std::make_unique<blocking_policy>();
+      return std::make_unique<blocking_policy>(c, m);
     case mode_kind::thread_per_request:
       return std::make_unique<thread_per_request_policy>(c, m);
     case mode_kind::bounded:

@@ -94,11 +94,42 @@ double vegas_limit::update(const limit_sample& sample) {
   return limit_;
 }
 
+windowed_limit::windowed_limit(const limiter_settings& s, std::unique_ptr<limit_algorithm> inner)
+    : limit_algorithm(s), inner_(std::move(inner)) {
+  limit_ = inner_->limit();
+}
+
+double windowed_limit::update(const limit_sample& sample) {
+  if (s_.window_ms <= 0) return limit_ = inner_->update(sample);
+  if (count_ == 0) start_ = sample.ended;
+  rtt_sum_ += sample.rtt_ms;
+  ++count_;
+  inflight_ = std::max(inflight_, sample.inflight);
+  dropped_ = dropped_ || sample.dropped;
+  if (count_ < s_.window_samples ||
+      sample.ended - start_ < std::chrono::milliseconds(s_.window_ms)) {
+    return limit_;
+  }
+  const limit_sample whole{rtt_sum_ / count_, inflight_, dropped_, sample.ended};
+  rtt_sum_ = 0;
+  count_ = inflight_ = 0;
+  dropped_ = false;
+  return limit_ = inner_->update(whole);
+}
+
+void windowed_limit::configure(const limiter_settings& s) {
+  s_ = s;
+  inner_->configure(s);
+  limit_ = inner_->limit();
+}
+
 std::unique_ptr<limit_algorithm> make_limit_algorithm(const limiter_settings& s) {
-  if (s.algorithm == "aimd") return std::make_unique<aimd_limit>(s);
-  if (s.algorithm == "gradient2") return std::make_unique<gradient2_limit>(s);
-  if (s.algorithm == "vegas") return std::make_unique<vegas_limit>(s);
-  return nullptr;
+  std::unique_ptr<limit_algorithm> inner;
+  if (s.algorithm == "aimd") inner = std::make_unique<aimd_limit>(s);
+  if (s.algorithm == "gradient2") inner = std::make_unique<gradient2_limit>(s);
+  if (s.algorithm == "vegas") inner = std::make_unique<vegas_limit>(s);
+  if (!inner) return nullptr;
+  return std::make_unique<windowed_limit>(s, std::move(inner));
 }
 
 }  // namespace stampede

@@ -1,9 +1,11 @@
 #pragma once
 /// \file The adaptive limit algorithms, after Netflix's concurrency-limits: each turns one
 /// request's sample (its time, the requests in flight when it ended, whether it was dropped)
-/// into a new limit. Pure arithmetic, no clock and no lock: server/limiter.hpp calls
-/// them under its own lock, and the unit tests call them with synthetic RTT sequences.
+/// into a new limit. Pure arithmetic, no clock and no lock (a sample says when it ended):
+/// server/limiter.hpp calls them under its own lock, and the unit tests call them with
+/// synthetic RTT sequences.
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string_view>
@@ -17,6 +19,7 @@ struct limit_sample {
   double rtt_ms = 0;  ///< admitted to ended
   int inflight = 0;   ///< requests holding a place when it ended (itself included)
   bool dropped = false;
+  std::chrono::steady_clock::time_point ended{};  ///< when it ended (what a window measures)
 };
 
 /// The bounds and parameters every algorithm reads (config.limiter).
@@ -78,7 +81,27 @@ class vegas_limit final : public limit_algorithm {
   std::uint64_t rng_;
 };
 
-/// The algorithm config names (null for "none").
+/// \brief Netflix's WindowedLimit: gathers samples for at least window_ms and window_samples,
+/// then gives the wrapped algorithm one sample of theirs (the mean RTT, the most in flight,
+/// whether any dropped). A window of 0 ms hands every sample straight through. Per-sample
+/// updates overshoot: a change to the limit shows in the samples only a request's time later,
+/// and meanwhile every sample moves it again (docs/limits.md).
+class windowed_limit final : public limit_algorithm {
+ public:
+  windowed_limit(const limiter_settings& s, std::unique_ptr<limit_algorithm> inner);
+  double update(const limit_sample& sample) override;
+  void configure(const limiter_settings& s) override;
+
+ private:
+  std::unique_ptr<limit_algorithm> inner_;
+  std::chrono::steady_clock::time_point start_{};
+  double rtt_sum_ = 0;
+  int count_ = 0;
+  int inflight_ = 0;
+  bool dropped_ = false;
+};
+
+/// The algorithm config names, windowed as limiter.window_ms says (null for "none").
 std::unique_ptr<limit_algorithm> make_limit_algorithm(const limiter_settings& s);
 
 }  // namespace stampede

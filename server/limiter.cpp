@@ -5,23 +5,26 @@
 
 namespace stampede {
 
-limiter::limiter(int fixed, const limiter_settings& s, mode_metrics& m)
-    : fixed_(fixed), metrics_(m) {
+limiter::limiter(int fixed, const rejection* when_full, const limiter_settings& s, mode_metrics& m)
+    : fixed_(fixed),
+      metrics_(m),
+      when_full_(when_full),
+      over_limit_(m.rejection_for(common_reason::limit)) {
   configure(s);
 }
 
-admit_result limiter::try_acquire() {
+const rejection* limiter::try_acquire() {
   int used = in_use_.load(std::memory_order_relaxed);
   // Checked and taken in one step, so neither limit is overshot by concurrent callers.
   do {
     const int adaptive = adaptive_.load(std::memory_order_relaxed);
     const int fixed = fixed_.load(std::memory_order_relaxed);
-    if (fixed > 0 && used >= fixed) return admit_result::full;
-    if (adaptive > 0 && used >= adaptive) return admit_result::over_limit;
+    if (when_full_ != nullptr && fixed > 0 && used >= fixed) return when_full_;
+    if (adaptive > 0 && used >= adaptive) return &over_limit_;
   } while (!in_use_.compare_exchange_weak(used, used + 1, std::memory_order_acq_rel,
                                           std::memory_order_relaxed));
   metrics_.limit_inflight->Set(used + 1);
-  return admit_result::admitted;
+  return nullptr;
 }
 
 void limiter::release(std::chrono::steady_clock::duration held, request_end how) {
@@ -35,24 +38,8 @@ void limiter::release(std::chrono::steady_clock::duration held, request_end how)
   if (how == request_end::ok && ms < 0.1) return;
   std::lock_guard lock(mutex_);
   if (!algorithm_) return;
-  limit_sample sample{ms, inflight, how == request_end::dropped};
-  if (window_ms_ > 0) {
-    const auto now = std::chrono::steady_clock::now();
-    if (window_count_ == 0) window_start_ = now;
-    window_rtt_sum_ += ms;
-    ++window_count_;
-    window_inflight_ = std::max(window_inflight_, inflight);
-    window_dropped_ = window_dropped_ || sample.dropped;
-    if (window_count_ < window_samples_ ||
-        now - window_start_ < std::chrono::milliseconds(window_ms_)) {
-      return;
-    }
-    sample = {window_rtt_sum_ / window_count_, window_inflight_, window_dropped_};
-    window_rtt_sum_ = 0;
-    window_count_ = window_inflight_ = 0;
-    window_dropped_ = false;
-  }
-  const double next = algorithm_->update(sample);
+  const double next = algorithm_->update(
+      {ms, inflight, how == request_end::dropped, std::chrono::steady_clock::now()});
   adaptive_.store(std::max(1, static_cast<int>(std::lround(next))), std::memory_order_relaxed);
   publish();
 }
@@ -71,8 +58,6 @@ void limiter::set_fixed(int fixed) {
 
 void limiter::configure(const limiter_settings& s) {
   std::lock_guard lock(mutex_);
-  window_ms_ = s.window_ms;
-  window_samples_ = s.window_samples;
   if (s.algorithm == "none") {
     algorithm_.reset();
     adaptive_.store(0, std::memory_order_relaxed);

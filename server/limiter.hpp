@@ -1,7 +1,8 @@
 #pragma once
 /// \file A mode's admission: its own fixed limit (bounded's workers and queue,
-/// thread_per_request's ceiling, coroutine's max_tasks) and, when limiter.algorithm is set,
-/// an adaptive limit in front of it that learns from every admitted request's time.
+/// thread_per_request's ceiling, coroutine's max_tasks; blocking has none) and, when
+/// limiter.algorithm is set, an adaptive limit in front of it that learns from every admitted
+/// request's time. Every mode admits through one.
 
 #include <atomic>
 #include <memory>
@@ -15,13 +16,14 @@
 namespace stampede {
 
 /// \brief Admits while fewer than the limit hold a place. The adaptive limit refuses with
-/// over_limit, the fixed one with full. Thread-safety: every member may be called from any
-/// thread; samples are learnt from one at a time.
+/// the reason `limit`, the fixed one with the mode's own. Thread-safety: every member may be
+/// called from any thread; samples are learnt from one at a time.
 class limiter final : public admission {
  public:
-  /// `fixed`: the mode's own limit (0: none). `m`: where stampede_limit{mode} is published.
-  limiter(int fixed, const limiter_settings& s, mode_metrics& m);
-  admit_result try_acquire() override;
+  /// `fixed`: the mode's own limit (0: none), which refuses with `when_full` (null for a mode
+  /// that has no fixed limit: `fixed` is then none). `m`: where stampede_limit{mode} is published.
+  limiter(int fixed, const rejection* when_full, const limiter_settings& s, mode_metrics& m);
+  const rejection* try_acquire() override;
   void release(std::chrono::steady_clock::duration held, request_end how) override;
   /// The lower of the two limits in force (0: none).
   int limit() const override;
@@ -40,17 +42,11 @@ class limiter final : public admission {
   std::atomic<int> adaptive_{0};
   std::atomic<int> in_use_{0};
   mode_metrics& metrics_;
+  const rejection* when_full_;
+  const rejection& over_limit_;
   std::mutex mutex_;                            ///< guards the algorithm
   std::unique_ptr<limit_algorithm> algorithm_;  ///< null: no adaptive limit
   std::string algorithm_name_;                  ///< which one algorithm_ is
-  // The window being gathered (limiter.window_ms > 0); all guarded by mutex_.
-  int window_ms_ = 0;
-  int window_samples_ = 10;
-  std::chrono::steady_clock::time_point window_start_{};
-  double window_rtt_sum_ = 0;
-  int window_count_ = 0;
-  int window_inflight_ = 0;
-  bool window_dropped_ = false;
 };
 
 }  // namespace stampede

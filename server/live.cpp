@@ -103,7 +103,8 @@ std::optional<double> quantile(double q, const std::vector<std::pair<double, dou
 
 }  // namespace
 
-void live_history::record(const std::vector<prometheus::MetricFamily>& families, double unix_time) {
+void live_history::record(const std::vector<prometheus::MetricFamily>& families, double unix_time,
+                          const std::vector<std::pair<std::string, std::string>>& own_series) {
   view v{families};
   auto codes = v.by("stampede_http_requests_total", "code");
   auto reasons = v.by("stampede_rejected_total", "reason");
@@ -194,9 +195,8 @@ void live_history::record(const std::vector<prometheus::MetricFamily>& families,
     };
     put("p50_ms", ms(quantile(0.50, inc)));
     put("p99_ms", ms(quantile(0.99, inc)));
-    put("queue_depth", v.sum("stampede_queue_depth"));
-    put("queue_capacity", v.sum("stampede_queue_capacity"));
-    put("pool_workers", v.sum("stampede_pool_workers"));
+    // The modes' own gauges, under the keys their policies gave them.
+    for (const auto& [key, name] : own_series) put(key.c_str(), v.sum(name));
     put("ds_in_use", v.sum("stampede_downstream_in_use"));
     put("ds_waiting", v.sum("stampede_downstream_waiting"));
     put("ds_capacity", v.sum("stampede_downstream_capacity"));

@@ -26,8 +26,10 @@ class live_history {
       : capacity_(capacity), started_(started) {}
 
   /// Takes a sample from `families` read at `unix_time`. The first call only sets the
-  /// baseline for rates.
-  void record(const std::vector<prometheus::MetricFamily>& families, double unix_time);
+  /// baseline for rates. `own_series`: the modes' own gauges (metrics::own_series), as live
+  /// key and metric name.
+  void record(const std::vector<prometheus::MetricFamily>& families, double unix_time,
+              const std::vector<std::pair<std::string, std::string>>& own_series = {});
 
   /// JSON: {"interval_s", "started", "config", "samples": [...]} with the samples after
   /// sequence `after` (0: all kept).

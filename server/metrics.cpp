@@ -11,38 +11,54 @@
 
 namespace stampede {
 
-std::string_view to_string(reject_reason r) {
-  switch (r) {
-    case reject_reason::queue_full:
-      return "queue_full";
-    case reject_reason::queue_timeout:
-      return "queue_timeout";
-    case reject_reason::thread_ceiling:
-      return "thread_ceiling";
-    case reject_reason::spawn_failed:
-      return "spawn_failed";
-    case reject_reason::shutting_down:
-      return "shutting_down";
-    case reject_reason::task_limit:
-      return "task_limit";
-    case reject_reason::limit:
-      return "limit";
+const rejection& mode_metrics::rejection_for(std::string_view reason, bool dropped) {
+  std::lock_guard lock(rejections_mutex_);
+  auto it = rejections_.find(reason);
+  if (it == rejections_.end()) {
+    auto r = std::make_unique<rejection>();
+    // The reason's text lives in the map's key: the view stays valid.
+    it = rejections_.emplace(std::string(reason), std::move(r)).first;
+    rejection& made = *it->second;
+    made.reason = it->first;
+    made.dropped = dropped;
+    made.counted = &rejected_family->Add({{"mode", name}, {"reason", it->first}});
+    const char* what = reason == common_reason::shutting_down ? "shutting down" : "overloaded";
+    made.body = error_response(503, what, made.reason, name).body;
   }
-  return "unknown";
+  return *it->second;
 }
 
-namespace {
-
-prometheus::Histogram::BucketBoundaries duration_buckets() {
+std::vector<double> metrics::duration_buckets() {
   // Fine enough around the workloads' usual 5-500 ms that interpolated quantiles mean something.
   return {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3,
           0.5,    0.75,  1,      1.5,   2,    3,     5,    7.5,   10,  15,   20,  30};
 }
 
-prometheus::Histogram::BucketBoundaries spawn_buckets() {
-  return {0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005,
-          0.001,    0.0025,  0.005,    0.01,    0.025,  0.05,    0.1};
+prometheus::Gauge& metrics::own_gauge(const std::string& name, const std::string& help,
+                                      const std::string& live_key) {
+  std::lock_guard lock(own_mutex_);
+  auto& g = own_gauges_[name];
+  if (g == nullptr) {
+    g = &prometheus::BuildGauge().Name(name).Help(help).Register(*registry_).Add({});
+    own_series_.emplace_back(live_key, name);
+  }
+  return *g;
 }
+
+sharded_histogram& metrics::own_histogram(const std::string& name, const std::string& help,
+                                          const std::vector<double>& bounds) {
+  std::lock_guard lock(own_mutex_);
+  auto& h = own_histograms_[name];
+  if (h == nullptr) h = &sharded_.histogram(name, help, {}, bounds);
+  return *h;
+}
+
+std::vector<std::pair<std::string, std::string>> metrics::own_series() const {
+  std::lock_guard lock(own_mutex_);
+  return own_series_;
+}
+
+namespace {
 
 prometheus::ClientMetric gauge_value(double v) {
   prometheus::ClientMetric m;
@@ -144,10 +160,11 @@ metrics::metrics() : registry_(std::make_shared<prometheus::Registry>()) {
     mm.limit = &limit.Add({{"mode", mode}});
     mm.limit_inflight = &limit_inflight.Add({{"mode", mode}});
     mm.tasks_started = &sharded_.counter(started_name, started_help, {{"mode", mode}});
-    for (int r = 0; r < reject_reason_count; ++r) {
-      mm.rejected[r] = &rejected.Add(
-          {{"mode", mode}, {"reason", std::string(to_string(static_cast<reject_reason>(r)))}});
-    }
+    mm.name = mode;
+    mm.rejected_family = &rejected;
+    // The seam's reasons, every mode's (the mode's own are made by its policy).
+    mm.rejection_for(common_reason::shutting_down);
+    mm.rejection_for(common_reason::limit);
     mm.cancelled_queued = &cancelled.Add({{"mode", mode}, {"stage", "queued"}});
     mm.cancelled_running = &cancelled.Add({{"mode", mode}, {"stage", "running"}});
     mm.client_disconnects = &disconnects.Add({{"mode", mode}});
@@ -165,31 +182,10 @@ metrics::metrics() : registry_(std::make_shared<prometheus::Registry>()) {
       }
     }
   }
-  thread_spawn_seconds_ = &sharded_.histogram(
-      "stampede_thread_spawn_seconds", "Time to create a request thread (thread-per-request mode)",
-      {}, spawn_buckets());
-  queue_wait_seconds_ = &sharded_.histogram("stampede_queue_wait_seconds",
-                                            "Bounded mode: admission until a worker takes the work",
-                                            {}, duration_buckets());
   downstream_wait_seconds_ =
       &sharded_.histogram("stampede_downstream_wait_seconds",
                           "Time a call waited for a slot of the downstream (0 when one was free)",
                           {}, duration_buckets());
-  queue_depth_ = &BuildGauge()
-                      .Name("stampede_queue_depth")
-                      .Help("Bounded mode: work waiting in the queue")
-                      .Register(*registry_)
-                      .Add({});
-  queue_capacity_ = &BuildGauge()
-                         .Name("stampede_queue_capacity")
-                         .Help("Bounded mode: queue capacity")
-                         .Register(*registry_)
-                         .Add({});
-  pool_workers_ = &BuildGauge()
-                       .Name("stampede_pool_workers")
-                       .Help("Bounded mode: worker threads")
-                       .Register(*registry_)
-                       .Add({});
   connections_active_ = &BuildGauge()
                              .Name("stampede_connections_active")
                              .Help("Open main-port connections")

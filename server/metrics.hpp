@@ -1,6 +1,7 @@
 #pragma once
-/// \file The Prometheus metrics of stampede. Every labelled child is created once, here;
-/// the hot path only touches pointers. Names are a contract (dashboards, load tests).
+/// \file The Prometheus metrics of stampede. Every labelled child is created once, here or
+/// (what a mode owns: its reasons, its gauges) by its policy; the hot path only touches
+/// pointers. Names are a contract (dashboards, load tests).
 
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
@@ -21,39 +22,38 @@
 #include "handlers/downstream.hpp"
 #include "handlers/labs/labs.hpp"
 #include "handlers/work.hpp"
+#include "server/admission.hpp"
 #include "server/sharded_families.hpp"
 
 namespace stampede {
 
-/// Why a request was answered 503 without running.
-enum class reject_reason {
-  queue_full,
-  queue_timeout,
-  thread_ceiling,
-  spawn_failed,
-  shutting_down,
-  task_limit,
-  limit  ///< the adaptive limit (limiter.algorithm)
-};
-inline constexpr int reject_reason_count = 7;
-std::string_view to_string(reject_reason r);
-
 /// \brief The metrics one mode writes, all labelled with that mode.
 /// Thread-safety: every member is safe to update from any thread.
 struct mode_metrics {
+  /// The reason `reason` of this mode's vocabulary, made (and its stampede_rejected_total
+  /// series exported) at the first call; later calls return the same one, which lives as
+  /// long as the metrics. Called when a policy is made, not per request.
+  const rejection& rejection_for(std::string_view reason, bool dropped = false);
+
   prometheus::Gauge* info = nullptr;            ///< stampede_mode_info
   prometheus::Gauge* tasks_queued = nullptr;    ///< stampede_tasks{state="queued"}
   prometheus::Gauge* tasks_running = nullptr;   ///< stampede_tasks{state="running"}
   prometheus::Gauge* limit = nullptr;           ///< stampede_limit: the admission limit now
   prometheus::Gauge* limit_inflight = nullptr;  ///< stampede_limit_inflight: places taken
   sharded_counter* tasks_started = nullptr;
-  std::array<prometheus::Counter*, reject_reason_count> rejected{};
   prometheus::Counter* cancelled_queued = nullptr;
   prometheus::Counter* cancelled_running = nullptr;
   prometheus::Counter* client_disconnects = nullptr;
   prometheus::Counter* wasted_seconds = nullptr;
   std::array<sharded_histogram*, handler_count> duration{};
   std::array<sharded_histogram*, handler_count> success_duration{};  ///< 2xx only
+
+  std::string name;  ///< the mode's label
+  prometheus::Family<prometheus::Counter>* rejected_family = nullptr;
+
+ private:
+  std::mutex rejections_mutex_;  ///< guards rejections_
+  std::map<std::string, std::unique_ptr<rejection>, std::less<>> rejections_;
 };
 
 /// \brief All of stampede's metrics and their registry.
@@ -90,12 +90,22 @@ class metrics {
     more_ = std::move(more);
   }
 
-  sharded_histogram& thread_spawn_seconds() { return *thread_spawn_seconds_; }
-  sharded_histogram& queue_wait_seconds() { return *queue_wait_seconds_; }
+  // What a mode exports of its own (bounded's queue, thread_per_request's thread starts) is
+  // made by its policy, here: the metrics name none of it. Each is made at the first call and
+  // the same one is returned after (a mode switched back to makes a new policy).
+
+  /// A gauge of the mode's own; `live_key` names it in the live page's samples.
+  prometheus::Gauge& own_gauge(const std::string& name, const std::string& help,
+                               const std::string& live_key);
+  /// A histogram of the mode's own, of `bounds` (seconds; duration_buckets(): a request's).
+  sharded_histogram& own_histogram(const std::string& name, const std::string& help,
+                                   const std::vector<double>& bounds);
+  /// The live page's keys of the modes' own gauges, with their metric names.
+  std::vector<std::pair<std::string, std::string>> own_series() const;
+  /// Buckets fit for a request's time (5 ms to 30 s), as the request histograms use.
+  static std::vector<double> duration_buckets();
+
   sharded_histogram& downstream_wait_seconds() { return *downstream_wait_seconds_; }
-  prometheus::Gauge& queue_depth() { return *queue_depth_; }
-  prometheus::Gauge& queue_capacity() { return *queue_capacity_; }
-  prometheus::Gauge& pool_workers() { return *pool_workers_; }
   prometheus::Gauge& connections_active() { return *connections_active_; }
   prometheus::Counter& connections_refused() { return *connections_refused_; }
   prometheus::Counter& config_reloads(bool ok) { return ok ? *reloads_ok_ : *reloads_error_; }
@@ -120,18 +130,17 @@ class metrics {
       requests_{};
   std::mutex rare_codes_mutex_;                                       ///< guards rare_codes_
   std::map<std::tuple<int, int, int>, sharded_counter*> rare_codes_;  ///< codes not in codes_
-  sharded_histogram* thread_spawn_seconds_ = nullptr;
-  sharded_histogram* queue_wait_seconds_ = nullptr;
   sharded_histogram* downstream_wait_seconds_ = nullptr;
+  mutable std::mutex own_mutex_;  ///< guards the two maps below
+  std::map<std::string, prometheus::Gauge*> own_gauges_;
+  std::map<std::string, sharded_histogram*> own_histograms_;
+  std::vector<std::pair<std::string, std::string>> own_series_;  ///< live key, metric name
   std::function<downstream::snapshot()> downstream_stats_;
   std::array<prometheus::Counter*, call_outcome_count> downstream_calls_{};
   prometheus::Counter* downstream_retries_ = nullptr;
   prometheus::Counter* downstream_retries_denied_ = nullptr;
   labs* labs_ = nullptr;
   std::function<void(std::vector<prometheus::MetricFamily>&)> more_;
-  prometheus::Gauge* queue_depth_ = nullptr;
-  prometheus::Gauge* queue_capacity_ = nullptr;
-  prometheus::Gauge* pool_workers_ = nullptr;
   prometheus::Gauge* connections_active_ = nullptr;
   prometheus::Counter* connections_refused_ = nullptr;
   prometheus::Counter* reloads_ok_ = nullptr;

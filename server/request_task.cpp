@@ -1,6 +1,5 @@
 #include "server/request_task.hpp"
 
-#include <array>
 #include <boost/asio/execution/outstanding_work.hpp>
 #include <boost/asio/prefer.hpp>
 #include <string>
@@ -11,27 +10,11 @@ namespace asio = boost::asio;
 
 namespace {
 
-/// A typed rejection as HTTP. The policy that rejected says whether, and when, a retry can
-/// help.
+/// A rejection as HTTP. The policy that rejected says whether, and when, a retry can help.
 response overload_response(const task& t) {
-  // The bodies are few and fixed: made once, not serialised for every rejection.
-  static const auto bodies = [] {
-    std::array<std::array<std::string, mode_count>, reject_reason_count> b;
-    for (int why = 0; why < reject_reason_count; ++why) {
-      for (int mode = 0; mode < mode_count; ++mode) {
-        auto reason = static_cast<reject_reason>(why);
-        const char* what = reason == reject_reason::shutting_down ? "shutting down" : "overloaded";
-        b[why][mode] =
-            error_response(503, what, to_string(reason), to_string(static_cast<mode_kind>(mode)))
-                .body;
-      }
-    }
-    return b;
-  }();
-  const reject_reason why = *t.rejected();
   response r;
   r.status = 503;
-  r.body = bodies[static_cast<int>(why)][static_cast<int>(t.mode())];
+  r.body = t.rejected()->body;
   if (t.retry_after_s() >= 0) {
     r.headers.emplace_back("Retry-After", std::to_string(t.retry_after_s()));
   }
@@ -68,13 +51,14 @@ void request_task::begin(std::shared_ptr<request_task> self) {
 void request_task::completed() {
   // Read before the exchange: once it has said "ended in submit", begin() may finish the task
   // and end its life on the I/O thread, so nothing of it is touched here afterwards.
-  const bool rejection = rejected().has_value();
+  const bool turned_away = rejected() != nullptr;
   int expected = submitting;
-  if (phase_.compare_exchange_strong(expected, rejection ? rejected_in_submit : ended_in_submit) &&
-      !rejection) {
+  if (phase_.compare_exchange_strong(expected,
+                                     turned_away ? rejected_in_submit : ended_in_submit) &&
+      !turned_away) {
     return;  // begin() finishes it
   }
-  if (rejection) {
+  if (turned_away) {
     lane_.rejected(this);
   } else {
     lane_.admitted(this);

@@ -17,7 +17,7 @@ asio::awaitable<void> sample_live(asio::any_io_executor ex, metrics& stats, live
   for (;;) {
     auto wall =
         std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-    live.record(stats.collect(), wall);
+    live.record(stats.collect(), wall, stats.own_series());
     next += std::chrono::seconds(1);
     timer.expires_at(next);
     auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));

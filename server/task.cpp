@@ -7,19 +7,16 @@
 
 namespace stampede {
 
-admit_result task::admit(admission& limit) {
-  const admit_result r = limit.try_acquire();
-  if (r != admit_result::admitted) return r;
+const rejection* task::admit(admission& limit) {
+  if (const rejection* why = limit.try_acquire()) return why;
   admitted_by_ = &limit;
   admitted_at_ = steady::now();
-  return r;
+  return nullptr;
 }
 
 request_end task::how_it_ended() const {
   if (client_gone_.load() || state_.load() == state::cancelled) return request_end::ignored;
-  if (rejected_) {
-    return *rejected_ == reject_reason::queue_timeout ? request_end::dropped : request_end::ignored;
-  }
+  if (rejected_ != nullptr) return rejected_->dropped ? request_end::dropped : request_end::ignored;
   // A 503 or 504 from the work is the dependency's overload or a deadline reached: the signal
   // a limit must back off on. Other failures say nothing of the load.
   if (result_.status == 503 || result_.status == 504) return request_end::dropped;
@@ -175,11 +172,11 @@ void task::job_finished(void* self) {
   t->ended();  // may end the task's life: the last thing done here
 }
 
-bool task::reject(reject_reason why, int retry_after_s) {
+bool task::reject(const rejection& why, int retry_after_s) {
   if (!leave_waiting(state::done)) return false;
-  rejected_ = why;
+  rejected_ = &why;
   retry_after_s_ = retry_after_s;
-  metrics_.rejected[static_cast<int>(why)]->Increment();
+  why.counted->Increment();
   complete();
   return true;
 }

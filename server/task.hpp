@@ -61,8 +61,9 @@ class task : private child_spawner {
   // calls on_done. A call that loses the race to another returns false and does nothing.
 
   /// Takes a place in `limit` for this task, given back when the task ends (however it
-  /// ends); anything but admitted: no place, and the policy rejects it. At most one per task.
-  admit_result admit(admission& limit);
+  /// ends). If there is none: the reason (no place is taken), with which the policy rejects
+  /// it. At most one per task.
+  const rejection* admit(admission& limit);
   /// How the task ended, for a limit that learns from it (once it has ended).
   request_end how_it_ended() const;
   /// The policy took the task into a queue (counts it as queued).
@@ -74,7 +75,7 @@ class task : private child_spawner {
   bool run(const run_env& env = {});
   /// Answers 503 without running, counting `why`, with a Retry-After of `retry_after_s`
   /// seconds (none if negative: retrying cannot help); then completes.
-  bool reject(reject_reason why, int retry_after_s = -1);
+  bool reject(const rejection& why, int retry_after_s = -1);
   /// The client left while queued: completes without running, counting the cancellation.
   bool cancel_queued();
   /// The client left and the task is not (or no longer) in the policy's queue: asks the body
@@ -98,7 +99,8 @@ class task : private child_spawner {
   const response& result() const { return result_; }
   /// Moves the answer out (once, by whoever finishes the task): no copy of the body.
   response take_result() { return std::move(result_); }
-  std::optional<reject_reason> rejected() const { return rejected_; }
+  /// Why it was turned away without running (null: it was not).
+  const rejection* rejected() const { return rejected_; }
   bool cancelled_in_queue() const { return state_.load() == state::cancelled; }
   int retry_after_s() const { return retry_after_s_; }
   steady::time_point admitted() const { return admitted_; }
@@ -139,7 +141,7 @@ class task : private child_spawner {
   std::stop_token halt_;  ///< the owner's halt (children: their parent's)
   execution_policy* owner_ = nullptr;
   response result_;
-  std::optional<reject_reason> rejected_;
+  const rejection* rejected_ = nullptr;
   int retry_after_s_ = -1;
   steady::time_point admitted_ = steady::now();
   std::optional<steady::time_point> started_;

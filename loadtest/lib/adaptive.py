@@ -23,10 +23,9 @@ RATE = 800         # requests/s offered in the downstream phases: above every ca
 CORES = os.cpu_count() or 1
 CPU_RATE = int(1.5 * CORES * 1000 / CPU_MS)
 
-# One update per 100 ms window (about one call): per-sample updates overshoot, since a change
-# shows in the samples only a call's time later (docs/limits.md).
+# Only the algorithm: its window and bounds are the shipped defaults.
 def limiter(algorithm):
-    return {'limiter.algorithm': algorithm, 'limiter.window_ms': 100}
+    return {'limiter.algorithm': algorithm}
 
 
 # The bounded variants keep the FIFO queue of 64 and the 1 s queue timeout they were sized with:

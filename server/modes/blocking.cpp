@@ -8,14 +8,25 @@ namespace {
 /// blocking's CPU per /healthz request. Shorter work wastes less than the look would cost; its
 /// answer is written to a closed connection, and the connection ends at its next read.
 constexpr auto departure_check_after = std::chrono::milliseconds(1);
+/// The lock frees up as soon as the request holding it ends: a client may try again a second
+/// later.
+constexpr int retry_after_s = 1;
 }  // namespace
 
+blocking_policy::blocking_policy(const config& c, metrics& m)
+    : shutting_down_(m.for_mode(mode_kind::blocking).rejection_for(common_reason::shutting_down)),
+      places_(0, nullptr, c.limiter, m.for_mode(mode_kind::blocking)) {}
+
 void blocking_policy::submit(std::shared_ptr<task> t) {
+  if (const rejection* why = t->admit(places_)) {
+    t->reject(*why, retry_after_s);
+    return;
+  }
   t->mark_queued();  // waiting for the lock (only visible with more than one I/O thread)
   std::unique_lock lock(one_at_a_time_);
   if (stopping_.load()) {
     lock.unlock();
-    t->reject(reject_reason::shutting_down);
+    t->reject(shutting_down_);
     return;
   }
   {

@@ -7,8 +7,20 @@
 namespace stampede {
 
 bounded_pool_policy::bounded_pool_policy(const config& c, metrics& m)
-    : all_metrics_(m),
-      places_(1, c.limiter, m.for_mode(mode_kind::bounded)),
+    : depth_gauge_(m.own_gauge("stampede_queue_depth", "Bounded mode: work waiting in the queue",
+                               "queue_depth")),
+      capacity_gauge_(
+          m.own_gauge("stampede_queue_capacity", "Bounded mode: queue capacity", "queue_capacity")),
+      workers_gauge_(
+          m.own_gauge("stampede_pool_workers", "Bounded mode: worker threads", "pool_workers")),
+      queue_wait_(m.own_histogram("stampede_queue_wait_seconds",
+                                  "Bounded mode: admission until a worker takes the work",
+                                  metrics::duration_buckets())),
+      shutting_down_(m.for_mode(mode_kind::bounded).rejection_for(common_reason::shutting_down)),
+      timed_out_(m.for_mode(mode_kind::bounded).rejection_for("queue_timeout", true)),
+      // The fixed limit is set once the workers are made (resize_locked); until then, one.
+      places_(1, &m.for_mode(mode_kind::bounded).rejection_for("queue_full"), c.limiter,
+              m.for_mode(mode_kind::bounded)),
       fanout_(c.bounded.fanout_limit) {
   std::lock_guard lock(mutex_);
   capacity_ = c.bounded.queue_capacity;
@@ -18,7 +30,7 @@ bounded_pool_policy::bounded_pool_policy(const config& c, metrics& m)
   retry_after_s_ = c.bounded.retry_after_s;
   threads_.emplace_back([this] { supervisor_loop(); });
   resize_locked(c.bounded.workers);
-  all_metrics_.queue_capacity().Set(capacity_);
+  capacity_gauge_.Set(capacity_);
   publish_depth_locked();
 }
 
@@ -34,9 +46,9 @@ bounded_pool_policy::~bounded_pool_policy() {
     work_signal_.release(live_workers_ + 1);  // every worker wakes and sees exiting_
   }
   supervisor_cv_.notify_all();
-  for (auto& e : left) e.work->reject(reject_reason::shutting_down);
+  for (auto& e : left) e.work->reject(shutting_down_);
   for (auto& th : threads_) th.join();
-  all_metrics_.pool_workers().Set(0);
+  workers_gauge_.Set(0);
 }
 
 void bounded_pool_policy::resize_locked(int workers) {
@@ -47,7 +59,7 @@ void bounded_pool_policy::resize_locked(int workers) {
   }
   // Surplus workers notice target_workers_ when they next wake, and exit: wake that many.
   if (live_workers_ > target_workers_) work_signal_.release(live_workers_ - target_workers_);
-  all_metrics_.pool_workers().Set(target_workers_);
+  workers_gauge_.Set(target_workers_);
   places_.set_fixed(target_workers_ + capacity_);
 }
 
@@ -69,19 +81,19 @@ steady::time_point bounded_pool_policy::expiry_locked(const entry& e) const {
 }
 
 void bounded_pool_policy::publish_depth_locked() {
-  all_metrics_.queue_depth().Set(static_cast<double>(queue_.size()));
+  depth_gauge_.Set(static_cast<double>(queue_.size()));
 }
 
 void bounded_pool_policy::submit(std::shared_ptr<task> t) {
-  std::optional<reject_reason> reject;
+  const rejection* reject = nullptr;
   bool earliest_changed = false;
   {
     std::lock_guard lock(mutex_);
     if (stopping_) {
-      reject = reject_reason::shutting_down;
-    } else if (auto r = t->admit(places_); r != admit_result::admitted) {
+      reject = &shutting_down_;
+    } else if (const rejection* why = t->admit(places_)) {
       // Every worker has a task and the queue is full, or the adaptive limit is reached.
-      reject = r == admit_result::full ? reject_reason::queue_full : reject_reason::limit;
+      reject = why;
     } else {
       t->mark_queued();
       if (queue_.empty()) last_empty_ = steady::now();
@@ -94,8 +106,8 @@ void bounded_pool_policy::submit(std::shared_ptr<task> t) {
       publish_depth_locked();
     }
   }
-  if (reject) {
-    t->reject(*reject, *reject == reject_reason::shutting_down ? -1 : retry_after_s_.load());
+  if (reject != nullptr) {
+    t->reject(*reject, reject == &shutting_down_ ? -1 : retry_after_s_.load());
     return;
   }
   work_signal_.release();
@@ -132,7 +144,7 @@ void bounded_pool_policy::reconfigure(const config& c) {
     retry_after_s_ = c.bounded.retry_after_s;
     // Queued entries keep the deadline they were admitted with.
     if (!stopping_) resize_locked(c.bounded.workers);
-    all_metrics_.queue_capacity().Set(capacity_);
+    capacity_gauge_.Set(capacity_);
   }
   fanout_.set_limit(c.bounded.fanout_limit);
   places_.configure(c.limiter);
@@ -149,7 +161,7 @@ void bounded_pool_policy::stop_all() {
     publish_depth_locked();
     for (auto& t : running_) t->request_stop();
   }
-  for (auto& e : left) e.work->reject(reject_reason::shutting_down);
+  for (auto& e : left) e.work->reject(shutting_down_);
 }
 
 bounded_pool_policy::work_signal::work_signal() {
@@ -203,10 +215,9 @@ void bounded_pool_policy::worker_loop() {
     running_.push_back(e.work);
     lock.unlock();
 
-    all_metrics_.queue_wait_seconds().Observe(
-        std::chrono::duration<double>(steady::now() - e.work->admitted()).count());
+    queue_wait_.Observe(std::chrono::duration<double>(steady::now() - e.work->admitted()).count());
     if (steady::now() >= e.deadline) {
-      e.work->reject(reject_reason::queue_timeout, retry_after_s_.load());
+      e.work->reject(timed_out_, retry_after_s_.load());
     } else {
       e.work->run({.fanout = &fanout_, .owner = this});
     }
@@ -231,7 +242,7 @@ void bounded_pool_policy::supervisor_loop() {
     if (!expired.empty()) {
       publish_depth_locked();
       lock.unlock();
-      for (auto& t : expired) t->reject(reject_reason::queue_timeout, retry_after_s_.load());
+      for (auto& t : expired) t->reject(timed_out_, retry_after_s_.load());
       lock.lock();
       continue;
     }

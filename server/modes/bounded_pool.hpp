@@ -73,9 +73,18 @@ class bounded_pool_policy final : public execution_policy {
     sem_t sem_;
   };
 
-  metrics& all_metrics_;
+  // This mode's own metrics.
+  prometheus::Gauge& depth_gauge_;     ///< stampede_queue_depth
+  prometheus::Gauge& capacity_gauge_;  ///< stampede_queue_capacity
+  prometheus::Gauge& workers_gauge_;   ///< stampede_pool_workers
+  sharded_histogram& queue_wait_;      ///< stampede_queue_wait_seconds
+  // This mode's reasons to turn a request away.
+  const rejection& shutting_down_;
+  /// Waited past bounded.queue_timeout_ms (or codel's target): a drop, for the adaptive limit.
+  const rejection& timed_out_;
   /// Admission: a place per worker and per queue slot (bounded.workers + queue_capacity),
-  /// taken by a request until it ends, and the adaptive limit in front of it.
+  /// taken by a request until it ends (503 queue_full past them), and the adaptive limit in
+  /// front of it.
   limiter places_;
   std::mutex mutex_;         ///< guards everything below
   work_signal work_signal_;  ///< a release per task admitted (and per exit)

@@ -90,8 +90,10 @@ class coroutine_policy::lane final : public suspender {
 };
 
 coroutine_policy::coroutine_policy(const config& c, metrics& m)
-    : all_metrics_(m),
-      max_tasks_(c.coroutine.max_tasks, c.limiter, m.for_mode(mode_kind::coroutine)),
+    : shutting_down_(m.for_mode(mode_kind::coroutine).rejection_for(common_reason::shutting_down)),
+      max_tasks_(c.coroutine.max_tasks,
+                 &m.for_mode(mode_kind::coroutine).rejection_for("task_limit"), c.limiter,
+                 m.for_mode(mode_kind::coroutine)),
       cancel_on_disconnect_(c.coroutine.cancel_on_disconnect),
       fanout_limit_(c.coroutine.fanout_limit),
       retry_after_s_(c.coroutine.retry_after_s) {
@@ -131,9 +133,8 @@ void coroutine_policy::submit(std::shared_ptr<task> t) {
     if (stopping_) {
       target = nullptr;
     } else {
-      if (auto r = t->admit(max_tasks_); r != admit_result::admitted) {
-        t->reject(r == admit_result::full ? reject_reason::task_limit : reject_reason::limit,
-                  retry_after_s_.load());
+      if (const rejection* why = t->admit(max_tasks_)) {
+        t->reject(*why, retry_after_s_.load());
         return;
       }
       live_.fetch_add(1);
@@ -143,7 +144,7 @@ void coroutine_policy::submit(std::shared_ptr<task> t) {
     }
   }
   if (target == nullptr) {
-    t->reject(reject_reason::shutting_down);
+    t->reject(shutting_down_);
     return;
   }
   // The task's first run is here, on the I/O thread that read its request, as a goroutine

@@ -43,8 +43,9 @@ class coroutine_policy final : public execution_policy, private task_host {
   void task_ended(task& t) noexcept override;
   void resize_locked(int threads);
 
-  metrics& all_metrics_;
-  /// coroutine.max_tasks (0: unbounded) and the adaptive limit, on tasks admitted and not ended
+  const rejection& shutting_down_;
+  /// coroutine.max_tasks (0: unbounded; 503 task_limit past it) and the adaptive limit, on
+  /// tasks admitted and not ended
   limiter max_tasks_;
   std::atomic<bool> cancel_on_disconnect_;
   std::atomic<int> fanout_limit_;

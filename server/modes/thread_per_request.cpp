@@ -8,12 +8,25 @@ namespace stampede {
 namespace {
 /// A thread frees up as soon as any request ends: a client may try again a second later.
 constexpr int retry_after_s = 1;
+
+/// 5 µs to 100 ms: a thread's creation, from the usual tens of microseconds to a machine that
+/// struggles.
+std::vector<double> spawn_buckets() {
+  return {0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005,
+          0.001,    0.0025,  0.005,    0.01,    0.025,  0.05,    0.1};
+}
 }  // namespace
 
 thread_per_request_policy::thread_per_request_policy(const config& c, metrics& m)
-    : all_metrics_(m),
-      ceiling_(c.thread_per_request.max_threads, c.limiter,
-               m.for_mode(mode_kind::thread_per_request)),
+    : spawn_seconds_(m.own_histogram("stampede_thread_spawn_seconds",
+                                     "Time to create a request thread (thread-per-request mode)",
+                                     spawn_buckets())),
+      shutting_down_(
+          m.for_mode(mode_kind::thread_per_request).rejection_for(common_reason::shutting_down)),
+      spawn_failed_(m.for_mode(mode_kind::thread_per_request).rejection_for("spawn_failed")),
+      ceiling_(c.thread_per_request.max_threads,
+               &m.for_mode(mode_kind::thread_per_request).rejection_for("thread_ceiling"),
+               c.limiter, m.for_mode(mode_kind::thread_per_request)),
       cancel_on_disconnect_(c.thread_per_request.cancel_on_disconnect) {}
 
 thread_per_request_policy::~thread_per_request_policy() {
@@ -26,7 +39,7 @@ thread_per_request_policy::~thread_per_request_policy() {
 
 void thread_per_request_policy::submit(std::shared_ptr<task> t) {
   if (stopping_.load()) {
-    t->reject(reject_reason::shutting_down);
+    t->reject(shutting_down_);
     return;
   }
   if (cancel_on_disconnect_.load() && t->client_already_gone(steady::now())) {
@@ -35,11 +48,10 @@ void thread_per_request_policy::submit(std::shared_ptr<task> t) {
     t->cancel_queued();
     return;
   }
-  // The ceiling bounds threads, so a place is held for the thread's whole life (until it has
-  // let go of its task), not only for the task's.
-  if (auto r = ceiling_.try_acquire(); r != admit_result::admitted) {
-    t->reject(r == admit_result::full ? reject_reason::thread_ceiling : reject_reason::limit,
-              retry_after_s);
+  // The place is given back when the task ends, a few microseconds before its thread does:
+  // the ceiling bounds requests with a thread, as every mode's limit bounds its requests.
+  if (const rejection* why = t->admit(ceiling_)) {
+    t->reject(*why, retry_after_s);
     return;
   }
   {
@@ -49,9 +61,8 @@ void thread_per_request_policy::submit(std::shared_ptr<task> t) {
   }
   auto begin = steady::now();
   try {
-    std::thread([this, t, begin]() mutable {
+    std::thread([this, t]() mutable {
       t->run({.fanout = &fanout_, .owner = this});
-      const request_end how = t->how_it_ended();
       {
         std::lock_guard lock(live_mutex_);
         running_.erase(t);
@@ -59,20 +70,17 @@ void thread_per_request_policy::submit(std::shared_ptr<task> t) {
       // The task goes before the thread counts as ended: what it holds (a lab's helper state)
       // must not outlive the policy's destructor, which waits for that count.
       t.reset();
-      ceiling_.release(steady::now() - begin, how);
       std::lock_guard lock(live_mutex_);
       if (--live_ == 0) live_cv_.notify_all();
     }).detach();
-    all_metrics_.thread_spawn_seconds().Observe(
-        std::chrono::duration<double>(steady::now() - begin).count());
+    spawn_seconds_.Observe(std::chrono::duration<double>(steady::now() - begin).count());
   } catch (const std::system_error&) {
     {
       std::lock_guard lock(live_mutex_);
       running_.erase(t);
       if (--live_ == 0) live_cv_.notify_all();
     }
-    ceiling_.release(steady::now() - begin, request_end::ignored);
-    t->reject(reject_reason::spawn_failed, retry_after_s);
+    t->reject(spawn_failed_, retry_after_s);
   }
 }
 

@@ -38,9 +38,12 @@ class thread_per_request_policy final : public execution_policy {
   };
 
  private:
-  metrics& all_metrics_;
-  /// thread_per_request.max_threads, the safety ceiling, and the adaptive limit, on request
-  /// threads alive.
+  sharded_histogram& spawn_seconds_;  ///< stampede_thread_spawn_seconds: this mode's own
+  // This mode's reasons to turn a request away.
+  const rejection& shutting_down_;
+  const rejection& spawn_failed_;  ///< the OS refused a thread
+  /// thread_per_request.max_threads, the safety ceiling (503 thread_ceiling), and the
+  /// adaptive limit, on requests with a thread.
   limiter ceiling_;
   std::atomic<bool> cancel_on_disconnect_;
   std::atomic<bool> stopping_{false};

@@ -18,56 +18,78 @@ limiter_settings with(std::string algorithm, int initial = 20, int min = 2, int 
   s.initial = initial;
   s.min = min;
   s.max = max;
+  s.window_ms = 0;  // every sample updates the limit: the window has a test of its own
   return s;
 }
 
 TEST(AdmissionTest, a_fixed_limit_admits_up_to_its_limit_and_again_after_a_release) {
   metrics m;
   auto& mm = m.for_mode(mode_kind::bounded);
-  limiter l(2, with("none"), mm);
-  EXPECT_EQ(l.try_acquire(), admit_result::admitted);
-  EXPECT_EQ(l.try_acquire(), admit_result::admitted);
-  EXPECT_EQ(l.try_acquire(), admit_result::full);
+  const rejection* full = &mm.rejection_for("queue_full");
+  limiter l(2, full, with("none"), mm);
+  EXPECT_EQ(l.try_acquire(), nullptr);
+  EXPECT_EQ(l.try_acquire(), nullptr);
+  EXPECT_EQ(l.try_acquire(), full);
   EXPECT_EQ(l.in_use(), 2);
   EXPECT_EQ(mm.limit_inflight->Value(), 2);
   EXPECT_EQ(mm.limit->Value(), 2);
   l.release(milliseconds(1), request_end::ok);
-  EXPECT_EQ(l.try_acquire(), admit_result::admitted);
+  EXPECT_EQ(l.try_acquire(), nullptr);
   l.set_fixed(1);  // lowered below what is in use: refuses until enough have ended
-  EXPECT_EQ(l.try_acquire(), admit_result::full);
+  EXPECT_EQ(l.try_acquire(), full);
   l.release({}, request_end::ok);
-  EXPECT_EQ(l.try_acquire(), admit_result::full);
+  EXPECT_EQ(l.try_acquire(), full);
   l.release({}, request_end::ok);
-  EXPECT_EQ(l.try_acquire(), admit_result::admitted);
-  limiter none(0, with("none"), mm);
-  for (int i = 0; i < 1000; ++i) EXPECT_EQ(none.try_acquire(), admit_result::admitted);
+  EXPECT_EQ(l.try_acquire(), nullptr);
+  limiter none(0, nullptr, with("none"), mm);
+  for (int i = 0; i < 1000; ++i) EXPECT_EQ(none.try_acquire(), nullptr);
   EXPECT_EQ(none.limit(), 0);
+}
+
+TEST(AdmissionTest, a_reason_is_made_once_per_mode_with_its_series_and_its_answer) {
+  metrics m;
+  auto& mm = m.for_mode(mode_kind::coroutine);
+  const rejection& r = mm.rejection_for("task_limit");
+  EXPECT_EQ(&mm.rejection_for("task_limit"), &r) << "made once, not per request";
+  EXPECT_EQ(r.reason, "task_limit");
+  EXPECT_FALSE(r.dropped);
+  EXPECT_NE(r.body.find("\"reason\":\"task_limit\""), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("\"mode\":\"coroutine\""), std::string::npos) << r.body;
+  EXPECT_NE(
+      m.serialize().find("stampede_rejected_total{mode=\"coroutine\",reason=\"task_limit\"} 0"),
+      std::string::npos);
+  // Another mode's vocabulary is its own: no series of this reason for it.
+  EXPECT_EQ(m.serialize().find("stampede_rejected_total{mode=\"bounded\",reason=\"task_limit\"}"),
+            std::string::npos);
+  EXPECT_TRUE(m.for_mode(mode_kind::bounded).rejection_for("queue_timeout", true).dropped);
 }
 
 TEST(AdmissionTest, the_adaptive_limit_refuses_as_over_limit_and_the_fixed_one_as_full) {
   metrics m;
   auto& mm = m.for_mode(mode_kind::coroutine);
-  limiter l(5, with("aimd", 3), mm);
+  const rejection* full = &mm.rejection_for("task_limit");
+  const rejection* over = &mm.rejection_for(common_reason::limit);
+  limiter l(5, full, with("aimd", 3), mm);
   EXPECT_EQ(l.limit(), 3);
-  for (int i = 0; i < 3; ++i) EXPECT_EQ(l.try_acquire(), admit_result::admitted);
-  EXPECT_EQ(l.try_acquire(), admit_result::over_limit);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(l.try_acquire(), nullptr);
+  EXPECT_EQ(l.try_acquire(), over);
   // Three samples at full use: +1 each, until the fixed limit is the lower one.
   for (int i = 0; i < 3; ++i) {
     l.release(milliseconds(10), request_end::ok);
-    EXPECT_EQ(l.try_acquire(), admit_result::admitted);
+    EXPECT_EQ(l.try_acquire(), nullptr);
   }
   EXPECT_EQ(l.adaptive(), 6);
   EXPECT_EQ(l.limit(), 5);
   EXPECT_EQ(mm.limit->Value(), 5);
-  EXPECT_EQ(l.try_acquire(), admit_result::admitted);
-  EXPECT_EQ(l.try_acquire(), admit_result::admitted);
-  EXPECT_EQ(l.try_acquire(), admit_result::full);
+  EXPECT_EQ(l.try_acquire(), nullptr);
+  EXPECT_EQ(l.try_acquire(), nullptr);
+  EXPECT_EQ(l.try_acquire(), full);
 }
 
 TEST(AdmissionTest, a_client_that_left_teaches_the_limit_nothing) {
   metrics m;
-  limiter l(0, with("aimd", 10), m.for_mode(mode_kind::coroutine));
-  for (int i = 0; i < 10; ++i) ASSERT_EQ(l.try_acquire(), admit_result::admitted);
+  limiter l(0, nullptr, with("aimd", 10), m.for_mode(mode_kind::coroutine));
+  for (int i = 0; i < 10; ++i) ASSERT_EQ(l.try_acquire(), nullptr);
   for (int i = 0; i < 5; ++i) l.release(milliseconds(9000), request_end::ignored);
   EXPECT_EQ(l.adaptive(), 10);
   l.release(milliseconds(10), request_end::dropped);
@@ -76,8 +98,8 @@ TEST(AdmissionTest, a_client_that_left_teaches_the_limit_nothing) {
 
 TEST(AdmissionTest, a_reload_keeps_the_limit_found_and_another_algorithm_starts_afresh) {
   metrics m;
-  limiter l(0, with("aimd", 10), m.for_mode(mode_kind::coroutine));
-  for (int i = 0; i < 10; ++i) ASSERT_EQ(l.try_acquire(), admit_result::admitted);
+  limiter l(0, nullptr, with("aimd", 10), m.for_mode(mode_kind::coroutine));
+  for (int i = 0; i < 10; ++i) ASSERT_EQ(l.try_acquire(), nullptr);
   l.release(milliseconds(10), request_end::dropped);
   EXPECT_EQ(l.adaptive(), 9);
   l.configure(with("aimd", 10, 2, 5));  // same algorithm, lower max: kept, clamped
@@ -94,8 +116,8 @@ TEST(AdmissionTest, a_window_updates_the_limit_once_from_its_samples) {
   auto s = with("aimd", 10);
   s.window_ms = 60000;  // never over by time: only the sample count is in play below
   s.window_samples = 3;
-  limiter l(0, s, m.for_mode(mode_kind::coroutine));
-  for (int i = 0; i < 10; ++i) ASSERT_EQ(l.try_acquire(), admit_result::admitted);
+  limiter l(0, nullptr, s, m.for_mode(mode_kind::coroutine));
+  for (int i = 0; i < 10; ++i) ASSERT_EQ(l.try_acquire(), nullptr);
   for (int i = 0; i < 5; ++i) l.release(milliseconds(10), request_end::ok);
   EXPECT_EQ(l.adaptive(), 10) << "the window is still open: no update yet";
   s.window_ms = 1;
@@ -107,7 +129,8 @@ TEST(AdmissionTest, a_window_updates_the_limit_once_from_its_samples) {
 
 TEST(AdmissionTest, concurrent_callers_never_overshoot_a_limit) {
   metrics m;
-  limiter l(5, with("none"), m.for_mode(mode_kind::bounded));
+  limiter l(5, &m.for_mode(mode_kind::bounded).rejection_for("queue_full"), with("none"),
+            m.for_mode(mode_kind::bounded));
   std::atomic<int> holding{0};
   std::atomic<int> most{0};
   {
@@ -115,7 +138,7 @@ TEST(AdmissionTest, concurrent_callers_never_overshoot_a_limit) {
     for (int t = 0; t < 4; ++t) {
       threads.emplace_back([&] {
         for (int i = 0; i < 20000; ++i) {
-          if (l.try_acquire() != admit_result::admitted) continue;
+          if (l.try_acquire() != nullptr) continue;
           int now = ++holding;
           int seen = most.load();
           while (now > seen && !most.compare_exchange_weak(seen, now)) {

@@ -46,9 +46,10 @@ TEST_F(BoundedPoolTest, full_queue_rejects_at_once_without_running) {
   pool.submit(b->t);  // waits in the queue
   pool.submit(c->t);  // queue full
   EXPECT_TRUE(c->completed_within(0ms)) << "a full queue must answer before submit returns";
-  EXPECT_EQ(c->t->rejected(), reject_reason::queue_full);
+  ASSERT_NE(c->t->rejected(), nullptr);
+  EXPECT_EQ(c->t->rejected()->reason, "queue_full");
   EXPECT_FALSE(c->started);
-  EXPECT_EQ(mm.rejected[static_cast<int>(reject_reason::queue_full)]->Value(), 1);
+  EXPECT_EQ(mm.rejection_for("queue_full").counted->Value(), 1);
   g.release();
   EXPECT_TRUE(a->completed_within(5s));
   EXPECT_TRUE(b->completed_within(5s));
@@ -64,7 +65,8 @@ TEST_F(BoundedPoolTest, queue_timeout_answers_without_running) {
   pool.submit(b->t);
   // The worker is still busy: the supervisor must answer b when its time is up.
   EXPECT_TRUE(b->completed_within(5s));
-  EXPECT_EQ(b->t->rejected(), reject_reason::queue_timeout);
+  ASSERT_NE(b->t->rejected(), nullptr);
+  EXPECT_EQ(b->t->rejected()->reason, "queue_timeout");
   EXPECT_FALSE(b->started);
   EXPECT_FALSE(a->done_future.wait_for(0ms) == std::future_status::ready);
   g.release();
@@ -86,7 +88,8 @@ TEST_F(BoundedPoolTest, a_queue_timeout_shortened_by_a_reload_holds_for_work_adm
   auto b = make_probe(mode_kind::bounded, stats, g);
   pool.submit(b->t);
   EXPECT_TRUE(b->completed_within(5s));
-  EXPECT_EQ(b->t->rejected(), reject_reason::queue_timeout);
+  ASSERT_NE(b->t->rejected(), nullptr);
+  EXPECT_EQ(b->t->rejected()->reason, "queue_timeout");
   EXPECT_GE(steady::now() - b->t->admitted(), 50ms) << "answered before its time was up";
   g.release();
   EXPECT_TRUE(a->completed_within(5s));
@@ -99,11 +102,11 @@ TEST_F(BoundedPoolTest, disconnect_removes_queued_work) {
   pool.submit(a->t);
   ASSERT_TRUE(eventually([&] { return a->started.load(); }));
   pool.submit(b->t);
-  EXPECT_EQ(stats.queue_depth().Value(), 1);
+  EXPECT_EQ(stats.own_gauge("stampede_queue_depth", "", "").Value(), 1);
   pool.client_gone(b->t);
   EXPECT_TRUE(b->completed_within(0ms));
   EXPECT_TRUE(b->t->cancelled_in_queue());
-  EXPECT_EQ(stats.queue_depth().Value(), 0);
+  EXPECT_EQ(stats.own_gauge("stampede_queue_depth", "", "").Value(), 0);
   EXPECT_EQ(mm.cancelled_queued->Value(), 1);
   g.release();
   EXPECT_TRUE(a->completed_within(5s));
@@ -154,7 +157,7 @@ TEST_F(BoundedPoolTest, workers_are_fixed_and_resize_live) {
   auto c = pool_config(5, 100);
   pool.reconfigure(c);
   EXPECT_TRUE(eventually([&] { return mm.tasks_running->Value() == 5; }));
-  EXPECT_EQ(stats.pool_workers().Value(), 5);
+  EXPECT_EQ(stats.own_gauge("stampede_pool_workers", "", "").Value(), 5);
   g.release();
   for (auto& p : probes) EXPECT_TRUE(p->completed_within(5s));
 }
@@ -168,12 +171,14 @@ TEST_F(BoundedPoolTest, stop_all_rejects_queued_and_stops_running) {
   pool.submit(b->t);
   pool.stop_all();
   EXPECT_TRUE(b->completed_within(1s));
-  EXPECT_EQ(b->t->rejected(), reject_reason::shutting_down);
+  ASSERT_NE(b->t->rejected(), nullptr);
+  EXPECT_EQ(b->t->rejected()->reason, "shutting_down");
   EXPECT_TRUE(a->completed_within(5s));
   EXPECT_TRUE(a->saw_stop);
   auto c = make_probe(mode_kind::bounded, stats, g);
   pool.submit(c->t);
-  EXPECT_EQ(c->t->rejected(), reject_reason::shutting_down);
+  ASSERT_NE(c->t->rejected(), nullptr);
+  EXPECT_EQ(c->t->rejected()->reason, "shutting_down");
 }
 
 TEST_F(BoundedPoolTest, parallel_fanout_takes_no_extra_worker) {

@@ -56,10 +56,11 @@ TEST(CoroutineTest, past_max_tasks_answers_task_limit_and_never_exceeds_it) {
   auto extra = make_work(stats, handler_id::io, {.ms = 1});
   p.submit(extra->t);
   ASSERT_TRUE(extra->finished_within(0ms));  // answered inside submit, no thread involved
-  EXPECT_EQ(extra->t->rejected(), reject_reason::task_limit);
+  ASSERT_NE(extra->t->rejected(), nullptr);
+  EXPECT_EQ(extra->t->rejected()->reason, "task_limit");
   EXPECT_EQ(extra->t->retry_after_s(), 1);
   EXPECT_EQ(p.live_tasks(), 3);
-  EXPECT_EQ(mm.rejected[static_cast<int>(reject_reason::task_limit)]->Value(), 1);
+  EXPECT_EQ(mm.rejection_for("task_limit").counted->Value(), 1);
   for (auto& w : slow) p.client_gone(w->t);
   for (auto& w : slow) ASSERT_TRUE(w->finished_within(5s));
   EXPECT_EQ(p.live_tasks(), 0);

@@ -115,5 +115,39 @@ TEST(LimitAlgorithmsTest, the_factory_knows_each_name) {
   EXPECT_EQ(make_limit_algorithm(s), nullptr);
 }
 
+TEST(LimitAlgorithmsTest, a_window_hands_its_algorithm_one_sample_of_its_samples) {
+  using std::chrono::milliseconds;
+  limiter_settings s = settings(10);
+  s.window_ms = 100;
+  s.window_samples = 3;
+  windowed_limit w(s, std::make_unique<aimd_limit>(s));
+  const auto t0 = std::chrono::steady_clock::time_point{} + std::chrono::hours(1);
+  // Four samples within 100 ms, one of them dropped: the window is still open.
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(w.update({10.0, 10, i == 1, t0 + milliseconds(10 * i)}), 10);
+  }
+  // 100 ms after its first sample, the window closes: one sample, dropped, one backoff (×0.9).
+  EXPECT_EQ(w.update({10.0, 10, false, t0 + milliseconds(100)}), 9);
+  // A new window: three samples and 100 ms, nothing dropped, in use: +1 once, not three times.
+  w.update({10.0, 9, false, t0 + milliseconds(110)});
+  w.update({10.0, 9, false, t0 + milliseconds(120)});
+  EXPECT_EQ(w.update({10.0, 9, false, t0 + milliseconds(210)}), 10);
+  // A window of 0 ms hands every sample through: +1 each.
+  s.window_ms = 0;
+  w.configure(s);
+  w.update({10.0, 10, false, t0 + milliseconds(211)});
+  EXPECT_EQ(w.update({10.0, 11, false, t0 + milliseconds(212)}), 12);
+}
+
+TEST(LimitAlgorithmsTest, the_factory_windows_what_it_makes) {
+  limiter_settings s = settings(10);
+  s.algorithm = "aimd";
+  s.window_ms = 100;
+  auto a = make_limit_algorithm(s);
+  ASSERT_NE(a, nullptr);
+  EXPECT_NE(dynamic_cast<windowed_limit*>(a.get()), nullptr);
+  EXPECT_EQ(a->limit(), 10);
+}
+
 }  // namespace
 }  // namespace stampede

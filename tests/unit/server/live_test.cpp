@@ -18,6 +18,18 @@ std::vector<prometheus::MetricFamily> with_gauge(std::vector<prometheus::MetricF
   return families;
 }
 
+TEST(LiveTest, a_modes_own_gauge_is_sampled_under_the_key_its_policy_gave_it) {
+  metrics m;
+  live_history h(3);
+  m.own_gauge("stampede_test_own", "a gauge a mode made", "own_key").Set(7);
+  EXPECT_EQ(&m.own_gauge("stampede_test_own", "", ""), &m.own_gauge("stampede_test_own", "", ""))
+      << "made once";
+  h.record(m.collect(), 100.0, m.own_series());
+  h.record(m.collect(), 101.0, m.own_series());
+  EXPECT_NE(h.json_after(0).find("\"own_key\":7E0"), std::string::npos) << h.json_after(0);
+  EXPECT_NE(m.serialize().find("stampede_test_own 7"), std::string::npos);
+}
+
 TEST(LiveTest, samples_hold_rates_quantiles_and_totals_and_are_bounded) {
   metrics m;
   live_history h(3);
@@ -26,7 +38,7 @@ TEST(LiveTest, samples_hold_rates_quantiles_and_totals_and_are_bounded) {
   EXPECT_EQ(h.json_after(0),
             "{\"interval_s\":1,\"started\":0E0,\"config\":\"/etc/stampede.yaml\",\"samples\":[]}");
   for (int i = 0; i < 10; ++i) m.count_request(mode_kind::bounded, handler_id::io, 200, 0.004);
-  m.for_mode(mode_kind::bounded).rejected[0]->Increment(4);
+  m.for_mode(mode_kind::bounded).rejection_for("queue_full").counted->Increment(4);
   h.record(with_gauge(with_gauge(m.collect(), "stampede_memory_limit_bytes", 1024.0),
                       "stampede_oom_kills_total", 3.0),
            102.0);

@@ -30,14 +30,17 @@ TEST(ThreadPerRequestTest, ceiling_answers_thread_ceiling) {
     tpr.submit(b->t);
     tpr.submit(x->t);
     EXPECT_TRUE(x->completed_within(0ms));
-    EXPECT_EQ(x->t->rejected(), reject_reason::thread_ceiling);
-    EXPECT_EQ(mm.rejected[static_cast<int>(reject_reason::thread_ceiling)]->Value(), 1);
+    ASSERT_NE(x->t->rejected(), nullptr);
+    EXPECT_EQ(x->t->rejected()->reason, "thread_ceiling");
+    EXPECT_EQ(mm.rejection_for("thread_ceiling").counted->Value(), 1);
     g.release();
     EXPECT_TRUE(a->completed_within(5s));
     EXPECT_TRUE(b->completed_within(5s));
   }
   EXPECT_EQ(mm.tasks_running->Value(), 0);
-  EXPECT_EQ(stats.thread_spawn_seconds().Collect().histogram.sample_count, 2u);
+  EXPECT_EQ(
+      stats.own_histogram("stampede_thread_spawn_seconds", "", {}).Collect().histogram.sample_count,
+      2u);
 }
 
 TEST(ThreadPerRequestTest, disconnect_is_ignored_by_default_and_cancels_when_enabled) {
