@@ -247,6 +247,10 @@ std::string live_history::json_after(std::uint64_t after) const {
   out += boost::json::serialize(boost::json::value(started_));
   out += ",\"config\":";
   out += boost::json::serialize(boost::json::value(config_path_));
+  if (vocabulary_) {
+    out += ",\"vocabulary\":";
+    out += vocabulary_();
+  }
   out += ",\"samples\":[";
   bool first = true;
   for (const auto& [seq, json] : samples_) {

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -31,12 +32,15 @@ class live_history {
   void record(const std::vector<prometheus::MetricFamily>& families, double unix_time,
               const std::vector<std::pair<std::string, std::string>>& own_series = {});
 
-  /// JSON: {"interval_s", "started", "config", "samples": [...]} with the samples after
-  /// sequence `after` (0: all kept).
+  /// JSON: {"interval_s", "started", "config", "vocabulary" (when set), "samples": [...]}
+  /// with the samples after sequence `after` (0: all kept).
   std::string json_after(std::uint64_t after) const;
 
   /// Shown on the page as the way to switch modes; set once.
   void set_config_path(std::string path) { config_path_ = std::move(path); }
+  /// What the page draws beyond what every mode has (metrics::vocabulary_json), read at each
+  /// json_after: a mode's reasons and charts appear once its policy has been made. Set once.
+  void set_vocabulary(std::function<std::string()> f) { vocabulary_ = std::move(f); }
 
  private:
   struct reading;  ///< the cumulative values of one read
@@ -49,6 +53,7 @@ class live_history {
   std::map<std::string, double> last_;              ///< cumulative values at the last read
   std::vector<std::pair<double, double>> last_le_;  ///< 2xx duration buckets at the last read
   std::string config_path_;
+  std::function<std::string()> vocabulary_;
 };
 
 }  // namespace stampede

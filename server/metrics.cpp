@@ -3,6 +3,10 @@
 #include <prometheus/metric_family.h>
 #include <prometheus/text_serializer.h>
 
+#include <algorithm>
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
 #include <sstream>
 
 #include "handlers/job.hpp"
@@ -18,6 +22,7 @@ const rejection& mode_metrics::rejection_for(std::string_view reason, bool dropp
     auto r = std::make_unique<rejection>();
     // The reason's text lives in the map's key: the view stays valid.
     it = rejections_.emplace(std::string(reason), std::move(r)).first;
+    order_.push_back(it->first);
     rejection& made = *it->second;
     made.reason = it->first;
     made.dropped = dropped;
@@ -56,6 +61,43 @@ sharded_histogram& metrics::own_histogram(const std::string& name, const std::st
 std::vector<std::pair<std::string, std::string>> metrics::own_series() const {
   std::lock_guard lock(own_mutex_);
   return own_series_;
+}
+
+std::vector<std::string> mode_metrics::reasons() const {
+  std::lock_guard lock(rejections_mutex_);
+  return order_;
+}
+
+void metrics::add_own_chart(own_chart c) {
+  std::lock_guard lock(own_mutex_);
+  for (const auto& have : own_charts_) {
+    if (have.id == c.id) return;
+  }
+  own_charts_.push_back(std::move(c));
+}
+
+std::string metrics::vocabulary_json() const {
+  boost::json::object out;
+  boost::json::array modes, reasons, charts;
+  for (const auto& mm : modes_) {
+    modes.emplace_back(mm.name);
+    for (const auto& r : mm.reasons()) {
+      if (std::find(reasons.begin(), reasons.end(), boost::json::value(r)) == reasons.end()) {
+        reasons.emplace_back(r);
+      }
+    }
+  }
+  std::lock_guard lock(own_mutex_);
+  for (const auto& c : own_charts_) {
+    boost::json::array series;
+    for (const auto& [label, key] : c.series) series.push_back(boost::json::array{label, key});
+    charts.push_back(boost::json::object{
+        {"id", c.id}, {"title", c.title}, {"hint", c.hint}, {"series", series}});
+  }
+  out["modes"] = std::move(modes);
+  out["reasons"] = std::move(reasons);
+  out["charts"] = std::move(charts);
+  return boost::json::serialize(out);
 }
 
 namespace {

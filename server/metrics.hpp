@@ -17,6 +17,7 @@
 #include <mutex>
 #include <string>
 #include <tuple>
+#include <vector>
 
 #include "config/config.hpp"
 #include "handlers/downstream.hpp"
@@ -34,6 +35,8 @@ struct mode_metrics {
   /// series exported) at the first call; later calls return the same one, which lives as
   /// long as the metrics. Called when a policy is made, not per request.
   const rejection& rejection_for(std::string_view reason, bool dropped = false);
+  /// The reasons made so far, in the order they were.
+  std::vector<std::string> reasons() const;
 
   prometheus::Gauge* info = nullptr;            ///< stampede_mode_info
   prometheus::Gauge* tasks_queued = nullptr;    ///< stampede_tasks{state="queued"}
@@ -52,8 +55,9 @@ struct mode_metrics {
   prometheus::Family<prometheus::Counter>* rejected_family = nullptr;
 
  private:
-  std::mutex rejections_mutex_;  ///< guards rejections_
+  mutable std::mutex rejections_mutex_;  ///< guards rejections_ and order_
   std::map<std::string, std::unique_ptr<rejection>, std::less<>> rejections_;
+  std::vector<std::string> order_;
 };
 
 /// \brief All of stampede's metrics and their registry.
@@ -102,6 +106,16 @@ class metrics {
                                    const std::vector<double>& bounds);
   /// The live page's keys of the modes' own gauges, with their metric names.
   std::vector<std::pair<std::string, std::string>> own_series() const;
+  /// \brief A chart of a mode's own gauges on the live page: what it shows, how to read it.
+  struct own_chart {
+    std::string id, title, hint;
+    std::vector<std::pair<std::string, std::string>> series;  ///< label, live key
+  };
+  /// Puts `c` on the live page (once per id).
+  void add_own_chart(own_chart c);
+  /// What the live page draws beyond what every mode has, as a JSON object: the modes, every
+  /// reason to reject that a mode has made, and the modes' own charts.
+  std::string vocabulary_json() const;
   /// Buckets fit for a request's time (5 ms to 30 s), as the request histograms use.
   static std::vector<double> duration_buckets();
 
@@ -135,6 +149,7 @@ class metrics {
   std::map<std::string, prometheus::Gauge*> own_gauges_;
   std::map<std::string, sharded_histogram*> own_histograms_;
   std::vector<std::pair<std::string, std::string>> own_series_;  ///< live key, metric name
+  std::vector<own_chart> own_charts_;
   std::function<downstream::snapshot()> downstream_stats_;
   std::array<prometheus::Counter*, call_outcome_count> downstream_calls_{};
   prometheus::Counter* downstream_retries_ = nullptr;

@@ -60,6 +60,7 @@ struct server::impl {
              board} {
     const auto& path = reload.path();
     live.set_config_path(path.empty() ? std::string() : std::filesystem::absolute(path).string());
+    live.set_vocabulary([this] { return stats.vocabulary_json(); });
     stats.set_active_mode(cfg.load()->mode);
     dependency.on_wait = [this](double seconds) {
       stats.downstream_wait_seconds().Observe(seconds);

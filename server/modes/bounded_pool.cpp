@@ -22,6 +22,11 @@ bounded_pool_policy::bounded_pool_policy(const config& c, metrics& m)
       places_(1, &m.for_mode(mode_kind::bounded).rejection_for("queue_full"), c.limiter,
               m.for_mode(mode_kind::bounded)),
       fanout_(c.bounded.fanout_limit) {
+  m.add_own_chart(
+      {"queue",
+       "Queue depth vs capacity (bounded)",
+       "A queue pinned at capacity: the excess is answered 503 queue_full, no worker touched.",
+       {{"queued", "queue_depth"}, {"capacity", "queue_capacity"}, {"workers", "pool_workers"}}});
   std::lock_guard lock(mutex_);
   capacity_ = c.bounded.queue_capacity;
   queue_timeout_ = std::chrono::milliseconds(c.bounded.queue_timeout_ms);

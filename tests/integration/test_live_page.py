@@ -103,7 +103,9 @@ class LivePageTest(unittest.TestCase):
             p = Probe()
             p.feed(dom)
             self.assertEqual(p.probe.get('state'), 'live', p.probe)
-            self.assertEqual(p.probe.get('charts'), '10')
+            self.assertEqual(p.probe.get('charts'), '10', 'bounded ran: its queue chart is on')
+            self.assertIn('id="chart-queue"', dom)
+            self.assertIn('503 queue_full', dom)
             self.assertEqual(p.probe.get('drawn'), '10', 'every chart drew data points')
             self.assertGreaterEqual(int(p.probe.get('points', 0)), 5)
             self.assertGreaterEqual(int(p.probe.get('markers', 0)), 1, 'the mode switch is marked')
@@ -217,6 +219,13 @@ class LivePageTest(unittest.TestCase):
             s['rps_503'] = {'queue_full': 1}
             return s
 
+        # What a server that has run bounded says of its modes: one chart of a mode's own.
+        VOCABULARY = {'modes': ['blocking', 'thread_per_request', 'bounded', 'coroutine'],
+                      'reasons': ['shutting_down', 'limit', 'queue_full'],
+                      'charts': [{'id': 'queue', 'title': 'Queue', 'hint': 'a mode\'s own',
+                                  'series': [['queued', 'queue_depth'],
+                                             ['capacity', 'queue_capacity']]}]}
+
         class Handler(http.server.BaseHTTPRequestHandler):
             def log_message(self, *args):
                 pass
@@ -230,7 +239,7 @@ class LivePageTest(unittest.TestCase):
                     after = int(self.path.split('after=')[1]) if 'after=' in self.path else 0
                     samples = [sample(i + 1, t, mode) for i, t in enumerate(times) if i + 1 > after]
                     body = json.dumps({'interval_s': 1, 'started': started, 'config': '',
-                                       'samples': samples}).encode()
+                                       'vocabulary': VOCABULARY, 'samples': samples}).encode()
                     kind = 'application/json'
                 self.send_response(200)
                 self.send_header('Content-Type', kind)
@@ -279,6 +288,15 @@ class LivePageTest(unittest.TestCase):
             self.assertEqual(last['totals']['requests'],
                              m.value('stampede_http_requests_total'))
             self.assertEqual(last['ds_capacity'], 4)
+            # The modes' vocabulary: coroutine's reasons, since it ran; bounded's not, nor its
+            # queue chart, since it never did.
+            vocabulary = body['vocabulary']
+            self.assertEqual(sorted(vocabulary['modes']),
+                             ['blocking', 'bounded', 'coroutine', 'thread_per_request'])
+            self.assertIn('task_limit', vocabulary['reasons'])
+            self.assertIn('limit', vocabulary['reasons'])
+            self.assertNotIn('queue_full', vocabulary['reasons'])
+            self.assertEqual(vocabulary['charts'], [])
             # Only what came after a sequence number.
             newer = json.loads(server._request(
                 server.admin_port, '/live/data?after=%d' % seqs[-2]).body)['samples']
