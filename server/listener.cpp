@@ -83,6 +83,8 @@ asio::awaitable<void> listener::accept_loop() {
       continue;
     }
     admit(std::move(socket));
+    // The rest of the backlog without a turn through the queue each, but a bounded batch, so
+    // that a flood of connections cannot keep this I/O thread from the sessions it serves.
     for (int i = 0; i < 256; ++i) {
       tcp::socket more(session_executor());
       boost::system::error_code again;

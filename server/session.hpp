@@ -131,6 +131,7 @@ class session final : public work_waiter,
   std::unique_ptr<boost::beast::http::response_serializer<boost::beast::http::string_body>> sr_;
   /// Answers written inline inside one another (pipelined requests answered inline by
   /// blocking); past the limit the write goes through the queue, which ends the recursion.
+  /// Eight keep the stack shallow, and are enough that a short pipeline needs no turn.
   int depth_ = 0;
   static constexpr int max_inline_depth = 8;
 };

@@ -57,7 +57,8 @@ void session<Connection>::on_read(boost::system::error_code ec, std::size_t n) {
   if (ec || n == 0) return;  // idle too long, closed or reset: the connection ends here
   buffer_.commit(n);
   if (n == first_read) {
-    // Filled the first read: a larger request may be waiting whole; take what is there.
+    // Filled the first read: a larger request may be waiting whole; take what is there, up to
+    // twice the header limit (headers and the start of a body), not the whole socket.
     std::size_t cap = static_cast<std::size_t>(cfg_->http.max_header_bytes) * 2;
     if (buffer_.size() < cap) buffer_.commit(conn_.read_now(buffer_.prepare(cap - buffer_.size())));
   }
@@ -171,7 +172,8 @@ void session<Connection>::readable(boost::system::error_code ec, std::uint64_t r
     return;
   }
   // Bytes of a next request (pipelining): read into the request buffer, and the watch goes
-  // on while they fit.
+  // on while they fit. Four requests' headers at most: past that a client that pipelines
+  // without reading waits in the kernel's buffer, not in this server's memory.
   const auto max_buffered = static_cast<std::size_t>(cfg_->http.max_header_bytes) * 4;
   std::size_t avail = conn_.available();
   std::size_t room = max_buffered > buffer_.size() ? max_buffered - buffer_.size() : 0;

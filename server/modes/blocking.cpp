@@ -4,9 +4,9 @@ namespace stampede {
 
 namespace {
 /// Work run inline cannot be watched while it runs, so the client is looked for afterwards,
-/// but only after work that ran this long: the look is a system call, about a tenth of
-/// blocking's CPU per /healthz request. Shorter work wastes less than the look would cost; its
-/// answer is written to a closed connection, and the connection ends at its next read.
+/// but only after work that ran this long: the look is a system call, a large share of the CPU
+/// of a request that does nothing (/healthz). Shorter work wastes less than the look would cost;
+/// its answer is written to a closed connection, and the connection ends at its next read.
 constexpr auto departure_check_after = std::chrono::milliseconds(1);
 /// The lock frees up as soon as the request holding it ends: a client may try again a second
 /// later.

@@ -149,9 +149,9 @@ void coroutine_policy::submit(std::shared_ptr<task> t) {
   }
   // The task's first run is here, on the I/O thread that read its request, as a goroutine
   // starts on the processor that created it: a request that never waits (/healthz) costs no
-  // hand-off. Its first wait or yield moves it to its lane. start() tells this policy when the
-  // task ends (before it completes), whether it ran or its client had already left; false
-  // only if something else ended it first.
+  // hand-off. Its first wait or yield moves it to its lane. run() tells this policy when the
+  // task ends (task_ended, before it completes), whether it ran or its client had already
+  // left; it returns false only if something else ended it first.
   if (!t->run({.suspend = target, .host = this, .owner = this})) task_ended(*t);
 }
 
