@@ -61,10 +61,9 @@ void listener::admit(tcp::socket socket) {
 
 asio::awaitable<void> listener::accept_loop() {
   constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
-  // The acceptor is non-blocking: after each asynchronous accept, the backlog is drained
-  // with synchronous accepts, so a burst of connections is taken in one turn of the I/O
-  // loop rather than one per turn behind every other ready handler.
-  acceptor_.non_blocking(true);
+  // After each asynchronous accept, the backlog is drained with synchronous accepts (the
+  // acceptor is non-blocking: open()), so a burst of connections is taken in one turn of the
+  // I/O loop rather than one per turn behind every other ready handler.
   for (;;) {
     auto [ec, socket] = co_await acceptor_.async_accept(session_executor(), nothrow);
     if (ec == asio::error::operation_aborted) co_return;

@@ -26,8 +26,13 @@ class listener {
   /// `io_threads`: the threads that run `io` (with several, each session gets a strand).
   listener(boost::asio::io_context& io, int io_threads, front_end& fe);
 
-  /// Binds and listens; throws boost::system::system_error if it cannot.
-  void open(const endpoint& e, int backlog) { open_acceptor(acceptor_, e, backlog); }
+  /// Binds and listens; throws boost::system::system_error if it cannot. The acceptor is
+  /// non-blocking: the accept loop and shutdown take the backlog with accepts that stop when
+  /// it is empty (a shutdown before the loop has run would otherwise wait for a connection).
+  void open(const endpoint& e, int backlog) {
+    open_acceptor(acceptor_, e, backlog);
+    acceptor_.non_blocking(true);
+  }
   std::string address() const { return bound_address(acceptor_); }
   /// Starts the accept loop.
   void start();
