@@ -94,7 +94,8 @@ TEST(ConnectionTest, write_some_does_not_block_once_the_socket_is_full) {
   boost::system::error_code ec;
   std::size_t total = 0;
   // The client reads nothing: the buffers fill, and a write then says so instead of waiting.
-  for (int i = 0; i < 1000 && !ec; ++i) total += l.server.write_some(boost::asio::buffer(chunk), ec);
+  for (int i = 0; i < 1000 && !ec; ++i)
+    total += l.server.write_some(boost::asio::buffer(chunk), ec);
   EXPECT_EQ(ec, boost::asio::error::would_block);
   EXPECT_GT(total, 0u);
   EXPECT_LT(total, 1000 * chunk.size());

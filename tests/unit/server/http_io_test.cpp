@@ -62,8 +62,7 @@ TEST(HttpIoTest, a_request_unfinished_at_the_header_deadline_times_out_and_can_b
   EXPECT_GE(took, 250ms);
   EXPECT_LT(took, 2s) << "the header deadline (300 ms), not the idle one";
   // The socket is still writable: the 408 reaches the client, then the connection closes.
-  l.run(reject_and_close(l.server, error_response(408, "too slow", "request_timeout", "test"),
-                         1s));
+  l.run(reject_and_close(l.server, error_response(408, "too slow", "request_timeout", "test"), 1s));
   const auto got = l.receive_all();
   EXPECT_EQ(got.rfind("HTTP/1.1 408", 0), 0u) << got;
   EXPECT_NE(got.find("Connection: close"), std::string::npos) << got;
@@ -128,7 +127,8 @@ TEST(HttpIoTest, a_lingering_close_lets_the_answer_arrive_although_the_client_se
   std::jthread more([&] {
     boost::system::error_code ec;
     const std::string chunk(10000, 'b');
-    for (int i = 0; i < 10 && !ec; ++i) boost::asio::write(l.client, boost::asio::buffer(chunk), ec);
+    for (int i = 0; i < 10 && !ec; ++i)
+      boost::asio::write(l.client, boost::asio::buffer(chunk), ec);
   });
   l.run(reject_and_close(l.server, error_response(413, "too large", "too_large", "test"), 1s));
   more.join();

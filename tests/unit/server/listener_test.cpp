@@ -43,8 +43,9 @@ TEST(ListenerTest, past_max_connections_a_connection_is_closed_at_once_and_count
 TEST(ListenerTest, at_shutdown_the_backlog_is_answered_not_reset_and_then_the_port_closes) {
   serving s(config{}, false);  // no accept loop: connections wait in the backlog
   auto waiting = s.connect();
-  boost::asio::write(waiting, boost::asio::buffer(std::string(
-                                  "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")));
+  boost::asio::write(
+      waiting, boost::asio::buffer(
+                   std::string("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")));
   const auto port = s.port();
   s.fe.draining.store(true);
   s.main.close_for_shutdown();

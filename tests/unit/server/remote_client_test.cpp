@@ -105,17 +105,19 @@ class fake_dependency {
 };
 
 /// One call, waited for (at most 10 s).
-call_outcome call(remote_client& c, int ms, clock_type::time_point deadline = clock_type::time_point::max(),
+call_outcome call(remote_client& c, int ms,
+                  clock_type::time_point deadline = clock_type::time_point::max(),
                   std::stop_token stop = {}) {
   std::promise<call_outcome> got;
   auto f = got.get_future();
   c.call(ms, deadline, stop, [&](call_outcome o) { got.set_value(o); });
-  if (f.wait_for(10s) != std::future_status::ready) throw std::runtime_error("the call never ended");
+  if (f.wait_for(10s) != std::future_status::ready)
+    throw std::runtime_error("the call never ended");
   return f.get();
 }
 
-remote_client::settings with(int timeout_ms, int retries = 0, int budget = 0, bool propagate = false,
-                             int capacity = 4) {
+remote_client::settings with(int timeout_ms, int retries = 0, int budget = 0,
+                             bool propagate = false, int capacity = 4) {
   return {capacity, timeout_ms, retries, budget, propagate};
 }
 

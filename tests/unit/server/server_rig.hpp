@@ -67,7 +67,7 @@ struct serving : server_rig {
   /// Sends `target` as a GET with Connection: close, and returns all that comes back.
   static std::string get(boost::asio::ip::tcp::socket& s, const std::string& target) {
     boost::asio::write(s, boost::asio::buffer("GET " + target +
-                                               " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+                                              " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
     return read_all(s);
   }
   static std::string read_all(boost::asio::ip::tcp::socket& s) {

@@ -18,11 +18,11 @@ using clock_type = std::chrono::steady_clock;
 /// Runs the drain on an admin context of its own, as the server does; returns how long it took.
 clock_type::duration drain(serving& s) {
   boost::asio::io_context admin;
-  auto done = boost::asio::co_spawn(
-      admin,
-      drain_for_shutdown(admin.get_executor(), s.fe, s.main,
-                         [&s] { return std::vector{s.policy.load()}; }),
-      boost::asio::use_future);
+  auto done =
+      boost::asio::co_spawn(admin,
+                            drain_for_shutdown(admin.get_executor(), s.fe, s.main,
+                                               [&s] { return std::vector{s.policy.load()}; }),
+                            boost::asio::use_future);
   const auto t0 = clock_type::now();
   admin.run_for(10s);
   EXPECT_EQ(done.wait_for(0s), std::future_status::ready) << "the drain ended by itself";
