@@ -73,15 +73,17 @@ class Server:
 
     def write_config(self, text):
         """Rewrites the config file (as an editor would); the server may pick it up live."""
-        # Written aside and renamed into place, as editors save: a reload that polls between
-        # the truncation and the write would read an empty file, a valid config of defaults
-        # (a drain of 5 s instead of the one being written).
-        with open(self.config_path + '.new', 'w') as f:
+        # Written aside, stamped, and renamed into place, as editors save: the server sees one
+        # change. A reload that polls between a truncation and its write would read an empty
+        # file, a valid config of defaults (a drain of 5 s instead of the one being written);
+        # one between the rename and a later stamp would reload twice.
+        aside = self.config_path + '.new'
+        with open(aside, 'w') as f:
             f.write(text)
-        os.replace(self.config_path + '.new', self.config_path)
-        # Make sure the change is visible to an mtime check even within the same tick.
+        # Visible to an mtime check even within the same tick.
         now = time.time()
-        os.utime(self.config_path, (now, now + 0.001 * (hash(text) % 1000)))
+        os.utime(aside, (now, now + 0.001 * (hash(text) % 1000)))
+        os.replace(aside, self.config_path)
 
     def start(self, expect_listening=True):
         cmd = [BINARY, '--config', self.config_path, '--listen', '127.0.0.1:0',
