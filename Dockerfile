@@ -24,16 +24,16 @@ RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-ins
     && useradd --system --uid 10001 --no-create-home stampede
 COPY --from=build /src/build/stampede /usr/local/bin/stampede
 COPY config/stampede.yaml /etc/stampede/stampede.yaml
-COPY loadtest/lib /opt/stampede/loadtest/lib
+COPY loadtest/stampede_load /opt/stampede/loadtest/stampede_load
 USER stampede
 EXPOSE 8080 8081
-ENV PYTHONPATH=/opt/stampede/loadtest/lib
+ENV PYTHONPATH=/opt/stampede/loadtest
 # scripts/serve's supervisor, as on a developer's machine: inside the container's memory limit
 # (compose's mem_limit, the model's supervisor.memory_limit_mb), it restarts the server after an
 # OOM kill with the model's back-off, in the same cgroup, so stampede_oom_kills_total counts
 # every kill. The config folder is meant to be mounted from the host: editing the file there
 # toggles the mode live (mount the folder, not the file, so an editor's save-by-rename is seen).
-ENTRYPOINT ["python3", "-m", "lab.serve", "--binary", "/usr/local/bin/stampede"]
+ENTRYPOINT ["python3", "-m", "stampede_load.lab.serve", "--binary", "/usr/local/bin/stampede"]
 CMD ["--config", "/etc/stampede/stampede.yaml", "--", \
      "--listen", "0.0.0.0:8080", "--admin-listen", "0.0.0.0:8081"]
 

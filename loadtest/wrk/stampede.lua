@@ -17,7 +17,7 @@
 -- deadline got; then 503s, late answers, timeouts, errors, and the 2xx p50/p99. wrk's own
 -- "Requests/sec" counts every answer, fast 503s included, and is not goodput.
 --
--- done() prints one line: "STAMPEDE_WRK " followed by JSON (see loadtest/lib/wrkparse.py).
+-- done() prints one line: "STAMPEDE_WRK " followed by JSON (see loadtest/stampede_load/wrkparse.py).
 -- Like wrk itself this is closed-loop: a connection sends its next request only after the
 -- previous answer, so a stalled server is offered less load and its stalls hide themselves
 -- (coordinated omission). Requests still unanswered after --timeout are counted as timeouts

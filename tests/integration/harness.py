@@ -8,10 +8,11 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
+
+from stampede_load.promtext import Metrics
 
 SOURCE = os.environ.get('STAMPEDE_SOURCE', os.path.abspath(os.path.join(
     os.path.dirname(__file__), '..', '..')))
@@ -19,9 +20,6 @@ BINARY = os.environ.get('STAMPEDE_BIN', os.path.join(SOURCE, 'build', 'stampede'
 # Set (e.g. 'thread') when BINARY is a sanitizer build: memory figures mean nothing there, and
 # tests that hold thousands of connections hold fewer.
 SANITIZED = os.environ.get('STAMPEDE_SANITIZE', '')
-sys.path.insert(0, os.path.join(SOURCE, 'loadtest', 'lib'))
-
-from promtext import Metrics  # noqa: E402
 
 
 class Response:

@@ -9,7 +9,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import unittest
@@ -47,8 +46,7 @@ def limited(config):
     """A Server inside a memory cgroup when one can be made (root), so that the metrics that
     exist only under a limit (stampede_memory_limit_bytes) are there to check; the cgroup is
     removed by close(). Without one, a plain Server."""
-    sys.path.insert(0, os.path.join(SOURCE, 'loadtest', 'lib'))
-    import lab
+    from stampede_load import lab
     cg = lab.MemoryCgroup(1 << 30, 'stampede-dashboards-%d' % os.getpid())
     if not cg.active:
         return Server(config), cg
@@ -194,10 +192,10 @@ class DashboardTest(unittest.TestCase):
             dockerfile = f.read()
         runtime = dockerfile[dockerfile.index('AS runtime'):dockerfile.index('AS loadgen')]
         # The same supervisor as scripts/serve, on the same file (the host's, mounted).
-        self.assertIn('ENTRYPOINT ["python3", "-m", "lab.serve"', runtime)
+        self.assertIn('ENTRYPOINT ["python3", "-m", "stampede_load.lab.serve"', runtime)
         self.assertIn('CMD ["--config", "/etc/stampede/stampede.yaml"', runtime)
         with open(os.path.join(SOURCE, 'scripts', 'serve')) as f:
-            self.assertIn('python3 -m lab.serve "$@"', f.read())
+            self.assertIn('python3 -m stampede_load.lab.serve "$@"', f.read())
         with open(os.path.join(SOURCE, 'docker-compose.yml')) as f:
             self.assertEqual(f.read().count('stampede-demo-token'), 1, 'the token, once')
         # The load generators run scripts/load, as a user does on the host.

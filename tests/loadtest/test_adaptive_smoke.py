@@ -2,11 +2,12 @@
 downstream's capacity steps 32 → 8 → 64 → 32, calls slow down, then CPU work) through the real
 driver, asserting what the lesson is meant to show and what summary.json must hold."""
 
-import json
 import os
-import subprocess
-import tempfile
 import unittest
+
+import pytest
+
+from scenario_reports import ScenarioRun
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, '..', '..'))
@@ -18,26 +19,25 @@ PHASES = ['32 slots', '8 slots', '64 slots', '32 slots again', 'calls take 2x', 
 FIELDS = ['goodput_pct', 'p99_x', 'steady_p99_x', 'mean_limit', 'ideal_limit', 'settle_s']
 
 
+@pytest.mark.usefixtures('report')
 class AdaptiveSmokeTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        # Under ctest the run is made once by the fixture loadtest.adaptive_smoke_run; alone,
-        # this test makes its own.
-        cls.out = os.environ.get('STAMPEDE_ADAPTIVE_REPORT')
-        if not cls.out:
-            cls.out = tempfile.mkdtemp(prefix='stampede-adaptive-')
-            run = subprocess.run(
-                ['/usr/bin/python3', os.path.join(ROOT, 'loadtest', 'run'), 'adaptive',
-                 '--quick', '--out', cls.out, '--binary', BINARY],
-                capture_output=True, text=True, timeout=280)
-            if run.returncode != 0:
-                raise AssertionError('loadtest/run failed:\n' + run.stdout + run.stderr)
-        with open(os.path.join(cls.out, 'table.txt')) as f:
-            cls.stdout = f.read()
-        with open(os.path.join(cls.out, 'summary.json')) as f:
-            rows = json.load(f)['scenarios']['adaptive']
-        cls.phase = {(r['variant'], r['path']): r for r in rows if r['path'] != 'summary'}
-        cls.summary = {r['variant']: r for r in rows if r['path'] == 'summary'}
+    RUN = ScenarioRun('adaptive', 'STAMPEDE_ADAPTIVE_REPORT')
+
+    @property
+    def stdout(self):
+        return self.report.table
+
+    @property
+    def out(self):
+        return self.report.out
+
+    @property
+    def phase(self):
+        return {(r['variant'], r['path']): r for r in self.report.rows if r['path'] != 'summary'}
+
+    @property
+    def summary(self):
+        return {r['variant']: r for r in self.report.rows if r['path'] == 'summary'}
 
     def test_every_variant_has_every_phase_and_figure(self):
         self.assertEqual(sorted(self.summary), VARIANTS)

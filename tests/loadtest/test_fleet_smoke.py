@@ -2,12 +2,13 @@
 HAProxy, clients with retry policies) through the real driver, asserting what the lesson
 is meant to show and what summary.json must hold."""
 
-import json
 import os
 import re
-import subprocess
-import tempfile
 import unittest
+
+import pytest
+
+from scenario_reports import ScenarioRun
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, '..', '..'))
@@ -16,26 +17,25 @@ FIELDS = ['variant', 'replica_deaths', 'goodput_before_per_s', 'goodput_after_pe
           'recovered_after_s', 'amplification']
 
 
+@pytest.mark.usefixtures('report')
 class FleetSmokeTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        # Under ctest the run is made once by the fixture loadtest.fleet_smoke_run; alone,
-        # this test makes its own.
-        cls.out = os.environ.get('STAMPEDE_FLEET_REPORT')
-        if not cls.out:
-            cls.out = tempfile.mkdtemp(prefix='stampede-fleet-')
-            run = subprocess.run(
-                ['/usr/bin/python3', os.path.join(ROOT, 'loadtest', 'run'), 'fleet', '--quick',
-                 '--out', cls.out, '--binary', BINARY],
-                capture_output=True, text=True, timeout=280)
-            if run.returncode != 0:
-                raise AssertionError('loadtest/run failed:\n' + run.stdout + run.stderr)
-        with open(os.path.join(cls.out, 'table.txt')) as f:
-            cls.stdout = f.read()
-        with open(os.path.join(cls.out, 'summary.json')) as f:
-            rows = json.load(f)['scenarios']['fleet']
-        cls.cascade = {r['variant']: r for r in rows if r['path'].startswith('cascade')}
-        cls.metastable = {r['variant']: r for r in rows if r['path'].startswith('metastable')}
+    RUN = ScenarioRun('fleet', 'STAMPEDE_FLEET_REPORT')
+
+    @property
+    def stdout(self):
+        return self.report.table
+
+    @property
+    def out(self):
+        return self.report.out
+
+    @property
+    def cascade(self):
+        return {r['variant']: r for r in self.report.rows if r['path'].startswith('cascade')}
+
+    @property
+    def metastable(self):
+        return {r['variant']: r for r in self.report.rows if r['path'].startswith('metastable')}
 
     def test_summary_has_every_field_per_experiment_and_variant(self):
         self.assertEqual(sorted(self.cascade), ['bounded', 'coroutine', 'thread_per_request'])

@@ -2,35 +2,24 @@
 asserting what each lab is meant to show: the unsafe variant fails under load, the fixed one
 holds, the detectors report."""
 
-import json
 import os
-import subprocess
-import tempfile
 import unittest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.abspath(os.path.join(HERE, '..', '..'))
-BINARY = os.environ.get('STAMPEDE_BIN', os.path.join(ROOT, 'build', 'stampede'))
+import pytest
 
+from scenario_reports import ScenarioRun
 
+@pytest.mark.usefixtures('report')
 class LabsSmokeTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        # Under ctest the run is made once by the fixture loadtest.labs_smoke_run; alone,
-        # this test makes its own.
-        cls.out = os.environ.get('STAMPEDE_LABS_REPORT')
-        if not cls.out:
-            cls.out = tempfile.mkdtemp(prefix='stampede-labs-')
-            run = subprocess.run(
-                ['/usr/bin/python3', os.path.join(ROOT, 'loadtest', 'run'), 'labs', '--quick',
-                 '--out', cls.out, '--binary', BINARY],
-                capture_output=True, text=True, timeout=280)
-            if run.returncode != 0:
-                raise AssertionError('loadtest/run failed:\n' + run.stdout + run.stderr)
-        with open(os.path.join(cls.out, 'table.txt')) as f:
-            cls.stdout = f.read()
-        with open(os.path.join(cls.out, 'summary.json')) as f:
-            cls.rows = json.load(f)['scenarios']['labs']
+    RUN = ScenarioRun('labs', 'STAMPEDE_LABS_REPORT')
+
+    @property
+    def stdout(self):
+        return self.report.table
+
+    @property
+    def rows(self):
+        return self.report.rows
 
     def section(self, name):
         return [r for r in self.rows if r['path'].startswith(name)]

@@ -6,16 +6,14 @@ import json
 import os
 import re
 import subprocess
-import sys
 import tempfile
 import unittest
+
+from stampede_load import lessons
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, '..', '..'))
 BINARY = os.environ.get('STAMPEDE_BIN', os.path.join(ROOT, 'build', 'stampede'))
-sys.path.insert(0, os.path.join(ROOT, 'loadtest', 'lib'))
-
-import lessons  # noqa: E402
 
 
 def run_lesson(name):

@@ -5,16 +5,15 @@ import json
 import os
 import re
 import subprocess
-import sys
 import tempfile
 import unittest
+
+from stampede_load import lab
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, '..', '..'))
 BINARY = os.environ.get('STAMPEDE_BIN', os.path.join(ROOT, 'build', 'stampede'))
-sys.path.insert(0, os.path.join(ROOT, 'loadtest', 'lib'))
 
-import lab  # noqa: E402
 
 LIMIT = 64 * 2**20
 

@@ -3,15 +3,10 @@ does, measures latency from intended send times, and only targets loopback."""
 
 import os
 import subprocess
-import sys
 import unittest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, '..', 'integration'))
-sys.path.insert(0, os.path.join(HERE, '..', '..', 'loadtest', 'lib'))
-
-import wrkparse  # noqa: E402
-from harness import BINARY, Server  # noqa: E402
+from stampede_load import wrkparse
+from harness import BINARY, Server
 
 OPENLOOP = os.path.join(os.path.dirname(BINARY), 'stampede-openloop')
 

@@ -4,17 +4,12 @@ loopback server that turns every request away with 503 and records what arrives.
 import http.server
 import os
 import subprocess
-import sys
 import threading
 import time
 import unittest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, '..', 'integration'))
-sys.path.insert(0, os.path.join(HERE, '..', '..', 'loadtest', 'lib'))
-
-import wrkparse  # noqa: E402
-from harness import BINARY  # noqa: E402
+from stampede_load import wrkparse
+from harness import BINARY
 
 OPENLOOP = os.path.join(os.path.dirname(BINARY), 'stampede-openloop')
 

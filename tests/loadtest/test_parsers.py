@@ -2,16 +2,14 @@
 
 import math
 import os
-import sys
 import unittest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, '..', '..', 'loadtest', 'lib'))
+from stampede_load import lab
+from stampede_load import promtext
+from stampede_load import report
+from stampede_load import wrkparse
 
-import lab  # noqa: E402
-import promtext  # noqa: E402
-import report  # noqa: E402
-import wrkparse  # noqa: E402
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def sample(name):

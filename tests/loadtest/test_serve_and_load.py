@@ -12,19 +12,18 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 import unittest
 import urllib.request
 
+from stampede_load import lab
+from stampede_load.promtext import Metrics
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, '..', '..'))
-sys.path.insert(0, os.path.join(ROOT, 'loadtest', 'lib'))
 
-import lab  # noqa: E402
-from promtext import Metrics  # noqa: E402
 
 CAPACITY = 320.0  # the model's downstream: 32 slots of 100 ms
 

@@ -2,37 +2,31 @@
 and server, asserting the invariants the demo is meant to show."""
 
 import html
-import json
 import os
 import shutil
 import subprocess
 import tempfile
 import unittest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.abspath(os.path.join(HERE, '..', '..'))
-BINARY = os.environ.get('STAMPEDE_BIN', os.path.join(ROOT, 'build', 'stampede'))
+import pytest
 
+from scenario_reports import ScenarioRun
 
+@pytest.mark.usefixtures('report')
 class SpikeSmokeTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        # Under ctest the run is made once by the fixture loadtest.spike_smoke_run; alone,
-        # this test makes its own.
-        cls.out = os.environ.get('STAMPEDE_SMOKE_REPORT')
-        if not cls.out:
-            cls.out = tempfile.mkdtemp(prefix='stampede-spike-')
-            run = subprocess.run(
-                ['/usr/bin/python3', os.path.join(ROOT, 'loadtest', 'run'), 'spike', '--quick',
-                 '--endpoints', 'io', '--out', cls.out, '--binary', BINARY],
-                capture_output=True, text=True, timeout=240)
-            if run.returncode != 0:
-                raise AssertionError('loadtest/run failed:\n' + run.stdout + run.stderr)
-        with open(os.path.join(cls.out, 'table.txt')) as f:
-            cls.stdout = f.read()
-        with open(os.path.join(cls.out, 'summary.json')) as f:
-            rows = json.load(f)['scenarios']['spike']
-        cls.by_mode = {r['mode']: r for r in rows}
+    RUN = ScenarioRun('spike', 'STAMPEDE_SMOKE_REPORT', ('--endpoints', 'io'), 240)
+
+    @property
+    def stdout(self):
+        return self.report.table
+
+    @property
+    def out(self):
+        return self.report.out
+
+    @property
+    def by_mode(self):
+        return {r['mode']: r for r in self.report.rows}
 
     def test_thread_per_request_spawns_many_times_the_threads_of_bounded(self):
         tpr = self.by_mode['thread_per_request']['threads_peak']

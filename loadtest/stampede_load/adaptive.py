@@ -12,9 +12,9 @@ import signal
 import statistics
 import time
 
-import lab
-import report
-import wrkparse
+from . import lab
+from . import report
+from . import wrkparse
 
 SERVICE_MS = 100   # each downstream call holds its slot this long
 CPU_MS = 10        # each /work/cpu request's CPU time

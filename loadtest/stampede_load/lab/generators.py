@@ -8,9 +8,9 @@ import subprocess
 import threading
 import time
 
-import wrkparse
+from .. import wrkparse
 
-from lab.common import LOOPBACK, LUA, MAX_CONNECTIONS
+from .common import LOOPBACK, LUA, MAX_CONNECTIONS
 
 
 class Wrk:

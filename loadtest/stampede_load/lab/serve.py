@@ -1,6 +1,6 @@
 """scripts/serve's supervisor: runs stampede as production would.
 
-  python3 -m lab.serve [--memory-limit SIZE|none] [--config FILE] [--binary PATH] [-- ARGS...]
+  python3 -m stampede_load.lab.serve [--memory-limit SIZE|none] [--config FILE] [--binary PATH] [-- ARGS...]
 
 The server runs inside a memory cgroup (v2 or v1; default supervisor.memory_limit_mb of the
 config), so an unbounded mode under a spike is OOM-killed as a container would be. After a
@@ -19,9 +19,9 @@ import sys
 import threading
 import time
 
-from lab.cgroup import MemoryCgroup, own_memory_limit
-from lab.common import ROOT, parse_size
-from lab.model import MODEL_PATH, Model
+from .cgroup import MemoryCgroup, own_memory_limit
+from .common import ROOT, parse_size
+from .model import MODEL_PATH, Model
 
 # A run that lasted this long was not a crash loop: the next death starts the back-off again.
 STABLE_S = 30

@@ -8,9 +8,9 @@ variants), shortened to a smoke run's durations; its report is the same folder o
 
 import dataclasses
 
-import failure_labs
-import lab
-import scenarios
+from . import failure_labs
+from . import lab
+from . import scenarios
 
 
 @dataclasses.dataclass

@@ -11,8 +11,8 @@ import socket
 import threading
 import time
 
-import lab
-import report
+from . import lab
+from . import report
 
 MODES = ['blocking', 'thread_per_request', 'bounded', 'coroutine']
 

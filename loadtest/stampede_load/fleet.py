@@ -13,7 +13,7 @@ import socket
 import subprocess
 import time
 
-import lab
+from . import lab
 
 WORK_MS = 50            # each downstream call holds a downstream slot this long
 SLOTS = 20              # the downstream's slots: 20 × 50 ms = 400 calls/s

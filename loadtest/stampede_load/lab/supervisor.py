@@ -10,9 +10,9 @@ import threading
 import time
 import urllib.request
 
-from promtext import Metrics
+from ..promtext import Metrics
 
-from lab.common import LOOPBACK
+from .common import LOOPBACK
 
 
 class Server:

@@ -7,11 +7,12 @@ import dataclasses
 import os
 import time
 
-import adaptive
-import fleet_experiments
-import lab
-import report
-import wrkparse
+from . import adaptive
+from . import failure_labs
+from . import fleet_experiments
+from . import lab
+from . import report
+from . import wrkparse
 
 # A mode, or a mode with settings of its own ("coroutine:max_tasks=64"): each runs as its own
 # row, labelled e.g. "coroutine (max_tasks 64)".
@@ -539,7 +540,6 @@ FANOUT_COLUMNS = [
     ('threads peak', 'threads_peak', report.n0),
 ]
 
-import failure_labs  # noqa: E402
 
 # What the live page's banner asks and points at while a scenario runs: (predict, watch).
 PROMPTS = {

@@ -11,8 +11,8 @@ fleet (fleet.py), with verdicts in words, tables, series (CSV) and plots.
 import os
 import time
 
-import report
-from fleet import (CAPACITY, DEADLINE_MS, METASTABLE, REPLICAS, SLOTS, STEADY, TRIGGER_SLOTS,
+from . import report
+from .fleet import (CAPACITY, DEADLINE_MS, METASTABLE, REPLICAS, SLOTS, STEADY, TRIGGER_SLOTS,
                    Fleet, Variant)
 
 CASCADE_MODES = ['thread_per_request', 'coroutine', 'bounded']

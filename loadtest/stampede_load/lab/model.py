@@ -9,7 +9,7 @@ import json
 import os
 import subprocess
 
-from lab.common import ROOT
+from .common import ROOT
 
 MODEL_PATH = os.path.join(ROOT, 'config', 'stampede.yaml')
 

@@ -7,14 +7,14 @@ interrupted (see Lab.close)."""
 import os
 import time
 
-from lab.cgroup import MemoryCgroup
-from lab.common import (LOOPBACK, LUA, MAX_CONNECTIONS, ROOT, Progress, ephemeral_port,
+from .cgroup import MemoryCgroup
+from .common import (LOOPBACK, LUA, MAX_CONNECTIONS, ROOT, Progress, ephemeral_port,
                         free_port, parse_size, raise_fd_limit, wait_until,
                         write_atomically)
-from lab.generators import OpenLoop, Wrk, impatient_clients
-from lab.model import MODEL_PATH, Model
-from lab.sampler import SERIES, Sampler
-from lab.supervisor import Server, Supervisor
+from .generators import OpenLoop, Wrk, impatient_clients
+from .model import MODEL_PATH, Model
+from .sampler import SERIES, Sampler
+from .supervisor import Server, Supervisor
 
 # What the scenarios, the driver and the bench use as lab.X.
 __all__ = ['LOOPBACK', 'LUA', 'MAX_CONNECTIONS', 'MODEL_PATH', 'ROOT', 'SERIES', 'MemoryCgroup',

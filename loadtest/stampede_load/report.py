@@ -11,7 +11,7 @@ import platform
 import re
 import subprocess
 
-import wrkparse
+from . import wrkparse
 
 OPEN_LOOP_NOTE = (
     'Open loop (--open-loop): requests were sent at fixed rates by stampede-openloop and each '
