@@ -20,7 +20,11 @@ constexpr int rejection_turns = 3;
 }  // namespace
 
 void completion_lane::admitted(item* done) {
-  push(done);
+  if (single_thread_) {
+    push(done);
+  } else {
+    asio::post(done->executor(), [done] { done->run(); });
+  }
 }
 
 void completion_lane::rejected(item* done) {
@@ -35,7 +39,7 @@ void completion_lane::after_turns(item* done, int turns) {
       after_turns(done, turns - 1);
       return;
     }
-    drain();  // admitted answers first
+    if (single_thread_) drain();  // admitted answers first
     done->run();
   });
 }

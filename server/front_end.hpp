@@ -6,6 +6,7 @@
 
 #include "config/config.hpp"
 #include "handlers/labs/labs.hpp"
+#include "server/completion_lane.hpp"
 #include "server/connection_list.hpp"
 #include "server/execution_policy.hpp"
 #include "server/metrics.hpp"
@@ -28,6 +29,7 @@ struct front_end {
   std::atomic<int> in_flight{0};         ///< requests read and not yet answered
   std::atomic<int> open_connections{0};  ///< main-port connections open now
   connection_list connections{};         ///< open connections, for shutdown
+  completion_lane* lane = nullptr;       ///< how finished work comes back (set before any session)
 };
 
 }  // namespace stampede
