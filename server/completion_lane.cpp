@@ -45,15 +45,13 @@ void completion_lane::after_turns(item* done, int turns) {
 }
 
 void completion_lane::push(item* done) {
-  bool first = false;
-  {
-    std::lock_guard lock(mutex_);
-    first = items_.empty();
-    items_.push_back(done);
-    listed_.store(true, std::memory_order_release);
-  }
+  std::lock_guard lock(mutex_);
+  const bool first = items_.empty();
+  items_.push_back(done);
+  listed_.store(true, std::memory_order_release);
   // One wake-up per batch: a list that was not empty has one on its way already (or is being
-  // taken by a drain, which takes this too).
+  // taken by a drain, which takes this too). Posted under the lock: a drain could otherwise
+  // finish this item, and shutdown end the I/O context, before this thread's post touched it.
   if (first) asio::post(io_, [this] { drain(); });
 }
 
