@@ -21,6 +21,10 @@ class LabsSmokeTest(unittest.TestCase):
     def rows(self):
         return self.report.rows
 
+    @property
+    def out(self):
+        return self.report.out
+
     def section(self, name):
         return [r for r in self.rows if r['path'].startswith(name)]
 
