@@ -37,15 +37,17 @@ class fake_dependency {
     });
   }
   ~fake_dependency() {
-    boost::system::error_code ignored;
+    // The blocked accept ends with an error once its socket is shut down; the acceptor is
+    // closed only after that thread has ended (closing it under the accept is a race).
     ::shutdown(acceptor_.native_handle(), SHUT_RDWR);
+    accepting_ = {};
+    boost::system::error_code ignored;
     acceptor_.close(ignored);
     {
       std::lock_guard lock(mutex_);
       closing_ = true;
       for (auto* s : open_) ::shutdown(s->native_handle(), SHUT_RDWR);
     }
-    accepting_ = {};
     serving_.clear();
   }
 
