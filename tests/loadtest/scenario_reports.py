@@ -6,7 +6,10 @@ import json
 import os
 import subprocess
 import tempfile
+import unittest
 from dataclasses import dataclass
+
+import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, '..', '..'))
@@ -47,3 +50,21 @@ def scenario_report(run):
     with open(os.path.join(out, 'summary.json')) as f:
         rows = json.load(f)['scenarios'][run.scenario]
     return Report(out, table, rows)
+
+
+@pytest.mark.usefixtures('report')
+class ReportTest(unittest.TestCase):
+    """A suite that asserts on one scenario's report: its RUN (a ScenarioRun) is run, or the
+    fixture's report read, once for the class (conftest.py's `report`)."""
+
+    @property
+    def stdout(self):
+        return self.report.table
+
+    @property
+    def out(self):
+        return self.report.out
+
+    @property
+    def rows(self):
+        return self.report.rows

@@ -5,9 +5,8 @@ driver, asserting what the lesson is meant to show and what summary.json must ho
 import os
 import unittest
 
-import pytest
 
-from scenario_reports import ScenarioRun
+from scenario_reports import ReportTest, ScenarioRun
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, '..', '..'))
@@ -19,17 +18,8 @@ PHASES = ['32 slots', '8 slots', '64 slots', '32 slots again', 'calls take 2x', 
 FIELDS = ['goodput_pct', 'p99_x', 'steady_p99_x', 'mean_limit', 'ideal_limit', 'settle_s']
 
 
-@pytest.mark.usefixtures('report')
-class AdaptiveSmokeTest(unittest.TestCase):
+class AdaptiveSmokeTest(ReportTest):
     RUN = ScenarioRun('adaptive', 'STAMPEDE_ADAPTIVE_REPORT')
-
-    @property
-    def stdout(self):
-        return self.report.table
-
-    @property
-    def out(self):
-        return self.report.out
 
     @property
     def phase(self):

@@ -6,9 +6,8 @@ import os
 import re
 import unittest
 
-import pytest
 
-from scenario_reports import ScenarioRun
+from scenario_reports import ReportTest, ScenarioRun
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, '..', '..'))
@@ -17,17 +16,8 @@ FIELDS = ['variant', 'replica_deaths', 'goodput_before_per_s', 'goodput_after_pe
           'recovered_after_s', 'amplification']
 
 
-@pytest.mark.usefixtures('report')
-class FleetSmokeTest(unittest.TestCase):
+class FleetSmokeTest(ReportTest):
     RUN = ScenarioRun('fleet', 'STAMPEDE_FLEET_REPORT')
-
-    @property
-    def stdout(self):
-        return self.report.table
-
-    @property
-    def out(self):
-        return self.report.out
 
     @property
     def cascade(self):

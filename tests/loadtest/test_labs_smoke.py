@@ -5,25 +5,11 @@ holds, the detectors report."""
 import os
 import unittest
 
-import pytest
 
-from scenario_reports import ScenarioRun
+from scenario_reports import ReportTest, ScenarioRun
 
-@pytest.mark.usefixtures('report')
-class LabsSmokeTest(unittest.TestCase):
+class LabsSmokeTest(ReportTest):
     RUN = ScenarioRun('labs', 'STAMPEDE_LABS_REPORT')
-
-    @property
-    def stdout(self):
-        return self.report.table
-
-    @property
-    def rows(self):
-        return self.report.rows
-
-    @property
-    def out(self):
-        return self.report.out
 
     def section(self, name):
         return [r for r in self.rows if r['path'].startswith(name)]

@@ -8,21 +8,11 @@ import subprocess
 import tempfile
 import unittest
 
-import pytest
 
-from scenario_reports import ScenarioRun
+from scenario_reports import ReportTest, ScenarioRun
 
-@pytest.mark.usefixtures('report')
-class SpikeSmokeTest(unittest.TestCase):
+class SpikeSmokeTest(ReportTest):
     RUN = ScenarioRun('spike', 'STAMPEDE_SMOKE_REPORT', ('--endpoints', 'io'), 240)
-
-    @property
-    def stdout(self):
-        return self.report.table
-
-    @property
-    def out(self):
-        return self.report.out
 
     @property
     def by_mode(self):
