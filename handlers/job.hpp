@@ -132,7 +132,7 @@ class [[nodiscard]] job {
   }
 
   /// Runs the job on the calling thread to its end and returns its result. Every wait it makes
-  /// must complete without suspending (no suspender in its work_context); a job that suspends
+  /// must complete without suspending (its work_context's waits block); a job that suspends
   /// anyway is a logic error and throws.
   T run_inline() {
     h_.resume();

@@ -94,19 +94,9 @@ int call_many(remote_dependency& remote, int count, int limit, int ms,
   return s.succeeded;
 }
 
-bool remote_call::await_ready() {
-  if (ctx.suspend != nullptr) return false;
-  outcome = call_blocking(remote, ms, deadline, ctx.stop);
-  return true;
-}
-
-void remote_call::await_suspend(std::coroutine_handle<> awaiting) {
+bool remote_call::await_suspend(std::coroutine_handle<> awaiting) {
   h = awaiting;
-  // The resumption is posted to the mode's threads, so `this` is not touched after it.
-  remote.call(ms, deadline, ctx.stop, [this](call_outcome o) {
-    outcome = o;
-    ctx.suspend->resume(h);
-  });
+  return ctx.wait->call_remote(*this);
 }
 
 }  // namespace stampede

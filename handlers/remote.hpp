@@ -50,8 +50,8 @@ class remote_dependency {
 
 struct work_context;
 
-/// `co_await remote_call{...}`: one call, blocking the thread without a suspender (the thread
-/// modes), suspending the job with one (the coroutine mode).
+/// `co_await remote_call{...}`: one call, made as the context's waits make it (blocking the
+/// thread, or suspending the job).
 struct remote_call {
   remote_dependency& remote;
   int ms;
@@ -60,10 +60,18 @@ struct remote_call {
   call_outcome outcome = call_outcome::cancelled;
   std::coroutine_handle<> h;
 
-  bool await_ready();
-  void await_suspend(std::coroutine_handle<> awaiting);
+  bool await_ready() const noexcept { return false; }
+  bool await_suspend(std::coroutine_handle<> awaiting);
   call_outcome await_resume() const noexcept { return outcome; }
 };
+
+/// The caller's deadline as a remote call takes it: the clock's epoch (none) is "never".
+inline remote_dependency::clock::time_point deadline_or_never(
+    remote_dependency::clock::time_point deadline) {
+  return deadline == remote_dependency::clock::time_point{}
+             ? remote_dependency::clock::time_point::max()
+             : deadline;
+}
 
 /// One call on the calling thread, waiting for its end (a thread mode's blocking call).
 call_outcome call_blocking(remote_dependency& remote, int ms,

@@ -117,10 +117,6 @@ bool burn_cpu(std::chrono::milliseconds d, const std::stop_token& stop) {
 }
 
 bool sleep_awaiter::await_ready() {
-  if (ctx.suspend == nullptr) {
-    finished = simulated_io(d, ctx.stop);
-    return true;
-  }
   if (d.count() <= 0 || ctx.stop.stop_requested()) {
     finished = !ctx.stop.stop_requested();
     return true;
@@ -128,54 +124,24 @@ bool sleep_awaiter::await_ready() {
   return false;
 }
 
-bool slot_awaiter::await_ready() {
-  if (ctx.suspend != nullptr) return false;
-  ok = ctx.dependency->acquire(ctx.stop);
-  return true;
-}
-
-bool slot_awaiter::await_suspend(std::coroutine_handle<> awaiting) {
-  h = awaiting;
-  // Registered before joining the line: a stop requested from here on finds this waiter in
-  // line (or not yet in it, and then acquire_or_wait refuses).
-  on_stop.emplace(ctx.stop, stop_fn{this});
-  switch (ctx.dependency->acquire_or_wait(*this, ctx.stop)) {
-    case downstream::wait_result::granted:
-      ok = true;
-      return false;
-    case downstream::wait_result::stopped:
-      ok = false;
-      return false;
-    case downstream::wait_result::waiting:
-      break;
-  }
-  return true;  // granted() or the stop callback resumes it; nothing here is touched after
-}
-
 void slot_awaiter::granted() {
   ok = true;
-  ctx.suspend->resume(h);
+  ctx.wait->resume(h);
 }
 
 void slot_awaiter::stop_fn::operator()() const noexcept {
   if (self->ctx.dependency->cancel_wait(*self)) {
     self->ok = false;
-    self->ctx.suspend->resume(self->h);
+    self->ctx.wait->resume(self->h);
   }
 }
 
 job<call_outcome> call_dependency(std::chrono::milliseconds d, const work_context& ctx,
                                   std::chrono::steady_clock::time_point deadline) {
   if (ctx.dependency != nullptr && ctx.dependency->remote != nullptr) {
-    if (deadline == std::chrono::steady_clock::time_point{}) {
-      deadline = std::chrono::steady_clock::time_point::max();
-    }
-    co_return co_await remote_call{*ctx.dependency->remote,
-                                   static_cast<int>(d.count()),
-                                   deadline,
-                                   ctx,
-                                   call_outcome::cancelled,
-                                   {}};
+    co_return co_await remote_call{*ctx.dependency->remote,     static_cast<int>(d.count()),
+                                   deadline_or_never(deadline), ctx,
+                                   call_outcome::cancelled,     {}};
   }
   bool finished = false;
   if (ctx.dependency == nullptr) {
@@ -217,56 +183,6 @@ response downstream_failure(call_outcome o, std::string_view mode) {
 }
 
 namespace {
-
-/// A parallel fan-out under a suspender: `workers` child tasks take fetches from a shared
-/// count until none are left, so at most `workers` run at once; the parent waits for all.
-struct fan_out_state {
-  const work_context& ctx;
-  int count;
-  std::chrono::milliseconds each;
-  std::chrono::steady_clock::time_point deadline;
-  std::atomic<call_outcome> failure{call_outcome::ok};  ///< the first remote call that failed
-  std::atomic<int> next{0};
-  std::atomic<int> completed{0};
-  std::atomic<int> left{0};  ///< children still running, plus one for the parent
-  std::coroutine_handle<> parent;
-};
-
-job<void> fetcher(fan_out_state& s) {
-  for (int i = s.next.fetch_add(1); i < s.count; i = s.next.fetch_add(1)) {
-    call_outcome o = co_await call_dependency(s.each, s.ctx, s.deadline);
-    if (o != call_outcome::ok) {
-      auto none = call_outcome::ok;
-      s.failure.compare_exchange_strong(none, o);
-      s.next.store(s.count);  // no more fetches after a failure
-      break;
-    }
-    s.completed.fetch_add(1);
-  }
-  if (s.left.fetch_sub(1) == 1) s.ctx.suspend->resume(s.parent);
-}
-
-struct join_awaiter {
-  fan_out_state& s;
-  bool await_ready() const noexcept { return false; }
-  bool await_suspend(std::coroutine_handle<> h) {
-    s.parent = h;
-    return s.left.fetch_sub(1) != 1;  // the last child has already finished: go on
-  }
-  void await_resume() const noexcept {}
-};
-
-job<int> fan_out(int count, std::chrono::milliseconds each, const work_context& ctx,
-                 std::chrono::steady_clock::time_point deadline, call_outcome* failure) {
-  fan_out_state s{ctx, count, each, deadline, {}, {}, {}, {}, {}};
-  int limit = ctx.suspend->fanout_limit();
-  int workers = limit > 0 ? std::min(limit, count) : count;
-  s.left.store(workers + 1);
-  for (int i = 0; i < workers; ++i) ctx.suspend->spawn(fetcher(s));
-  co_await join_awaiter{s};
-  *failure = s.failure.load();
-  co_return s.completed.load();
-}
 
 /// The handlers that do work (and hold a working set), as opposed to /healthz and 404.
 bool does_work(handler_id h) {
@@ -349,11 +265,8 @@ job<response> work(handler_id h, work_params p, const work_context& ctx) {
       finished = co_await burn(each, ctx);
       break;
     case handler_id::fanout:
-      if (p.parallel && ctx.suspend != nullptr) {
-        fetched = co_await fan_out(p.n, each, ctx, p.deadline, &failure);
-      } else if (p.parallel && ctx.fanout != nullptr) {
-        fetched =
-            ctx.fanout->run_parallel(p.n, each, ctx.dependency, p.deadline, ctx.stop, &failure);
+      if (p.parallel) {
+        fetched = co_await ctx.wait->fan_out(p.n, each, ctx, p.deadline, &failure);
       } else {
         // (co_await kept out of the loop condition: GCC 12 mis-evaluates it there.)
         while (fetched < p.n) {

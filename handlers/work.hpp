@@ -1,9 +1,9 @@
 #pragma once
 /// \file The workloads: a request in, a response out, a stop token checked.
 /// Handlers know nothing of sockets, threads or the execution mode; the mode reaches them only
-/// through their work_context: the stop token, `fanout_runner` (how a thread mode has parallel
-/// fetches) and `suspender` (how the coroutine mode waits without holding a thread). Each
-/// workload is written once, as a job, and waits only through the context's primitives.
+/// through their work_context: the stop token and `waits` (how the mode waits and fans out,
+/// blocking a thread or suspending a job). Each workload is written once, as a job, and waits
+/// only through the context's primitives.
 
 #include <chrono>
 #include <coroutine>
@@ -68,42 +68,44 @@ struct response {
 };
 
 class downstream;
+struct work_context;
+struct slot_awaiter;
+struct remote_call;
 
-/// \brief How a mode runs K simulated fetches at once for /work/fanout.
-/// Thread-safety: run_parallel may be called from many threads at once.
-class fanout_runner {
- public:
-  virtual ~fanout_runner() = default;
-  /// Performs `count` calls of `each` to `ds` (null: a dependency without limit), in
-  /// parallel as the mode allows; returns how many succeeded. A remote call's failure stops
-  /// the rest and is told in `*failure`; `deadline` is the caller's, for remote calls.
-  virtual int run_parallel(int count, std::chrono::milliseconds each, downstream* ds,
-                           std::chrono::steady_clock::time_point deadline, std::stop_token stop,
-                           call_outcome* failure) = 0;
-};
-
-/// \brief How a mode that runs work as suspendable tasks waits (the coroutine mode): each
-/// call arranges for a suspended job to be resumed later on the mode's threads.
+/// \brief How a mode's work waits and fans out, given to it by the mode's policy. Each wait
+/// either ends on the calling thread, blocking it (the call returns false: the job goes on at
+/// once), or suspends the job and resumes it later on the mode's threads (true). A handler
+/// waits only through these, and never learns which it got.
 /// Thread-safety: every member may be called from any thread.
-class suspender {
+class waits {
  public:
-  virtual ~suspender() = default;
-  /// Resumes `h` on the mode's threads.
-  virtual void resume(std::coroutine_handle<> h) = 0;
-  /// Resumes `h` once `d` has passed, or as soon as `stop` is requested; `*finished` is set
-  /// before, true only if the whole of `d` passed.
-  virtual void sleep(std::chrono::milliseconds d, const std::stop_token& stop,
+  /// Waits `d`, or until `stop`; `*finished` is set before `h` goes on, true only if the
+  /// whole of `d` passed.
+  virtual bool sleep(std::chrono::milliseconds d, const std::stop_token& stop,
                      std::coroutine_handle<> h, bool* finished) = 0;
-  /// Resumes `h` after the other tasks ready on its thread had their turn.
-  virtual void yield(std::coroutine_handle<> h) = 0;
-  /// Runs `j` as a task of its own on the mode's threads; the job is destroyed when it ends.
-  virtual void spawn(job<void> j) = 0;
-  /// At most how many fetches of one fan-out run at once (0: all of them).
-  virtual int fanout_limit() const = 0;
+  /// Lets other work that shares this thread have its turn (a thread has none: no wait).
+  virtual bool yield(std::coroutine_handle<> h) = 0;
+  /// A real interleaving point between two steps of a lab's work: the thread gives up the
+  /// CPU, or the task its thread.
+  virtual bool interleave(std::coroutine_handle<> h) = 0;
+  /// Waits in line for a slot of `a.ctx.dependency`; `a.ok` is set before `a.h` goes on.
+  virtual bool acquire_slot(slot_awaiter& a) = 0;
+  /// One call to a remote dependency; `c.outcome` is set before `c.h` goes on.
+  virtual bool call_remote(remote_call& c) = 0;
+  /// Goes on with `h` on the mode's threads: what a wait that ended elsewhere calls.
+  virtual void resume(std::coroutine_handle<> h) = 0;
+  /// Makes `count` calls of `each` to the context's dependency, as many at once as the mode
+  /// allows; returns how many succeeded. A remote call's failure stops the rest and is told
+  /// in `*failure`; `deadline` is the caller's, for remote calls.
+  virtual job<int> fan_out(int count, std::chrono::milliseconds each, const work_context& ctx,
+                           std::chrono::steady_clock::time_point deadline,
+                           call_outcome* failure) = 0;
+
+ protected:
+  ~waits() = default;
 };
 
 class labs;
-struct work_context;
 
 /// \brief How a mode runs child work that a request starts and does not wait for in line
 /// (the labs' helpers and nested children): wherever the mode runs its requests' work. The
@@ -121,17 +123,14 @@ class child_spawner {
 
 struct sleep_awaiter;
 struct yield_awaiter;
-struct slot_awaiter;
 
-/// What a running handler may use besides its parameters, and how it waits. Each wait is an
-/// awaitable: without a suspender it blocks the calling thread until done (the thread modes);
-/// with one it suspends the job.
+/// What a running handler may use besides its parameters, and how it waits: each wait is an
+/// awaitable that goes through `wait`, the mode's.
 struct work_context {
   std::stop_token stop;              ///< set when the work should give up (client left, shutdown)
-  fanout_runner* fanout;             ///< a thread mode's way to run parallel fetches
+  waits* wait;                       ///< how the mode waits and fans out (never null)
   std::string_view mode;             ///< for the response body only
   downstream* dependency = nullptr;  ///< what /work/io and fetches call; null: unlimited
-  suspender* suspend = nullptr;      ///< null: waits block the thread
   /// Requested only when the work must end for the server's sake (shutdown, the mode's end),
   /// not when a client leaves: what ends a lab's wait that a client's leaving cannot.
   std::stop_token halt = {};
@@ -151,26 +150,31 @@ struct sleep_awaiter {
   std::chrono::milliseconds d;
   bool finished = false;
   bool await_ready();
-  void await_suspend(std::coroutine_handle<> h) { ctx.suspend->sleep(d, ctx.stop, h, &finished); }
+  bool await_suspend(std::coroutine_handle<> h) {
+    return ctx.wait->sleep(d, ctx.stop, h, &finished);
+  }
   bool await_resume() const noexcept { return finished; }
 };
 
 struct yield_awaiter {
   const work_context& ctx;
-  bool await_ready() const noexcept { return ctx.suspend == nullptr; }
-  void await_suspend(std::coroutine_handle<> h) { ctx.suspend->yield(h); }
+  bool await_ready() const noexcept { return false; }
+  bool await_suspend(std::coroutine_handle<> h) { return ctx.wait->yield(h); }
   void await_resume() const noexcept {}
 };
 
-/// Waits for a dependency slot: in line on the downstream, without a thread, when suspending.
+/// Waits for a dependency slot (a downstream::waiter while it waits in line without a thread).
 struct slot_awaiter final : downstream::waiter {
   explicit slot_awaiter(const work_context& c) : ctx(c) {}
   slot_awaiter(const slot_awaiter&) = delete;
   slot_awaiter& operator=(const slot_awaiter&) = delete;
   ~slot_awaiter() = default;
 
-  bool await_ready();
-  bool await_suspend(std::coroutine_handle<> awaiting);
+  bool await_ready() const noexcept { return false; }
+  bool await_suspend(std::coroutine_handle<> awaiting) {
+    h = awaiting;
+    return ctx.wait->acquire_slot(*this);
+  }
   bool await_resume() noexcept {
     on_stop.reset();  // waits for a stop callback still running on another thread
     return ok;
@@ -231,7 +235,7 @@ bool burn_cpu(std::chrono::milliseconds d, const std::stop_token& stop);
 /// `ctx` (and `lab`, which the /lab/* endpoints need) must outlive the job.
 job<response> handle(handler_id h, work_params p, const work_context& ctx, labs* lab = nullptr);
 
-/// Runs the handler `h` with `p` on the calling thread to its end (ctx without a suspender).
+/// Runs the handler `h` with `p` on the calling thread to its end (ctx's waits must block).
 response run_handler(handler_id h, const work_params& p, const work_context& ctx);
 
 /// One call to the dependency (or, without one, a wait of `d`), remote when it has a remote:

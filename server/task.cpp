@@ -82,16 +82,6 @@ void task::ended() {
   complete();
 }
 
-work_context task::context_for(fanout_runner* fanout, suspender* s) {
-  return work_context{stop_.get_token(),
-                      fanout,
-                      to_string(mode_),
-                      dependency_,
-                      s,
-                      halt_,
-                      owner_ != nullptr ? this : nullptr};
-}
-
 namespace {
 
 /// Child work (child_spawner): a task of its own with no connection, that keeps itself alive
@@ -131,25 +121,14 @@ bool task::run(const run_env& env) {
   }
   if (cancelled_before_start()) return true;
   began();
-  if (env.suspend == nullptr) {
-    run_inline(env.fanout);
-  } else {
-    start_job(env.suspend);
-  }
+  start_job(env.wait);
   return true;
 }
 
-void task::run_inline(fanout_runner* fanout) {
-  try {
-    result_ = body_(context_for(fanout, nullptr)).run_inline();
-  } catch (const std::exception& e) {
-    result_ = error_response(500, e.what(), "internal_error", to_string(mode_));
-  }
-  ended();
-}
-
-void task::start_job(suspender* s) {
-  context_ = context_for(nullptr, s);
+void task::start_job(waits* w) {
+  context_ = work_context{
+      stop_.get_token(), w,     to_string(mode_),
+      dependency_,       halt_, owner_ != nullptr ? static_cast<child_spawner*>(this) : nullptr};
   try {
     job_ = body_(context_);
   } catch (const std::exception& e) {

@@ -24,12 +24,11 @@ class execution_policy;
 
 /// Where and how a policy runs a task's body (task::run).
 struct run_env {
-  fanout_runner* fanout = nullptr;  ///< a thread mode's parallel fetches (null: sequential)
-  /// Null: the body runs to its end on the calling thread, each wait blocking it. Set: the body
-  /// starts as a job whose waits suspend through it (coroutine), and ends on whichever thread
-  /// resumes it last.
-  suspender* suspend = nullptr;
-  task_host* host = nullptr;  ///< told when a started job ends (with `suspend`)
+  /// How the body waits and fans out (work_context::wait). The body starts as a job on the
+  /// calling thread; if none of its waits suspends, it ends there before run() returns,
+  /// otherwise on whichever of the mode's threads resumes it last.
+  waits* wait = nullptr;
+  task_host* host = nullptr;  ///< told when the job ends, before the task completes
   /// The policy running it: where the body's child work goes (work_context::children) and
   /// whose halt it sees (work_context::halt). Null: no child work. Must outlive the run.
   execution_policy* owner = nullptr;
@@ -68,10 +67,10 @@ class task : private child_spawner {
   request_end how_it_ended() const;
   /// The policy took the task into a queue (counts it as queued).
   void mark_queued();
-  /// Runs the body as `env` says; counts running/started. Without a suspender it completes
-  /// before returning; with one it completes on whichever of the mode's threads finishes the
-  /// job, just after `env.host->task_ended` (also when its client had already left and the
-  /// body never starts).
+  /// Runs the body as `env` says; counts running/started. The task completes on whichever
+  /// thread finishes the job (this one, before returning, if the job never suspends), just
+  /// after `env.host->task_ended` (also when its client had already left and the body never
+  /// starts).
   bool run(const run_env& env = {});
   /// Answers 503 without running, counting `why`, with a Retry-After of `retry_after_s`
   /// seconds (none if negative: retrying cannot help); then completes.
@@ -127,9 +126,7 @@ class task : private child_spawner {
   void ended();
   void complete();
   static void job_finished(void* self);
-  work_context context_for(fanout_runner* fanout, suspender* s);
-  void run_inline(fanout_runner* fanout);
-  void start_job(suspender* s);
+  void start_job(waits* w);
   void spawn(child_fn make) override;
 
   body_fn body_;
@@ -148,7 +145,7 @@ class task : private child_spawner {
   std::optional<steady::time_point> finished_;
   std::atomic<bool> cancel_counted_{false};
   std::atomic<bool> client_gone_{false};  ///< set by cancel_running before it stops the body
-  work_context context_{};                ///< a started job's context (lives as long as it)
+  work_context context_{};                ///< the job's context (lives as long as it)
   job<response> job_;                     ///< a started body
   task_host* host_ = nullptr;             ///< told when a started body ends
   admission* admitted_by_ = nullptr;      ///< the limit whose place this task holds

@@ -122,10 +122,4 @@ response lab_stopped(wait_end why, const work_context& ctx) {
   return error_response(503, "stopped by a lab reset", "lab_reset", ctx.mode);
 }
 
-bool interleave_awaiter::await_ready() const {
-  if (ctx.suspend != nullptr) return false;
-  std::this_thread::yield();
-  return true;
-}
-
 }  // namespace stampede

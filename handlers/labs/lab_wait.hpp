@@ -110,8 +110,8 @@ response lab_stopped(wait_end why, const work_context& ctx);
 /// thread modes), or the coroutine lets the other tasks of its thread run.
 struct interleave_awaiter {
   const work_context& ctx;
-  bool await_ready() const;
-  void await_suspend(std::coroutine_handle<> h) { ctx.suspend->yield(h); }
+  bool await_ready() const noexcept { return false; }
+  bool await_suspend(std::coroutine_handle<> h) { return ctx.wait->interleave(h); }
   void await_resume() const noexcept {}
 };
 inline interleave_awaiter interleave(const work_context& ctx) {

@@ -33,7 +33,7 @@ void blocking_policy::submit(std::shared_ptr<task> t) {
     std::lock_guard current(current_mutex_);
     current_ = t;
   }
-  t->run({.fanout = &fanout_, .owner = this});
+  t->run({.wait = &waits_, .owner = this});
   {
     std::lock_guard current(current_mutex_);
     current_.reset();

@@ -3,9 +3,9 @@
 
 #include <mutex>
 
-#include "handlers/fanout.hpp"
 #include "server/execution_policy.hpp"
 #include "server/limiter.hpp"
+#include "server/modes/thread_waits.hpp"
 
 namespace stampede {
 
@@ -21,9 +21,7 @@ class blocking_policy final : public execution_policy {
   mode_kind mode() const override { return mode_kind::blocking; }
   void submit(std::shared_ptr<task> t) override;
   /// Child work runs inline, before the request goes on: there is nowhere else to run it.
-  void submit_child(std::shared_ptr<task> t) override {
-    t->run({.fanout = &fanout_, .owner = this});
-  }
+  void submit_child(std::shared_ptr<task> t) override { t->run({.wait = &waits_, .owner = this}); }
   void client_gone(const std::shared_ptr<task>&) override {}
   void reconfigure(const config& c) override { places_.configure(c.limiter); }
   void stop_all() override;
@@ -35,8 +33,8 @@ class blocking_policy final : public execution_policy {
   std::mutex current_mutex_;       ///< guards current_
   std::shared_ptr<task> current_;  ///< the task running now, for stop_all
   std::atomic<bool> stopping_{false};
-  /// Fan-out in blocking mode waits on all fetches together on the one thread.
-  multiplexed_fanout fanout_{0};
+  /// Waits hold the one thread; a fan-out waits on all its fetches together there.
+  thread_waits waits_{0};
 };
 
 }  // namespace stampede

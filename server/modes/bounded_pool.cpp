@@ -21,7 +21,7 @@ bounded_pool_policy::bounded_pool_policy(const config& c, metrics& m)
       // The fixed limit is set once the workers are made (resize_locked); until then, one.
       places_(1, &m.for_mode(mode_kind::bounded).rejection_for("queue_full"), c.limiter,
               m.for_mode(mode_kind::bounded)),
-      fanout_(c.bounded.fanout_limit) {
+      waits_(c.bounded.fanout_limit) {
   m.add_own_chart(
       {"queue",
        "Queue depth vs capacity (bounded)",
@@ -151,7 +151,7 @@ void bounded_pool_policy::reconfigure(const config& c) {
     if (!stopping_) resize_locked(c.bounded.workers);
     capacity_gauge_.Set(capacity_);
   }
-  fanout_.set_limit(c.bounded.fanout_limit);
+  waits_.set_fanout_limit(c.bounded.fanout_limit);
   places_.configure(c.limiter);
   supervisor_cv_.notify_all();
 }
@@ -224,7 +224,7 @@ void bounded_pool_policy::worker_loop() {
     if (steady::now() >= e.deadline) {
       e.work->reject(timed_out_, retry_after_s_.load());
     } else {
-      e.work->run({.fanout = &fanout_, .owner = this});
+      e.work->run({.wait = &waits_, .owner = this});
     }
 
     lock.lock();

@@ -12,9 +12,9 @@
 #include <thread>
 #include <vector>
 
-#include "handlers/fanout.hpp"
 #include "server/execution_policy.hpp"
 #include "server/limiter.hpp"
+#include "server/modes/thread_waits.hpp"
 
 namespace stampede {
 
@@ -107,7 +107,7 @@ class bounded_pool_policy final : public execution_policy {
   std::atomic<int> retry_after_s_{1};  ///< bounded.retry_after_s, read by the supervisor too
   bool stopping_ = false;              ///< no more admissions (stop_all)
   bool exiting_ = false;               ///< threads should exit (destructor)
-  multiplexed_fanout fanout_;
+  thread_waits waits_;                 ///< a worker's; fan-out: bounded.fanout_limit at once
 };
 
 }  // namespace stampede

@@ -1,5 +1,7 @@
 #include "server/modes/coroutine.hpp"
 
+#include <algorithm>
+#include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -11,13 +13,14 @@ namespace stampede {
 
 namespace asio = boost::asio;
 
-/// One thread and its event loop: the suspender of the tasks given to it. Resumptions from
-/// other threads (a downstream slot freed, a stop requested) are posted to it.
-class coroutine_policy::lane final : public suspender {
+/// One thread and its event loop: the waits of the tasks given to it, each of which suspends
+/// the task. Resumptions from other threads (a downstream slot freed, a stop requested, a
+/// remote call answered) are posted to it.
+class coroutine_policy::lane final : public waits {
  public:
   explicit lane(coroutine_policy& owner)
       : owner_(owner), guard_(asio::make_work_guard(io_)), thread_([this] { io_.run(); }) {}
-  ~lane() override {
+  ~lane() {
     guard_.reset();
     io_.stop();
     thread_.join();
@@ -29,12 +32,14 @@ class coroutine_policy::lane final : public suspender {
     asio::post(io_, [h] { h.resume(); });
   }
 
-  void yield(std::coroutine_handle<> h) override {
+  bool yield(std::coroutine_handle<> h) override {
     // Behind every handler already ready on this thread: the other tasks get their turn.
     asio::post(io_, [h] { h.resume(); });
+    return true;
   }
+  bool interleave(std::coroutine_handle<> h) override { return yield(h); }
 
-  void sleep(std::chrono::milliseconds d, const std::stop_token& stop, std::coroutine_handle<> h,
+  bool sleep(std::chrono::milliseconds d, const std::stop_token& stop, std::coroutine_handle<> h,
              bool* finished) override {
     // Set up on this lane's thread (a task's first run is on the I/O thread that read its
     // request): the timer and its stop callback are then only touched here.
@@ -49,17 +54,46 @@ class coroutine_policy::lane final : public suspender {
       // already runs the callback here, whose posted cancel follows the wait just started.
       s->on_stop.emplace(stop, stop_fn{s, this});
     });
+    return true;
   }
 
-  void spawn(job<void> j) override {
+  bool acquire_slot(slot_awaiter& a) override {
+    // Registered before joining the line: a stop requested from here on finds the waiter in
+    // line (or not yet in it, and then acquire_or_wait refuses).
+    a.on_stop.emplace(a.ctx.stop, slot_awaiter::stop_fn{&a});
+    switch (a.ctx.dependency->acquire_or_wait(a, a.ctx.stop)) {
+      case downstream::wait_result::granted:
+        a.ok = true;
+        return false;
+      case downstream::wait_result::stopped:
+        a.ok = false;
+        return false;
+      case downstream::wait_result::waiting:
+        break;
+    }
+    return true;  // granted() or the stop callback resumes it; nothing here is touched after
+  }
+
+  bool call_remote(remote_call& c) override {
+    // The resumption is posted to this lane, so `c` is not touched after it.
+    c.remote.call(c.ms, c.deadline, c.ctx.stop, [&c, this](call_outcome o) {
+      c.outcome = o;
+      resume(c.h);
+    });
+    return true;
+  }
+
+  job<int> fan_out(int count, std::chrono::milliseconds each, const work_context& ctx,
+                   std::chrono::steady_clock::time_point deadline, call_outcome* failure) override;
+
+ private:
+  /// Runs `j` as a task of its own on this lane; the job is destroyed when it ends.
+  void spawn(job<void> j) {
     auto* held = new job<void>(std::move(j));
     asio::post(io_,
                [held] { held->start([](void* p) { delete static_cast<job<void>*>(p); }, held); });
   }
 
-  int fanout_limit() const override { return owner_.fanout_limit_.load(); }
-
- private:
   struct sleeper;
   struct stop_fn {
     std::weak_ptr<sleeper> s;
@@ -88,6 +122,62 @@ class coroutine_policy::lane final : public suspender {
   asio::executor_work_guard<asio::io_context::executor_type> guard_;
   std::thread thread_;
 };
+
+namespace {
+
+/// A parallel fan-out: `workers` child tasks take fetches from a shared count until none are
+/// left, so at most `workers` run at once; the parent waits for all.
+struct fan_out_state {
+  const work_context& ctx;
+  int count;
+  std::chrono::milliseconds each;
+  std::chrono::steady_clock::time_point deadline;
+  std::atomic<call_outcome> failure{call_outcome::ok};  ///< the first remote call that failed
+  std::atomic<int> next{0};
+  std::atomic<int> completed{0};
+  std::atomic<int> left{0};  ///< children still running, plus one for the parent
+  std::coroutine_handle<> parent;
+};
+
+job<void> fetcher(fan_out_state& s) {
+  for (int i = s.next.fetch_add(1); i < s.count; i = s.next.fetch_add(1)) {
+    call_outcome o = co_await call_dependency(s.each, s.ctx, s.deadline);
+    if (o != call_outcome::ok) {
+      auto none = call_outcome::ok;
+      s.failure.compare_exchange_strong(none, o);
+      s.next.store(s.count);  // no more fetches after a failure
+      break;
+    }
+    s.completed.fetch_add(1);
+  }
+  if (s.left.fetch_sub(1) == 1) s.ctx.wait->resume(s.parent);
+}
+
+struct join_awaiter {
+  fan_out_state& s;
+  bool await_ready() const noexcept { return false; }
+  bool await_suspend(std::coroutine_handle<> h) {
+    s.parent = h;
+    return s.left.fetch_sub(1) != 1;  // the last child has already finished: go on
+  }
+  void await_resume() const noexcept {}
+};
+
+}  // namespace
+
+job<int> coroutine_policy::lane::fan_out(int count, std::chrono::milliseconds each,
+                                         const work_context& ctx,
+                                         std::chrono::steady_clock::time_point deadline,
+                                         call_outcome* failure) {
+  fan_out_state s{ctx, count, each, deadline, {}, {}, {}, {}, {}};
+  int limit = owner_.fanout_limit_.load();
+  int workers = limit > 0 ? std::min(limit, count) : count;
+  s.left.store(workers + 1);
+  for (int i = 0; i < workers; ++i) spawn(fetcher(s));
+  co_await join_awaiter{s};
+  *failure = s.failure.load();
+  co_return s.completed.load();
+}
 
 coroutine_policy::coroutine_policy(const config& c, metrics& m)
     : shutting_down_(m.for_mode(mode_kind::coroutine).rejection_for(common_reason::shutting_down)),
@@ -152,7 +242,7 @@ void coroutine_policy::submit(std::shared_ptr<task> t) {
   // hand-off. Its first wait or yield moves it to its lane. run() tells this policy when the
   // task ends (task_ended, before it completes), whether it ran or its client had already
   // left; it returns false only if something else ended it first.
-  if (!t->run({.suspend = target, .host = this, .owner = this})) task_ended(*t);
+  if (!t->run({.wait = target, .host = this, .owner = this})) task_ended(*t);
 }
 
 void coroutine_policy::task_ended(task& t) noexcept {

@@ -1,7 +1,9 @@
 #include "server/modes/thread_per_request.hpp"
 
+#include <atomic>
 #include <system_error>
 #include <thread>
+#include <vector>
 
 namespace stampede {
 
@@ -16,6 +18,50 @@ std::vector<double> spawn_buckets() {
           0.001,    0.0025,  0.005,    0.01,    0.025,  0.05,    0.1};
 }
 }  // namespace
+
+int thread_per_fetch(int count, std::chrono::milliseconds each, downstream* ds,
+                     std::chrono::steady_clock::time_point deadline, const std::stop_token& stop,
+                     call_outcome* failure) {
+  std::atomic<int> completed = 0;
+  std::atomic<call_outcome> first_failure = call_outcome::ok;
+  auto fetch = [&] {
+    call_outcome o = call_outcome::ok;
+    if (ds != nullptr && ds->remote != nullptr) {
+      o = call_blocking(*ds->remote, static_cast<int>(each.count()), deadline_or_never(deadline),
+                        stop);
+    } else if (!(ds != nullptr ? ds->call(each, stop) : simulated_io(each, stop))) {
+      o = call_outcome::cancelled;
+    }
+    if (o == call_outcome::ok) {
+      completed.fetch_add(1);
+    } else {
+      auto none = call_outcome::ok;
+      first_failure.compare_exchange_strong(none, o);
+    }
+  };
+  std::vector<std::jthread> threads;
+  threads.reserve(count);
+  int inline_runs = 0;
+  for (int i = 0; i < count; ++i) {
+    try {
+      threads.emplace_back(fetch);
+    } catch (const std::system_error&) {
+      ++inline_runs;  // the OS refused a thread: do this fetch ourselves after the others
+    }
+  }
+  for (int i = 0; i < inline_runs; ++i) fetch();
+  threads.clear();  // joins
+  if (failure != nullptr && first_failure.load() != call_outcome::cancelled) {
+    *failure = first_failure.load();
+  }
+  return completed.load();
+}
+
+job<int> thread_per_request_policy::fetch_per_thread::fan_out(
+    int count, std::chrono::milliseconds each, const work_context& ctx,
+    std::chrono::steady_clock::time_point deadline, call_outcome* failure) {
+  co_return thread_per_fetch(count, each, ctx.dependency, deadline, ctx.stop, failure);
+}
 
 thread_per_request_policy::thread_per_request_policy(const config& c, metrics& m)
     : spawn_seconds_(m.own_histogram("stampede_thread_spawn_seconds",
@@ -62,7 +108,7 @@ void thread_per_request_policy::submit(std::shared_ptr<task> t) {
   auto begin = steady::now();
   try {
     std::thread([this, t]() mutable {
-      t->run({.fanout = &fanout_, .owner = this});
+      t->run({.wait = &waits_, .owner = this});
       {
         std::lock_guard lock(live_mutex_);
         running_.erase(t);

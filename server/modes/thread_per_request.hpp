@@ -6,11 +6,18 @@
 #include <mutex>
 #include <unordered_set>
 
-#include "handlers/fanout.hpp"
 #include "server/execution_policy.hpp"
 #include "server/limiter.hpp"
+#include "server/modes/thread_waits.hpp"
 
 namespace stampede {
+
+/// Runs each fetch on a thread of its own (the unbounded way), each a call to `ds` (a
+/// blocking remote call if it has a remote). If a thread cannot be created, that fetch runs
+/// on the calling thread instead. Returns the fetches that succeeded.
+int thread_per_fetch(int count, std::chrono::milliseconds each, downstream* ds,
+                     std::chrono::steady_clock::time_point deadline, const std::stop_token& stop,
+                     call_outcome* failure);
 
 /// \brief Spawns a detached OS thread per request that ends with the request.
 /// Past thread_per_request.max_threads live request threads: 503 thread_ceiling. When the OS
@@ -28,13 +35,12 @@ class thread_per_request_policy final : public execution_policy {
   void reconfigure(const config& c) override;
   void stop_all() override;
 
-  /// \brief Fan-out with a thread per fetch: the unbounded way.
-  struct thread_fanout final : fanout_runner {
-    int run_parallel(int count, std::chrono::milliseconds each, downstream* ds,
-                     std::chrono::steady_clock::time_point deadline, std::stop_token stop,
-                     call_outcome* failure) override {
-      return thread_per_fetch(count, each, ds, deadline, stop, failure);
-    }
+  /// \brief A request thread's waits, whose fan-out has a thread per fetch: the unbounded way.
+  struct fetch_per_thread final : thread_waits {
+    fetch_per_thread() : thread_waits(0) {}
+    job<int> fan_out(int count, std::chrono::milliseconds each, const work_context& ctx,
+                     std::chrono::steady_clock::time_point deadline,
+                     call_outcome* failure) override;
   };
 
  private:
@@ -52,7 +58,7 @@ class thread_per_request_policy final : public execution_policy {
   int live_ = 0;  ///< request threads alive; guarded by live_mutex_
   /// For stop_all; a set, so thousands of request threads each leave it in O(1).
   std::unordered_set<std::shared_ptr<task>> running_;  ///< guarded by live_mutex_
-  thread_fanout fanout_;
+  fetch_per_thread waits_;
 };
 
 }  // namespace stampede

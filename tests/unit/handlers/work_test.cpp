@@ -7,7 +7,7 @@
 #include <thread>
 
 #include "handlers/downstream.hpp"
-#include "handlers/fanout.hpp"
+#include "server/modes/thread_waits.hpp"
 
 namespace stampede {
 namespace {
@@ -90,54 +90,6 @@ TEST(WorkTest, burn_cpu_stops_when_asked) {
   EXPECT_LT(clock_type::now() - start, 30s);
 }
 
-TEST(WorkTest, multiplexed_fetches_respect_the_limit) {
-  std::stop_source never;
-  auto start = clock_type::now();
-  // 6 fetches of 20 ms, 2 at a time: three rounds, never fewer.
-  EXPECT_EQ(multiplexed_fetches(6, 2, 20ms, nullptr, {}, never.get_token(), nullptr), 6);
-  EXPECT_GE(clock_type::now() - start, 60ms);
-}
-
-TEST(WorkTest, multiplexed_fetches_stop_early) {
-  std::stop_source stop;
-  std::jthread stopper([&] {
-    std::this_thread::sleep_for(20ms);
-    stop.request_stop();
-  });
-  auto start = clock_type::now();
-  EXPECT_EQ(multiplexed_fetches(5, 5, 10s, nullptr, {}, stop.get_token(), nullptr), 0);
-  EXPECT_GE(clock_type::now() - start, 15ms);
-  EXPECT_LT(clock_type::now() - start, 5s);
-}
-
-TEST(WorkTest, thread_per_fetch_completes_all) {
-  std::stop_source never;
-  EXPECT_EQ(thread_per_fetch(8, 5ms, nullptr, {}, never.get_token(), nullptr), 8);
-}
-
-TEST(WorkTest, multiplexed_fetches_share_the_downstream) {
-  downstream d(1);
-  std::stop_source never;
-  auto start = clock_type::now();
-  // Limit 4, but the downstream serves one at a time: four rounds.
-  EXPECT_EQ(multiplexed_fetches(4, 4, 20ms, &d, {}, never.get_token(), nullptr), 4);
-  EXPECT_GE(clock_type::now() - start, 80ms);
-  EXPECT_EQ(d.stats().in_use, 0);
-}
-
-TEST(WorkTest, stopped_fetches_free_their_slots) {
-  downstream d(2);
-  std::stop_source stop;
-  std::jthread stopper([&] {
-    std::this_thread::sleep_for(20ms);
-    stop.request_stop();
-  });
-  EXPECT_EQ(multiplexed_fetches(5, 5, 10s, &d, {}, stop.get_token(), nullptr), 0);
-  EXPECT_EQ(thread_per_fetch(3, 10s, &d, {}, stop.get_token(), nullptr), 0);
-  EXPECT_EQ(d.stats().in_use, 0);
-  EXPECT_EQ(d.stats().waiting, 0);
-}
-
 TEST(WorkTest, io_handler_waits_for_the_downstream) {
   downstream d(1);
   std::stop_source never;
@@ -147,7 +99,8 @@ TEST(WorkTest, io_handler_waits_for_the_downstream) {
     std::this_thread::sleep_for(50ms);
     d.release();
   });
-  work_context ctx{never.get_token(), nullptr, "test", &d};
+  thread_waits waits(0);
+  work_context ctx{never.get_token(), &waits, "test", &d};
   auto r = run_handler(handler_id::io, work_params{10, 1, false, 0}, ctx);
   EXPECT_EQ(r.status, 200);
   EXPECT_GE(clock_type::now() - start, 60ms);  // 50 ms in line, then 10 ms of holding
@@ -172,8 +125,9 @@ TEST(WorkTest, handler_holds_its_working_set_while_it_runs) {
       std::this_thread::sleep_for(1ms);
     }
   });
+  thread_waits waits(0);
   auto r = run_handler(handler_id::io, work_params{100, 1, false, 128},
-                       work_context{never.get_token(), nullptr, "test"});
+                       work_context{never.get_token(), &waits, "test"});
   watcher.join();
   EXPECT_EQ(r.status, 200);
   EXPECT_NE(r.body.find("\"kb\":128"), std::string::npos);
@@ -192,7 +146,8 @@ TEST(WorkTest, handler_reports_cancellation) {
       stop.request_stop();
     });
     auto start = clock_type::now();
-    work_context ctx{stop.get_token(), nullptr, "test"};
+    thread_waits waits(0);
+    work_context ctx{stop.get_token(), &waits, "test"};
     ctx.halt = halt.get_token();
     auto r = run_handler(handler_id::io, work_params{10000, 1, false}, ctx);
     EXPECT_LT(clock_type::now() - start, 5s);
@@ -205,8 +160,8 @@ TEST(WorkTest, handler_reports_cancellation) {
 
 TEST(WorkTest, handler_body_names_mode_and_handler) {
   std::stop_source never;
-  auto r =
-      run_handler(handler_id::healthz, {}, work_context{never.get_token(), nullptr, "bounded"});
+  thread_waits waits(0);
+  auto r = run_handler(handler_id::healthz, {}, work_context{never.get_token(), &waits, "bounded"});
   EXPECT_EQ(r.status, 200);
   EXPECT_NE(r.body.find("\"mode\":\"bounded\""), std::string::npos);
   EXPECT_NE(r.body.find("\"handler\":\"healthz\""), std::string::npos);

@@ -7,6 +7,8 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <stop_token>
+#include <thread>
 
 #include "server/execution_policy.hpp"
 
@@ -59,6 +61,14 @@ inline std::shared_ptr<probe> make_probe(mode_kind mode, metrics& m, gate& g) {
     if (auto self = weak.lock()) self->done.set_value();
   };
   return p;
+}
+
+/// A thread that requests a stop on `s` after `after`, as a client that leaves would.
+inline std::jthread stop_after(std::stop_source& s, std::chrono::milliseconds after) {
+  return std::jthread([&s, after] {
+    std::this_thread::sleep_for(after);
+    s.request_stop();
+  });
 }
 
 inline double value(prometheus::Counter* c) {

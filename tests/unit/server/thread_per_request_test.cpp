@@ -6,6 +6,7 @@
 #include <future>
 #include <thread>
 
+#include "handlers/downstream.hpp"
 #include "task_helpers.hpp"
 
 namespace stampede {
@@ -14,6 +15,20 @@ namespace {
 using namespace std::chrono_literals;
 using testing::gate;
 using testing::make_probe;
+
+TEST(ThreadPerRequestTest, thread_per_fetch_completes_all) {
+  std::stop_source never;
+  EXPECT_EQ(thread_per_fetch(8, 5ms, nullptr, {}, never.get_token(), nullptr), 8);
+}
+
+TEST(ThreadPerRequestTest, stopped_fetch_threads_free_their_slots) {
+  downstream d(2);
+  std::stop_source stop;
+  auto stopper = testing::stop_after(stop, 20ms);
+  EXPECT_EQ(thread_per_fetch(3, 10s, &d, {}, stop.get_token(), nullptr), 0);
+  EXPECT_EQ(d.stats().in_use, 0);
+  EXPECT_EQ(d.stats().waiting, 0);
+}
 
 TEST(ThreadPerRequestTest, ceiling_answers_thread_ceiling) {
   metrics stats;

@@ -9,17 +9,20 @@
 #include <future>
 #include <thread>
 
+#include "server/modes/thread_waits.hpp"
+
 namespace stampede {
 namespace {
 
 using namespace std::chrono_literals;
 
-/// A context without a suspender: every wait blocks the calling thread.
+/// A thread mode's context: every wait blocks the calling thread.
 struct thread_context {
   std::stop_source stop;
   std::stop_source halt;
+  thread_waits waits{0};
   work_context ctx() {
-    return work_context{stop.get_token(), nullptr, "test", nullptr, nullptr, halt.get_token()};
+    return work_context{stop.get_token(), &waits, "test", nullptr, halt.get_token()};
   }
 };
 

@@ -1,10 +1,9 @@
-#include "handlers/fanout.hpp"
+#include "server/modes/thread_waits.hpp"
 
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
-#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -12,20 +11,12 @@
 
 namespace stampede {
 
-namespace {
-std::chrono::steady_clock::time_point or_none(std::chrono::steady_clock::time_point deadline) {
-  return deadline == std::chrono::steady_clock::time_point{}
-             ? std::chrono::steady_clock::time_point::max()
-             : deadline;
-}
-}  // namespace
-
 int multiplexed_fetches(int count, int limit, std::chrono::milliseconds each, downstream* ds,
                         std::chrono::steady_clock::time_point deadline, const std::stop_token& stop,
                         call_outcome* failure) {
   if (ds != nullptr && ds->remote != nullptr) {
-    return call_many(*ds->remote, count, limit, static_cast<int>(each.count()), or_none(deadline),
-                     stop, failure);
+    return call_many(*ds->remote, count, limit, static_cast<int>(each.count()),
+                     deadline_or_never(deadline), stop, failure);
   }
   using clock = std::chrono::steady_clock;
   std::vector<clock::time_point> in_flight;  // deadlines of fetches under way, each a slot
@@ -64,41 +55,37 @@ int multiplexed_fetches(int count, int limit, std::chrono::milliseconds each, do
   return completed;
 }
 
-int thread_per_fetch(int count, std::chrono::milliseconds each, downstream* ds,
-                     std::chrono::steady_clock::time_point deadline, const std::stop_token& stop,
-                     call_outcome* failure) {
-  std::atomic<int> completed = 0;
-  std::atomic<call_outcome> first_failure = call_outcome::ok;
-  auto fetch = [&] {
-    call_outcome o = call_outcome::ok;
-    if (ds != nullptr && ds->remote != nullptr) {
-      o = call_blocking(*ds->remote, static_cast<int>(each.count()), or_none(deadline), stop);
-    } else if (!(ds != nullptr ? ds->call(each, stop) : simulated_io(each, stop))) {
-      o = call_outcome::cancelled;
-    }
-    if (o == call_outcome::ok) {
-      completed.fetch_add(1);
-    } else {
-      auto none = call_outcome::ok;
-      first_failure.compare_exchange_strong(none, o);
-    }
-  };
-  std::vector<std::jthread> threads;
-  threads.reserve(count);
-  int inline_runs = 0;
-  for (int i = 0; i < count; ++i) {
-    try {
-      threads.emplace_back(fetch);
-    } catch (const std::system_error&) {
-      ++inline_runs;  // the OS refused a thread: do this fetch ourselves after the others
-    }
-  }
-  for (int i = 0; i < inline_runs; ++i) fetch();
-  threads.clear();  // joins
-  if (failure != nullptr && first_failure.load() != call_outcome::cancelled) {
-    *failure = first_failure.load();
-  }
-  return completed.load();
+bool thread_waits::sleep(std::chrono::milliseconds d, const std::stop_token& stop,
+                         std::coroutine_handle<>, bool* finished) {
+  *finished = simulated_io(d, stop);
+  return false;
+}
+
+bool thread_waits::yield(std::coroutine_handle<>) {
+  return false;  // the thread is the work's own: nothing else waits for a turn on it
+}
+
+bool thread_waits::interleave(std::coroutine_handle<>) {
+  std::this_thread::yield();
+  return false;
+}
+
+bool thread_waits::acquire_slot(slot_awaiter& a) {
+  a.ok = a.ctx.dependency->acquire(a.ctx.stop);
+  return false;
+}
+
+bool thread_waits::call_remote(remote_call& c) {
+  c.outcome = call_blocking(c.remote, c.ms, c.deadline, c.ctx.stop);
+  return false;
+}
+
+job<int> thread_waits::fan_out(int count, std::chrono::milliseconds each, const work_context& ctx,
+                               std::chrono::steady_clock::time_point deadline,
+                               call_outcome* failure) {
+  int limit = fanout_limit_.load();
+  co_return multiplexed_fetches(count, limit > 0 ? limit : count, each, ctx.dependency, deadline,
+                                ctx.stop, failure);
 }
 
 }  // namespace stampede
