@@ -11,6 +11,7 @@ from . import adaptive
 from . import failure_labs
 from . import fleet_experiments
 from . import lab
+from . import records
 from . import report
 from . import wrkparse
 
@@ -172,14 +173,13 @@ class SpikeRun:
 
 
 @dataclasses.dataclass
-class SpikeRow:
+class SpikeRow(records.Row):
     """One mode's line of the spike's table and of summary.json: the spike window's figures,
     and the whole run's where a name says so. Times in seconds, latencies in µs; None where
     a figure does not apply (no answers, no downstream, no cgroup)."""
-    scenario: str
+    # scenario, mode: the mode's label (with its limit, where one was set)
     endpoint: str           # io or cpu
     path: str
-    mode: str               # the mode's label (with its limit, where one was set)
     load: str               # clients, open-loop or wrk
     deadline_s: float       # the clients' deadline
     capacity_per_s: float   # what the bottleneck can serve
@@ -222,11 +222,6 @@ class SpikeRow:
     wrk: dict               # the generators' results per phase (pre, steady, burst, post)
     verdict: str = ''       # the sentence printed for the mode
     plots: list = dataclasses.field(default_factory=list)
-
-    def as_dict(self):
-        """For the tables and summary.json, which every scenario's rows share (shallow: the
-        generators' results stay objects until the JSON writer turns them into data)."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
 
 def spike(args, out, progress):
@@ -404,7 +399,7 @@ def _spike_plots(args, p, kind, endpoint, out, files, client_files, ends):
                        deaths={r.mode: [d['t'] for d in r.deaths] for r in ends})
 
 
-SPIKE_COLUMNS = [
+SPIKE_COLUMNS = records.check_columns(SpikeRow, [
     ('mode', 'mode', report.text),
     ('base p99', 'baseline_p99_us', report.ms),
     ('sent/s', 'sent_per_s', report.n0),
@@ -423,7 +418,7 @@ SPIKE_COLUMNS = [
     ('cancelled', 'cancelled', report.n0),
     ('wasted s', 'wasted_s', report.n1),
     ('after p99', 'recovery_p99_us', report.ms),
-]
+])
 
 
 def baseline(args, out, progress):
@@ -440,19 +435,18 @@ def baseline(args, out, progress):
             _wait([w], progress, label, time.monotonic(), p.baseline_s, sampler)
             r = w.result()
         progress.done()
-        results.append({
-            'scenario': 'baseline', 'mode': mode, 'path': path, 'connections': p.steady_c,
-            'rps': r.requests / p.baseline_s, 'goodput': r.count_class(2) / p.baseline_s,
-            'ok_p50_us': r.ok_percentile(0.5), 'ok_p99_us': r.ok_percentile(0.99),
-            'ok_max_us': r.ok_max_us or None, 'rejected_503': r.count(503),
-            'timeouts_errors': r.timeouts + r.socket_errors,
-            'threads_peak': sampler.peak('os_threads'), 'rss_peak': sampler.peak('rss_bytes'),
-            'wrk': r,
-        })
-    return results
+        results.append(records.BaselineRow(
+            scenario='baseline', mode=mode, path=path, connections=p.steady_c,
+            rps=r.requests / p.baseline_s, goodput=r.count_class(2) / p.baseline_s,
+            ok_p50_us=r.ok_percentile(0.5), ok_p99_us=r.ok_percentile(0.99),
+            ok_max_us=r.ok_max_us or None, rejected_503=r.count(503),
+            timeouts_errors=r.timeouts + r.socket_errors,
+            threads_peak=sampler.peak('os_threads'), rss_peak=sampler.peak('rss_bytes'),
+            wrk=r))
+    return [r.as_dict() for r in results]
 
 
-BASELINE_COLUMNS = [
+BASELINE_COLUMNS = records.check_columns(records.BaselineRow, [
     ('mode', 'mode', report.text),
     ('req/s', 'rps', report.n0),
     ('2xx/s', 'goodput', report.n0),
@@ -463,7 +457,7 @@ BASELINE_COLUMNS = [
     ('timeouts+err', 'timeouts_errors', report.n0),
     ('threads peak', 'threads_peak', report.n0),
     ('RSS peak', 'rss_peak', report.mib),
-]
+])
 
 
 def disconnect(args, out, progress):
@@ -483,20 +477,19 @@ def disconnect(args, out, progress):
                                            p.disconnect_s, give_up)
             time.sleep(1.5)  # let work that runs on finish, so its waste is counted
         m = sampler.rows[-1] if sampler.rows else {}
-        results.append({
-            'scenario': 'disconnect', 'mode': mode, 'path': path,
-            'abandoned': counts['abandoned'], 'answered': counts['answered'],
-            'disconnects': _delta(sampler, 'disconnects'),
-            'cancelled': _delta(sampler, 'cancelled'),
-            'wasted_s': _delta(sampler, 'wasted_seconds'),
-            'threads_peak': sampler.peak('os_threads'),
-            'tasks_peak': sampler.peak('tasks_running'),
-            'final_tasks': m.get('tasks_running'),
-        })
-    return results
+        results.append(records.DisconnectRow(
+            scenario='disconnect', mode=mode, path=path,
+            abandoned=counts['abandoned'], answered=counts['answered'],
+            disconnects=_delta(sampler, 'disconnects'),
+            cancelled=_delta(sampler, 'cancelled'),
+            wasted_s=_delta(sampler, 'wasted_seconds'),
+            threads_peak=sampler.peak('os_threads'),
+            tasks_peak=sampler.peak('tasks_running'),
+            final_tasks=m.get('tasks_running')))
+    return [r.as_dict() for r in results]
 
 
-DISCONNECT_COLUMNS = [
+DISCONNECT_COLUMNS = records.check_columns(records.DisconnectRow, [
     ('mode', 'mode', report.text),
     ('abandoned', 'abandoned', report.n0),
     ('seen gone', 'disconnects', report.n0),
@@ -504,7 +497,7 @@ DISCONNECT_COLUMNS = [
     ('wasted s', 'wasted_s', report.n1),
     ('tasks peak', 'tasks_peak', report.n0),
     ('threads peak', 'threads_peak', report.n0),
-]
+])
 
 
 def fanout(args, out, progress):
@@ -521,24 +514,23 @@ def fanout(args, out, progress):
                 w = run.wrk(path, 2, p.fanout_s)
                 _wait([w], progress, label, time.monotonic(), p.fanout_s, sampler)
                 r = w.result()
-                results.append({
-                    'scenario': 'fanout', 'mode': mode, 'path': path,
-                    'parallel': parallel, 'ok_p50_us': r.ok_percentile(0.5),
-                    'ok_p99_us': r.ok_percentile(0.99), 'goodput': r.count_class(2) / p.fanout_s,
-                    'threads_peak': sampler.peak('os_threads'), 'wrk': r,
-                })
+                results.append(records.FanoutRow(
+                    scenario='fanout', mode=mode, path=path,
+                    parallel=parallel, ok_p50_us=r.ok_percentile(0.5),
+                    ok_p99_us=r.ok_percentile(0.99), goodput=r.count_class(2) / p.fanout_s,
+                    threads_peak=sampler.peak('os_threads'), wrk=r))
         progress.done()
-    return results
+    return [r.as_dict() for r in results]
 
 
-FANOUT_COLUMNS = [
+FANOUT_COLUMNS = records.check_columns(records.FanoutRow, [
     ('mode', 'mode', report.text),
     ('parallel', 'parallel', report.n0),
     ('p50 ok', 'ok_p50_us', report.ms),
     ('p99 ok', 'ok_p99_us', report.ms),
     ('2xx/s', 'goodput', report.n1),
     ('threads peak', 'threads_peak', report.n0),
-]
+])
 
 
 # What the live page's banner asks and points at while a scenario runs: (predict, watch).
