@@ -13,10 +13,11 @@ namespace {
 using labels = std::map<std::string, std::string>;
 
 bool matches(const prometheus::ClientMetric& m, const labels& want) {
-  for (const auto& [k, v] : want) {
-    auto it = std::find_if(m.label.begin(), m.label.end(),
-                           [&](const prometheus::ClientMetric::Label& l) { return l.name == k; });
-    if (it == m.label.end() || it->value != v) return false;
+  for (const auto& kv : want) {
+    auto it =
+        std::find_if(m.label.begin(), m.label.end(),
+                     [&](const prometheus::ClientMetric::Label& l) { return l.name == kv.first; });
+    if (it == m.label.end() || it->value != kv.second) return false;
   }
   return true;
 }

@@ -209,12 +209,11 @@ void remote_client::exchange(const pending_ptr& p, std::unique_ptr<connection> c
   // when a connection is opened.
   auto endpoints = resolver.resolve(target_.host, std::to_string(target_.port), rec);
   if (rec) return failed(rec);
-  stream.async_connect(endpoints,
-                       [this, p, failed, read](boost::system::error_code ec, tcp::endpoint) {
-                         if (ec) return failed(ec);
-                         p->conn->stream.socket().set_option(tcp::no_delay(true), ec);
-                         http::async_write(p->conn->stream, p->req, read);
-                       });
+  stream.async_connect(endpoints, [p, failed, read](boost::system::error_code ec, tcp::endpoint) {
+    if (ec) return failed(ec);
+    p->conn->stream.socket().set_option(tcp::no_delay(true), ec);
+    http::async_write(p->conn->stream, p->req, read);
+  });
 }
 
 void remote_client::give_back(std::unique_ptr<connection> c, bool slot_freed) {

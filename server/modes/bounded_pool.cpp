@@ -28,11 +28,7 @@ bounded_pool_policy::bounded_pool_policy(const config& c, metrics& m)
        "A queue pinned at capacity: the excess is answered 503 queue_full, no worker touched.",
        {{"queued", "queue_depth"}, {"capacity", "queue_capacity"}, {"workers", "pool_workers"}}});
   std::lock_guard lock(mutex_);
-  capacity_ = c.bounded.queue_capacity;
-  queue_timeout_ = std::chrono::milliseconds(c.bounded.queue_timeout_ms);
-  set_queue_locked(c);
-  cancel_on_disconnect_ = c.bounded.cancel_on_disconnect;
-  retry_after_s_ = c.bounded.retry_after_s;
+  configure_locked(c);
   threads_.emplace_back([this] { supervisor_loop(); });
   resize_locked(c.bounded.workers);
   capacity_gauge_.Set(capacity_);
@@ -68,7 +64,11 @@ void bounded_pool_policy::resize_locked(int workers) {
   places_.set_fixed(target_workers_ + capacity_);
 }
 
-void bounded_pool_policy::set_queue_locked(const config& c) {
+void bounded_pool_policy::configure_locked(const config& c) {
+  capacity_ = c.bounded.queue_capacity;
+  queue_timeout_ = std::chrono::milliseconds(c.bounded.queue_timeout_ms);
+  cancel_on_disconnect_ = c.bounded.cancel_on_disconnect;
+  retry_after_s_ = c.bounded.retry_after_s;
   codel_ = c.bounded.queue == "codel";
   codel_target_ = std::chrono::milliseconds(c.bounded.codel_target_ms);
   codel_interval_ = std::chrono::milliseconds(c.bounded.codel_interval_ms);
@@ -142,11 +142,7 @@ void bounded_pool_policy::client_gone(const std::shared_ptr<task>& t) {
 void bounded_pool_policy::reconfigure(const config& c) {
   {
     std::lock_guard lock(mutex_);
-    capacity_ = c.bounded.queue_capacity;
-    queue_timeout_ = std::chrono::milliseconds(c.bounded.queue_timeout_ms);
-    set_queue_locked(c);
-    cancel_on_disconnect_ = c.bounded.cancel_on_disconnect;
-    retry_after_s_ = c.bounded.retry_after_s;
+    configure_locked(c);
     // Queued entries keep the deadline they were admitted with.
     if (!stopping_) resize_locked(c.bounded.workers);
     capacity_gauge_.Set(capacity_);

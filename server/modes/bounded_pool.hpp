@@ -49,7 +49,8 @@ class bounded_pool_policy final : public execution_policy {
   void worker_loop();
   void supervisor_loop();
   void resize_locked(int workers);
-  void set_queue_locked(const config& c);
+  /// The settings a reload may change, but the pool size (resize_locked).
+  void configure_locked(const config& c);
   void publish_depth_locked();
   /// When `e` is due to be answered queue_timeout: its deadline or, with codel, its target
   /// once the queue stands.

@@ -34,6 +34,17 @@ class BoundedPoolTest : public ::testing::Test {
   metrics stats;
   gate g;
   mode_metrics& mm = stats.for_mode(mode_kind::bounded);
+
+  /// Probes submitted to `pool` (one worker): the first running, the second in the queue.
+  std::pair<std::shared_ptr<testing::probe>, std::shared_ptr<testing::probe>>
+  one_running_one_queued(bounded_pool_policy& pool) {
+    auto a = make_probe(mode_kind::bounded, stats, g);
+    auto b = make_probe(mode_kind::bounded, stats, g);
+    pool.submit(a->t);
+    EXPECT_TRUE(eventually([&] { return a->started.load(); }));
+    pool.submit(b->t);
+    return {a, b};
+  }
 };
 
 TEST_F(BoundedPoolTest, full_queue_rejects_at_once_without_running) {
@@ -58,11 +69,7 @@ TEST_F(BoundedPoolTest, full_queue_rejects_at_once_without_running) {
 
 TEST_F(BoundedPoolTest, queue_timeout_answers_without_running) {
   bounded_pool_policy pool(pool_config(1, 4, 50), stats);
-  auto a = make_probe(mode_kind::bounded, stats, g);
-  auto b = make_probe(mode_kind::bounded, stats, g);
-  pool.submit(a->t);
-  ASSERT_TRUE(eventually([&] { return a->started.load(); }));
-  pool.submit(b->t);
+  auto [a, b] = one_running_one_queued(pool);
   // The worker is still busy: the supervisor must answer b when its time is up.
   EXPECT_TRUE(b->completed_within(5s));
   ASSERT_NE(b->t->rejected(), nullptr);
@@ -97,11 +104,7 @@ TEST_F(BoundedPoolTest, a_queue_timeout_shortened_by_a_reload_holds_for_work_adm
 
 TEST_F(BoundedPoolTest, disconnect_removes_queued_work) {
   bounded_pool_policy pool(pool_config(1, 4), stats);
-  auto a = make_probe(mode_kind::bounded, stats, g);
-  auto b = make_probe(mode_kind::bounded, stats, g);
-  pool.submit(a->t);
-  ASSERT_TRUE(eventually([&] { return a->started.load(); }));
-  pool.submit(b->t);
+  auto [a, b] = one_running_one_queued(pool);
   EXPECT_EQ(stats.own_gauge("stampede_queue_depth", "", "").Value(), 1);
   pool.client_gone(b->t);
   EXPECT_TRUE(b->completed_within(0ms));
@@ -164,11 +167,7 @@ TEST_F(BoundedPoolTest, workers_are_fixed_and_resize_live) {
 
 TEST_F(BoundedPoolTest, stop_all_rejects_queued_and_stops_running) {
   bounded_pool_policy pool(pool_config(1, 4), stats);
-  auto a = make_probe(mode_kind::bounded, stats, g);
-  auto b = make_probe(mode_kind::bounded, stats, g);
-  pool.submit(a->t);
-  ASSERT_TRUE(eventually([&] { return a->started.load(); }));
-  pool.submit(b->t);
+  auto [a, b] = one_running_one_queued(pool);
   pool.stop_all();
   EXPECT_TRUE(b->completed_within(1s));
   ASSERT_NE(b->t->rejected(), nullptr);
