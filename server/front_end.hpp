@@ -1,8 +1,11 @@
 #pragma once
-/// \file What every main-port connection shares, owned by the server.
+/// \file What every main-port connection shares, owned by the server: the live config and
+/// policy (each in a shared_slot), the counts a connection holds up (scoped_count), the lane.
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
+#include <mutex>
 
 #include "config/config.hpp"
 #include "handlers/labs/labs.hpp"
@@ -10,9 +13,43 @@
 #include "server/connection_list.hpp"
 #include "server/execution_policy.hpp"
 #include "server/metrics.hpp"
-#include "server/shared_slot.hpp"
 
 namespace stampede {
+
+/// \brief A shared_ptr that one thread replaces while others copy it, under a mutex.
+/// (libstdc++ 12's std::atomic<std::shared_ptr> unlocks a load with a relaxed store, so a load
+/// does not happen-before the next store: ThreadSanitizer rightly reports the pointer's read and
+/// write as a race.) Readers copy it only when `front_end::generation` has changed.
+template <class T>
+class shared_slot {
+ public:
+  explicit shared_slot(std::shared_ptr<T> p) : p_(std::move(p)) {}
+  std::shared_ptr<T> load() const {
+    std::lock_guard lock(mutex_);
+    return p_;
+  }
+  void store(std::shared_ptr<T> p) {
+    std::lock_guard lock(mutex_);
+    p_.swap(p);  // the old one is released after the lock, in p's destructor
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::shared_ptr<T> p_;
+};
+
+/// \brief Adds one to a count for its lifetime: the front end's open connections and
+/// requests in flight, which the connection limit and shutdown read.
+class scoped_count {
+ public:
+  explicit scoped_count(std::atomic<int>& c) : count_(c) { ++count_; }
+  ~scoped_count() { --count_; }
+  scoped_count(const scoped_count&) = delete;
+  scoped_count& operator=(const scoped_count&) = delete;
+
+ private:
+  std::atomic<int>& count_;
+};
 
 /// \brief What every session shares, owned by the server. Thread-safety: all members are
 /// safe to read from any I/O thread; the server swaps config and policy under their slots' locks.

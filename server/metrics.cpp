@@ -430,4 +430,8 @@ std::vector<prometheus::MetricFamily> metrics::collect() {
   return families;
 }
 
+std::function<void(double)> metrics::downstream_wait_observer() {
+  return [h = downstream_wait_seconds_](double seconds) { h->Observe(seconds); };
+}
+
 }  // namespace stampede

@@ -24,7 +24,7 @@
 #include "handlers/labs/labs.hpp"
 #include "handlers/work.hpp"
 #include "server/admission.hpp"
-#include "server/sharded_families.hpp"
+#include "server/sharded_metrics.hpp"
 
 namespace stampede {
 
@@ -119,7 +119,9 @@ class metrics {
   /// Buckets fit for a request's time (5 ms to 30 s), as the request histograms use.
   static std::vector<double> duration_buckets();
 
-  sharded_histogram& downstream_wait_seconds() { return *downstream_wait_seconds_; }
+  /// What the downstream calls with each wait for a slot (downstream::on_wait): observed into
+  /// downstream_wait_seconds.
+  std::function<void(double)> downstream_wait_observer();
   prometheus::Gauge& connections_active() { return *connections_active_; }
   prometheus::Counter& connections_refused() { return *connections_refused_; }
   prometheus::Counter& config_reloads(bool ok) { return ok ? *reloads_ok_ : *reloads_error_; }

@@ -1,6 +1,9 @@
 #pragma once
 /// \file Checks on a request's bytes and framing that need no socket: what a careful server
-/// refuses before it routes anything. Used by the session and by the fuzz targets.
+/// refuses before it routes anything. First a strict look at the raw header bytes, for what
+/// Beast accepts but a careful server must not (obsolete line folding, which Beast unfolds
+/// silently; bare CR and bare LF); then Beast's parser and the framing checks. Used by the
+/// session and by the fuzz targets.
 
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/message.hpp>
@@ -9,8 +12,20 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string_view>
 
 namespace stampede {
+
+/// What the buffered bytes of a request header are so far.
+struct header_scan {
+  enum class state { incomplete, complete, bad } verdict = state::incomplete;
+  std::size_t length = 0;  ///< complete: bytes up to and including the blank line
+};
+
+/// Scans `bytes` from the start of a request. `complete` once CRLF CRLF ends the header
+/// block and every line before it is well formed; `bad` at the first bare CR, bare LF, NUL,
+/// or line starting with white space (obs-fold); `incomplete` otherwise.
+header_scan scan_header(std::string_view bytes);
 
 using http_request = boost::beast::http::request<boost::beast::http::string_body>;
 

@@ -62,9 +62,7 @@ struct server::impl {
     live.set_config_path(path.empty() ? std::string() : std::filesystem::absolute(path).string());
     live.set_vocabulary([this] { return stats.vocabulary_json(); });
     stats.set_active_mode(cfg.load()->mode);
-    dependency.on_wait = [this](double seconds) {
-      stats.downstream_wait_seconds().Observe(seconds);
-    };
+    dependency.on_wait = stats.downstream_wait_observer();
     dependency.remote = remote.get();
     if (remote) {
       stats.watch_downstream([this] { return remote->stats(); });

@@ -16,7 +16,6 @@
 #include "server/front_end.hpp"
 #include "server/http_io.hpp"
 #include "server/request_task.hpp"
-#include "server/scoped_count.hpp"
 
 namespace stampede {
 

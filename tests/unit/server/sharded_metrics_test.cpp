@@ -1,10 +1,10 @@
+#include "server/sharded_metrics.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <thread>
 #include <vector>
-
-#include "server/sharded_families.hpp"
 
 namespace stampede {
 namespace {
