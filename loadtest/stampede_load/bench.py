@@ -1,7 +1,8 @@
 """stampede's overhead benchmark: how far each mode is from a bare Beast server.
 
-  scripts/bench [--rounds 3] [--seconds 5] [--connections 64] [--threads 1,2] [--waiting 10000]
-                [--healthz-only] [--no-build]
+  loadtest/run bench [--rounds 3] [--seconds 5] [--connections 64] [--threads 1,2]
+                     [--waiting 10000] [--healthz-only] [--quick]
+  (scripts/bench builds first, unless --no-build, and runs it.)
 
 1. /healthz under wrk (closed loop, N connections) against bench/reference_server.cpp (the
    strongest minimal Beast server: an io_context per thread, SO_REUSEPORT, the same answer)
@@ -23,22 +24,45 @@
 Everything runs on 127.0.0.1, bounded in connections and time; servers are stopped at the end.
 Standard library only (/usr/bin/python3)."""
 
-import argparse
+import dataclasses
+import http.client
+import json
 import os
 import re
-import resource
 import socket
 import statistics
 import subprocess
 import sys
-import tempfile
+import threading
 import time
 
-from . import lab, report, wrkparse
-
-ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))
+from . import lab, records, report, wrkparse
 
 MODES = ["blocking", "bounded", "thread_per_request", "coroutine"]
+
+# Why a bench server's config differs from the model: the report lists it.
+WHY = 'bench: the mode, its I/O threads, and a pool sized for the figure measured'
+
+
+@dataclasses.dataclass
+class HealthzRow(records.Row):
+    """One server's /healthz against the reference at the same thread count: medians of the
+    rounds. `mode` is the server's name (the reference, or stampede's mode)."""
+    path: str
+    threads: int
+    rps: float
+    p99_us: object
+    cpu_us: float           # server CPU per request
+    ratio: float            # req/s against the reference's
+    context: str = ''
+
+
+@dataclasses.dataclass
+class FigureRow(records.Row):
+    """One of the other figures, in words: the 503 path, memory, the CPU spike, the page."""
+    path: str
+    figure: str
+    value: str
 
 
 class Reference:
@@ -55,11 +79,9 @@ class Reference:
         self.proc.wait(10)
 
 
-def config(mode, extra=''):
-    """A bench server's config; `extra` may start a main: section of its own."""
-    if extra.startswith('main:\n'):
-        extra = extra[len('main:\n'):]
-    return 'mode: %s\nreload:\n  watch: false\nmain:\n  backlog: 8192\n%s' % (mode, extra)
+def config(args, mode, overrides):
+    """A bench server's config: the model, with the mode and `overrides` ({dotted key: value})."""
+    return args.model.config_text(dict({'mode': mode, 'reload.watch': False}, **overrides), WHY)
 
 
 def run_wrk(url, path, connections, seconds, on_cpu=None):
@@ -107,9 +129,10 @@ def healthz_rounds(args, out):
                 else:
                     # The pool holds every connection (4 workers, a queue of 64): this measures
                     # the hot path of answered requests, not the model's 503s.
-                    server = lab.Server(args.binary, config(name, (
-                        'main:\n  io_threads: %d\nbounded:\n  workers: 4\n  queue_capacity: 64\n'
-                        '  queue_timeout_ms: 1000\n' % t)), out, 'bench-%s-%dt-%d' % (name, t, rnd))
+                    server = lab.Server(args.binary, config(args, name, {
+                        'main.io_threads': t, 'bounded.workers': 4,
+                        'bounded.queue_capacity': 64, 'bounded.queue_timeout_ms': 1000}),
+                        out, 'bench-%s-%dt-%d' % (name, t, rnd))
                 try:
                     if pinned(t):  # every thread, and those it starts later
                         subprocess.run(['taskset', '-a', '-p', '-c', '0', str(server.proc.pid)],
@@ -150,9 +173,9 @@ def wait_for(fn, timeout=60):
 
 
 def rejection_rate(args, out):
-    server = lab.Server(args.binary, config('bounded', (
-        'bounded:\n  workers: 2\n  queue_capacity: 2\n  queue_timeout_ms: 600000\n'
-        'downstream:\n  capacity: 0\n')), out, 'bench-503')
+    server = lab.Server(args.binary, config(args, 'bounded', {
+        'bounded.workers': 2, 'bounded.queue_capacity': 2, 'bounded.queue_timeout_ms': 600000,
+        'downstream.capacity': 0}), out, 'bench-503')
     held = []
     try:
         held = hold(server.main_port, 4, '/work/io?ms=60000')
@@ -168,10 +191,10 @@ def rejection_rate(args, out):
 
 def memory_per_waiting(args, out, mode='bounded'):
     n = args.waiting
-    server = lab.Server(args.binary, config(mode, (
-        'bounded:\n  workers: 1\n  queue_capacity: %d\n  queue_timeout_ms: 600000\n'
-        'downstream:\n  capacity: 0\nwork:\n  request_kb: 0\nhttp:\n  max_connections: %d\n'
-        % (n + 10, n + 100))), out, 'bench-memory-' + mode)
+    server = lab.Server(args.binary, config(args, mode, {
+        'bounded.workers': 1, 'bounded.queue_capacity': n + 10,
+        'bounded.queue_timeout_ms': 600000, 'downstream.capacity': 0, 'work.request_kb': 0,
+        'http.max_connections': n + 100}), out, 'bench-memory-' + mode)
     held = []
     try:
         hold(server.main_port, 1, '/healthz')  # warm the session path once
@@ -208,10 +231,9 @@ def cpu_spike(args, out):
     # Sized as the lab sizes a pool: a short queue (a quarter of the workers) and a short
     # queue timeout. (With the default queue of 64, an admitted request waits behind 64 others
     # of 5 ms of CPU on 2 cores whatever the server does: >= 160 ms by arithmetic alone.)
-    server = lab.Server(args.binary, config('bounded', (
-        'bounded:\n  workers: 4\n  queue_capacity: 1\n  queue_timeout_ms: 100\n'
-        'work:\n  request_kb: 0\nhttp:\n  max_connections: 2000\n')),
-        out, 'bench-cpu-spike')
+    server = lab.Server(args.binary, config(args, 'bounded', {
+        'bounded.workers': 4, 'bounded.queue_capacity': 1, 'bounded.queue_timeout_ms': 100,
+        'work.request_kb': 0, 'http.max_connections': 2000}), out, 'bench-cpu-spike')
     try:
         # wrk with loadtest/wrk/stampede.lua: latency of the 2xx answers only.
         calm = lab.Wrk(server.url, '/work/cpu?ms=5', 4, args.seconds, timeout_s=30).result()
@@ -223,11 +245,9 @@ def cpu_spike(args, out):
 
 def live_overhead(args, out):
     """p99 of /live/data under a CPU spike on bounded, and the CPU one open page costs."""
-    server = lab.Server(args.binary, config('bounded', (
-        'bounded:\n  workers: 4\nwork:\n  request_kb: 0\nhttp:\n  max_connections: 2000\n')),
+    server = lab.Server(args.binary, config(args, 'bounded', {
+        'bounded.workers': 4, 'work.request_kb': 0, 'http.max_connections': 2000}),
         out, 'bench-live')
-    import http.client
-    import threading
     try:
         def poll(count, pause):
             # One keep-alive connection, as the page's fetch() uses.
@@ -239,7 +259,7 @@ def live_overhead(args, out):
                 c.request('GET', '/live/data?after=%d' % after)
                 body = c.getresponse().read()
                 times.append(time.monotonic() - start)
-                samples = __import__('json').loads(body)['samples']
+                samples = json.loads(body)['samples']
                 if samples:
                     after = samples[-1]['seq']
                 time.sleep(pause)
@@ -268,76 +288,80 @@ def live_overhead(args, out):
         server.stop()
 
 
-def main():
-    ap = argparse.ArgumentParser(prog='scripts/bench', description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('--rounds', type=int, default=3)
-    ap.add_argument('--seconds', type=int, default=5)
-    ap.add_argument('--connections', type=int, default=64)
-    ap.add_argument('--threads', default='1,2',
-                    help='thread counts to compare at (stampede main.io_threads = reference threads)')
-    ap.add_argument('--healthz-only', action='store_true', help='only the /healthz comparison')
-    ap.add_argument('--waiting', type=int, default=10000,
-                    help='requests held waiting in the queue for the memory figure')
-    ap.add_argument('--no-build', action='store_true')
-    ap.add_argument('--build-dir', default=os.path.join(ROOT, 'build'))
-    ap.add_argument('--binary', help='the stampede to measure (default: BUILD_DIR/stampede)')
-    args = ap.parse_args()
-    args.threads = [int(t) for t in args.threads.split(',')]
-    if not args.no_build:
-        subprocess.run([os.path.join(ROOT, 'scripts', 'setup')], check=True)
-    args.binary = args.binary or os.path.join(args.build_dir, 'stampede')
-    args.reference = os.path.join(args.build_dir, 'stampede-bench-reference')
-    args.openloop = os.path.join(args.build_dir, 'stampede-openloop')
-    for b in (args.binary, args.reference, args.openloop):
-        if not os.access(b, os.X_OK):
-            ap.error('missing %s (build: scripts/setup)' % b)
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    if args.waiting + 200 > hard:
-        ap.error('--waiting %d needs more open files than the limit %d' % (args.waiting, hard))
-    out = tempfile.mkdtemp(prefix='stampede-bench-')
-
-    print('stampede bench — %s; wrk -c%d -d%ds, %d interleaved rounds, medians'
-          % (report.machine(), args.connections, args.seconds, args.rounds))
+def bench(args, out, progress):
+    """The scenario: the /healthz rounds, then (unless --healthz-only) the other figures."""
+    quick = args.quick
+    args.rounds, args.seconds = (1, 2) if quick else (args.rounds, args.seconds)
+    args.waiting = min(args.waiting, 1000) if quick else args.waiting
+    args.reference = os.path.join(os.path.dirname(args.binary), 'stampede-bench-reference')
+    args.openloop = args.openloop_binary
+    if not os.access(args.reference, os.X_OK):
+        raise SystemExit('no stampede-bench-reference beside the binary (build: scripts/setup)')
+    progress.line('bench — %s; wrk -c%d -d%ds, %d interleaved round(s), medians' % (
+        report.machine(), args.connections, args.seconds, args.rounds))
     medians = healthz_rounds(args, out)
-    print('\n/healthz, against the reference at the same thread count (1 thread: each server '
-          'on core 0, wrk -t1 on core 1; 2 threads: unpinned, wrk -t2)')
-    print('%-20s %8s %10s %9s %12s %9s' % ('server', 'threads', 'req/s', 'p99', 'CPU/request',
-                                           'ratio'))
+    rows = []
     for t in args.threads:
         ref = medians[t]['reference'][0]
         for name in ['reference'] + MODES:
             rps, p99, us = medians[t][name]
-            print('%-20s %8d %10s %9s %9.1f µs %8.2fx' % (name, t, report.n0(rps),
-                                                          report.ms(p99), us, rps / ref))
+            rows.append(HealthzRow(scenario='bench', mode=name,
+                                   path='/healthz at %d thread%s' % (t, 's' if t > 1 else ''),
+                                   threads=t, rps=rps, p99_us=p99, cpu_us=us, ratio=rps / ref))
+    rows[0].context = (
+        'Against the reference at the same thread count (bench/reference_server.cpp: an '
+        'io_context per thread, SO_REUSEPORT), interleaved round by round; 1 thread: each '
+        'server on core 0, wrk -t1 on core 1; 2 threads: unpinned, wrk -t2.')
+    progress.done()
     if args.healthz_only:
-        print('\nServer logs: %s' % out)
-        return 0
+        return [r.as_dict() for r in rows]
+    figures = []
+
+    def figure(name, value):
+        figures.append(FigureRow(scenario='bench', mode='bounded' if 'coroutine' not in name
+                                 else 'coroutine', path='other figures', figure=name,
+                                 value=value))
+
     ref = medians[args.threads[0]]['reference'][0]
     rate, p99, share = rejection_rate(args, out)
-    print('\nsaturated bounded pool (workers busy, queue full): %s 503/s (%.0f %% of answers), '
-          '%.2fx the %d-thread reference; 503 p99 %s' % (
-              report.n0(rate), 100 * share, rate / ref, args.threads[0], report.ms(p99)))
+    figure('saturated bounded pool (workers busy, queue full)',
+           '%s 503/s (%.0f %% of answers), %.2fx the %d-thread reference; 503 p99 %s' % (
+               report.n0(rate), 100 * share, rate / ref, args.threads[0], report.ms(p99)))
     per = memory_per_waiting(args, out)
-    print('memory per request waiting in bounded\'s queue (%d waiting, connection included): '
-          '%.1f KiB' % (args.waiting, per / 1024))
+    figure('memory per request waiting in bounded\'s queue',
+           '%.1f KiB (%d waiting, connection included)' % (per / 1024, args.waiting))
     per = memory_per_waiting(args, out, 'coroutine')
-    print('memory per coroutine task in flight (%d in flight, connection included): %.1f KiB'
-          % (args.waiting, per / 1024))
+    figure('memory per coroutine task in flight',
+           '%.1f KiB (%d in flight, connection included)' % (per / 1024, args.waiting))
     calm, spike = cpu_spike(args, out)
     c90, s90 = calm.ok_percentile(0.90), spike.ok_percentile(0.90)
-    print('\nCPU spike, bounded (4 workers, queue 1, /work/cpu?ms=5, 800 wrk connections that ask again at once): admitted '
-          'p90 %s with 4 connections, %s with 800 (%.1fx); p99 %s -> %s; %s 503s' % (
-              report.ms(c90), report.ms(s90), s90 / c90, report.ms(calm.ok_percentile(0.99)),
-              report.ms(spike.ok_percentile(0.99)), report.n0(spike.count(503))))
+    figure('CPU spike, bounded (4 workers, queue 1, /work/cpu?ms=5, 800 wrk connections that '
+           'ask again at once)',
+           'admitted p90 %s with 4 connections, %s with 800 (%.1fx); p99 %s -> %s; %s 503s' % (
+               report.ms(c90), report.ms(s90), s90 / c90 if c90 and s90 else float('nan'),
+               report.ms(calm.ok_percentile(0.99)), report.ms(spike.ok_percentile(0.99)),
+               report.n0(spike.count(503))))
     p99, idle, polled, n = live_overhead(args, out)
-    print('live page: /live/data p99 %.2f ms over %d polls during an 800-client CPU spike; '
-          'server CPU idle %.2f %% of a core, polled once a second %.2f %% (the sampler runs '
-          'either way)' % (1000 * p99, n, 100 * idle, 100 * polled))
-    print('\nServer logs: %s' % out)
-    return 0
+    figure('live page during an 800-client CPU spike',
+           '/live/data p99 %.2f ms over %d polls; server CPU idle %.2f %% of a core, polled '
+           'once a second %.2f %% (the sampler runs either way)' % (
+               1000 * p99, n, 100 * idle, 100 * polled))
+    return [r.as_dict() for r in rows + figures]
 
 
-if __name__ == '__main__':
-    sys.exit(main())
+HEALTHZ_COLUMNS = records.check_columns(HealthzRow, [
+    ('server', 'mode', report.text),
+    ('req/s', 'rps', report.n0),
+    ('p99', 'p99_us', report.ms),
+    ('CPU/request µs', 'cpu_us', report.n1),
+    ('ratio', 'ratio', lambda v: '%.2fx' % v),
+])
+
+FIGURE_COLUMNS = records.check_columns(FigureRow, [
+    ('figure', 'figure', report.text),
+    ('value', 'value', report.text),
+])
+
+
+def columns_for(path):
+    return FIGURE_COLUMNS if path == 'other figures' else HEALTHZ_COLUMNS

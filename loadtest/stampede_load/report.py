@@ -344,10 +344,12 @@ def table(rows, columns):
     for r in rows:
         cells.append([fmt(r.get(k)) for _, k, fmt in columns])
     widths = [max(len(c[i]) for c in cells) for i in range(len(columns))]
+    # Figures to the right, words (the first column, and any of text) to the left.
+    left = [i == 0 or fmt is text for i, (_, _, fmt) in enumerate(columns)]
     lines = []
     for n, c in enumerate(cells):
-        lines.append('  '.join(s.rjust(w) if i else s.ljust(w)
-                               for i, (s, w) in enumerate(zip(c, widths))))
+        lines.append('  '.join(s.ljust(w) if left[i] else s.rjust(w)
+                               for i, (s, w) in enumerate(zip(c, widths))).rstrip())
         if n == 0:
             lines.append('  '.join('-' * w for w in widths))
     return '\n'.join(lines)
