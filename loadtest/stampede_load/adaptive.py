@@ -7,12 +7,14 @@ it reports goodput as a share of that phase's capacity, the admitted p99 against
 p99, the mean limit against Little's law (capacity × service time), and how long the limit took
 to settle after the step."""
 
+import dataclasses
 import os
 import signal
 import statistics
 import time
 
 from . import lab
+from . import records
 from . import report
 from . import wrkparse
 
@@ -176,6 +178,48 @@ def run_variant(args, out, progress, name, mode, extra, plist):
     return begun, windows, results, rows_series
 
 
+@dataclasses.dataclass
+class PhaseRow(records.Row):
+    """One variant in one phase. Latencies in µs; a limit is requests in flight."""
+    path: str               # the phase's name (its section of the report)
+    variant: str
+    phase: str
+    capacity_per_s: float
+    offered_per_s: float
+    goodput_per_s: float
+    goodput_pct: float      # of the phase's capacity
+    p99_us: object
+    steady_p99_us: object   # the phase's second half
+    unloaded_p99_us: object
+    p99_x: object           # against unloaded
+    steady_p99_x: object
+    mean_limit: object
+    first_limit: object
+    final_limit: object
+    middle_limit: object
+    ideal_limit: int        # Little's law's
+    settle_s: object        # adaptive variants only
+    rejected_503: int
+    timeouts: int
+    capacity_phase: bool    # the downstream's capacity is what the phase is about
+    seconds: float
+    context: str = ''
+    plots: list = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class SummaryRow(records.Row):
+    """One variant over its capacity phases: whether it held the bound, and why not."""
+    path: str
+    variant: str
+    min_goodput_pct: object
+    max_p99_x: object
+    max_settle_s: object
+    holds: bool = False
+    verdict: str = ''
+    plots: list = dataclasses.field(default_factory=list)
+
+
 def adaptive(args, out, progress):
     plist = phases(args.quick)
     unloaded = unloaded_p99(args, out, progress, plist, args.quick)
@@ -196,30 +240,26 @@ def adaptive(args, out, progress):
             seen = report.window_counts(flat, a, b) or {}
             base = unloaded[p.path]
             p99, steady = both.ok_percentile(0.99), second.ok_percentile(0.99)
-            rows.append({
-                'path': p.name, 'variant': name, 'phase': p.name,
-                'capacity_per_s': p.capacity, 'offered_per_s': p.rate,
+            rows.append(PhaseRow(
+                scenario='adaptive', mode=mode, path=p.name, variant=name, phase=p.name,
+                capacity_per_s=p.capacity, offered_per_s=p.rate,
                 # Answers that came back within the phase, whenever they were asked.
-                'goodput_per_s': seen.get('ok', 0) / p.seconds,
-                'goodput_pct': 100.0 * seen.get('ok', 0) / p.seconds / p.capacity,
-                'p99_us': p99, 'steady_p99_us': steady, 'unloaded_p99_us': base,
-                'p99_x': p99 / base if p99 and base else None,
-                'steady_p99_x': steady / base if steady and base else None,
-                'mean_limit': statistics.mean(limits) if limits else None,
-                'first_limit': limits[0] if limits else None,
-                'final_limit': _median(tail), 'middle_limit': _median(middle),
-                'ideal_limit': p.ideal,
-                'settle_s': settle_seconds(points, a, b) if name in ADAPTIVE else None,
-                'rejected_503': both.count(503), 'timeouts': both.timeouts,
-                'capacity_phase': p.capacity_phase, 'seconds': p.seconds,
-            })
-    plots = _plots(out, runs, plist)
+                goodput_per_s=seen.get('ok', 0) / p.seconds,
+                goodput_pct=100.0 * seen.get('ok', 0) / p.seconds / p.capacity,
+                p99_us=p99, steady_p99_us=steady, unloaded_p99_us=base,
+                p99_x=p99 / base if p99 and base else None,
+                steady_p99_x=steady / base if steady and base else None,
+                mean_limit=statistics.mean(limits) if limits else None,
+                first_limit=limits[0] if limits else None,
+                final_limit=_median(tail), middle_limit=_median(middle),
+                ideal_limit=p.ideal,
+                settle_s=settle_seconds(points, a, b) if name in ADAPTIVE else None,
+                rejected_503=both.count(503), timeouts=both.timeouts,
+                capacity_phase=p.capacity_phase, seconds=p.seconds))
     summary = _summary(rows, plist)
-    rows[0]['context'] = _context(plist, unloaded)
-    for r in rows + summary:
-        r['plots'] = []
-    summary[0]['plots'] = plots
-    return rows + summary
+    rows[0].context = _context(plist, unloaded)
+    summary[0].plots = _plots(out, runs, plist)
+    return [r.as_dict() for r in rows + summary]
 
 
 def _context(plist, unloaded):
@@ -238,110 +278,109 @@ def _context(plist, unloaded):
 def _summary(rows, plist):
     out = []
     for name, _, _ in VARIANTS:
-        mine = [r for r in rows if r['variant'] == name]
-        cap = [r for r in mine if r['capacity_phase']]
-        goodputs = [r['goodput_pct'] for r in cap]
-        p99s = [r['steady_p99_x'] for r in cap if r['steady_p99_x'] is not None]
-        settles = [r['settle_s'] for r in cap]
-        s = {'path': 'summary', 'variant': name,
-             'min_goodput_pct': min(goodputs) if goodputs else None,
-             'max_p99_x': max(p99s) if p99s else None,
-             'max_settle_s': None if any(v is None for v in settles) else max(settles)}
+        mine = [r for r in rows if r.variant == name]
+        cap = [r for r in mine if r.capacity_phase]
+        goodputs = [r.goodput_pct for r in cap]
+        p99s = [r.steady_p99_x for r in cap if r.steady_p99_x is not None]
+        settles = [r.settle_s for r in cap]
+        s = SummaryRow(scenario='adaptive', mode=name.split()[0], path='summary', variant=name,
+                       min_goodput_pct=min(goodputs) if goodputs else None,
+                       max_p99_x=max(p99s) if p99s else None,
+                       max_settle_s=None if any(v is None for v in settles) else max(settles))
         adaptive = name in ADAPTIVE
-        s['holds'] = bool(goodputs and min(goodputs) >= 90 and p99s and max(p99s) <= 2 and
-                          (not adaptive or (s['max_settle_s'] is not None and
-                                            s['max_settle_s'] <= 5)))
-        s['verdict'] = _verdict(name, mine, s, adaptive)
+        s.holds = bool(goodputs and min(goodputs) >= 90 and p99s and max(p99s) <= 2 and
+                       (not adaptive or (s.max_settle_s is not None and s.max_settle_s <= 5)))
+        s.verdict = _verdict(name, mine, s, adaptive)
         out.append(s)
     # FIFO against CoDel where the queue is longest: the phase with the fewest slots.
-    fifo, codel = ({r['phase']: r for r in rows if r['variant'] == v}
+    fifo, codel = ({r.phase: r for r in rows if r.variant == v}
                    for v in ('bounded static', 'bounded codel'))
     tight = min((p for p in plist if p.capacity_phase), key=lambda p: p.capacity).name
     f, c = fifo[tight], codel[tight]
     for s in out:
-        if s['variant'] == 'bounded codel':
-            s['verdict'] += (' At %s, where the queue was longest, CoDel served %.0f %% of '
-                             'capacity against FIFO\'s %.0f %%: %s' % (
-                                 tight, c['goodput_pct'], f['goodput_pct'],
-                                 'FIFO served the oldest requests, whose clients had left by '
-                                 'the time they were answered' if c['goodput_pct'] >
-                                 f['goodput_pct'] + 5 else 'no clear difference here'))
+        if s.variant == 'bounded codel':
+            s.verdict += (' At %s, where the queue was longest, CoDel served %.0f %% of '
+                          'capacity against FIFO\'s %.0f %%: %s' % (
+                              tight, c.goodput_pct, f.goodput_pct,
+                              'FIFO served the oldest requests, whose clients had left by '
+                              'the time they were answered' if c.goodput_pct >
+                              f.goodput_pct + 5 else 'no clear difference here'))
     return out
 
 
 def _verdict(name, mine, s, adaptive):
-    cap = [r for r in mine if r['capacity_phase']]
-    worst_good = min(cap, key=lambda r: r['goodput_pct'])
-    worst_p99 = max(cap, key=lambda r: r['steady_p99_x'] or 0)
-    by = {r['phase']: r for r in mine}
-    if s['holds']:
+    cap = [r for r in mine if r.capacity_phase]
+    worst_good = min(cap, key=lambda r: r.goodput_pct)
+    worst_p99 = max(cap, key=lambda r: r.steady_p99_x or 0)
+    by = {r.phase: r for r in mine}
+    if s.holds:
         head = ('%s: held it in every capacity phase (goodput >= %.1f %% of capacity, admitted '
                 'p99 once the phase was half over <= %.1fx unloaded%s)' % (
-                    name, s['min_goodput_pct'], s['max_p99_x'],
-                    ', settled within %.1f s of each step' % s['max_settle_s']
+                    name, s.min_goodput_pct, s.max_p99_x,
+                    ', settled within %.1f s of each step' % s.max_settle_s
                     if adaptive else ''))
     else:
         misses = []
-        if worst_good['goodput_pct'] < 90:
+        if worst_good.goodput_pct < 90:
             # One decimal: a miss by a fraction must not print as the threshold itself.
             misses.append('at %s it served %.1f %% of capacity' % (
-                worst_good['phase'], worst_good['goodput_pct']))
-        if (worst_p99['steady_p99_x'] or 0) > 2:
+                worst_good.phase, worst_good.goodput_pct))
+        if (worst_p99.steady_p99_x or 0) > 2:
             misses.append('at %s admitted p99 was %.1fx unloaded (limit %s for a Little\'s-law '
-                          '%d)' % (worst_p99['phase'], worst_p99['steady_p99_x'],
-                                   report.n0(worst_p99['mean_limit']), worst_p99['ideal_limit']))
-        if adaptive and (s['max_settle_s'] is None or s['max_settle_s'] > 5):
-            slow = [r for r in cap if r['settle_s'] is None or r['settle_s'] > 5]
+                          '%d)' % (worst_p99.phase, worst_p99.steady_p99_x,
+                                   report.n0(worst_p99.mean_limit), worst_p99.ideal_limit))
+        if adaptive and (s.max_settle_s is None or s.max_settle_s > 5):
+            slow = [r for r in cap if r.settle_s is None or r.settle_s > 5]
             misses.append('its limit had not settled 5 s after the step to %s' % (
-                slow[0]['phase'] if slow else '?'))
+                slow[0].phase if slow else '?'))
         head = '%s: missed: %s' % (name, '; '.join(misses))
     tails = []
     why = _why(name, mine)
     if why:
         tails.append(why)
     slow = by.get('calls take 2x')
-    if slow and slow['final_limit'] is not None and adaptive:
+    if slow and slow.final_limit is not None and adaptive:
         # Where the limit went, not its mean: a limit still falling at the end of the phase
         # has a mean that looks right.
-        first, final = slow['first_limit'], slow['final_limit']
+        first, final = slow.first_limit, slow.final_limit
         tails.append('when calls took twice as long its limit went from %s to %s for a right '
                      'limit of %d%s' % (
-                         report.n0(first), report.n0(final), slow['ideal_limit'],
+                         report.n0(first), report.n0(final), slow.ideal_limit,
                          ' (it read a slow dependency as its own overload)'
-                         if final < 0.75 * slow['ideal_limit'] and final < first else ''))
+                         if final < 0.75 * slow.ideal_limit and final < first else ''))
     cpu = by.get('cpu')
-    if cpu and cpu['p99_x'] is not None:
+    if cpu and cpu.p99_x is not None:
         tails.append('on CPU work (right limit %d) p99 was %.1fx unloaded' % (
-            cpu['ideal_limit'], cpu['p99_x']))
+            cpu.ideal_limit, cpu.p99_x))
     return head + ('; ' + '; '.join(tails) if tails else '') + '.'
 
 
 def _why(name, mine):
     """What in the algorithm explains a miss, from the figures."""
-    cap = [r for r in mine if r['capacity_phase']]
-    high = [r for r in cap if (r['mean_limit'] or 0) > 1.5 * r['ideal_limit']]
+    cap = [r for r in mine if r.capacity_phase]
+    high = [r for r in cap if (r.mean_limit or 0) > 1.5 * r.ideal_limit]
     # Creep: the limit ends a phase well above the right one, and still rising.
-    creep = [r for r in cap if (r['final_limit'] or 0) > 1.5 * r['ideal_limit'] and
-             (r['final_limit'] or 0) > (r['middle_limit'] or 0)]
-    low = [r for r in cap if (r['mean_limit'] or 0) < 0.8 * r['ideal_limit']]
+    creep = [r for r in cap if (r.final_limit or 0) > 1.5 * r.ideal_limit and
+             (r.final_limit or 0) > (r.middle_limit or 0)]
+    low = [r for r in cap if (r.mean_limit or 0) < 0.8 * r.ideal_limit]
     if 'aimd' in name and high:
         return ('AIMD backs off only on a drop, and nothing dropped: a client that gives up at '
                 'its deadline (%g s) is no drop, and no call took the 5 s aimd_timeout_ms, so '
                 'its limit climbed by 1 per window to %s (Netflix concurrency-limits #137)' % (
-                    DEADLINE_S, report.n0(max(r['mean_limit'] for r in cap))))
+                    DEADLINE_S, report.n0(max(r.mean_limit for r in cap))))
     if 'gradient2' in name and (creep or low):
         parts = []
         if low:
             parts.append('it grows by at most queue x smoothing (4 x 0.2) per update, so at %s '
                          'it reached a mean of %s for %d' % (
-                             low[0]['phase'], report.n0(low[0]['mean_limit']),
-                             low[0]['ideal_limit']))
+                             low[0].phase, report.n0(low[0].mean_limit),
+                             low[0].ideal_limit))
         if creep:
             parts.append('at %s it ended at %s for %d, still rising: under steady overload its '
                          'long RTT catches up with the short one and the limit creeps up '
-                         '(Netflix PR #134)' % (creep[0]['phase'],
-                                                 report.n0(creep[0]['final_limit']),
-                                                 creep[0]['ideal_limit']))
+                         '(Netflix PR #134)' % (creep[0].phase,
+                                               report.n0(creep[0].final_limit),
+                                               creep[0].ideal_limit))
         return '; '.join(parts)
     return ''
 
@@ -396,7 +435,7 @@ def _gnuplot(out, name, title, ylabel, curves, plist, windows, log=False):
     return report.gnuplot(out, name, title, 'seconds', ylabel, extra, curves, log=log)
 
 
-PHASE_COLUMNS = [
+PHASE_COLUMNS = records.check_columns(PhaseRow, [
     ('variant', 'variant', report.text),
     ('goodput % of capacity', 'goodput_pct', report.n0),
     ('goodput/s', 'goodput_per_s', report.n0),
@@ -408,15 +447,15 @@ PHASE_COLUMNS = [
     ('settled after s', 'settle_s', report.n1),
     ('503s', 'rejected_503', report.n0),
     ('timeouts', 'timeouts', report.n0),
-]
+])
 
-SUMMARY_COLUMNS = [
+SUMMARY_COLUMNS = records.check_columns(SummaryRow, [
     ('variant', 'variant', report.text),
     ('min goodput %', 'min_goodput_pct', report.n1),
     ('max 2nd half p99 x', 'max_p99_x', report.n1),
     ('max settle s', 'max_settle_s', report.n1),
     ('holds', 'holds', lambda v: 'yes' if v else 'no'),
-]
+])
 
 
 def columns_for(path):
