@@ -111,7 +111,10 @@ class LivePageTest(unittest.TestCase):
             self.assertGreaterEqual(int(p.probe.get('markers', 0)), 1, 'the mode switch is marked')
             self.assertEqual(p.probe.get('errors'), '0')
             self.assertEqual(console_errors(err), [])
-            self.assertIn('<span id="mode" class="mode coroutine">coroutine</span>', dom)
+            # The badge names the mode, in the colour of its place in the server's list of modes
+            # (coroutine is the fourth: #9467bd).
+            self.assertIn('<span id="mode" class="mode" style="background: rgb(148, 103, 189);">'
+                          'coroutine</span>', dom)
             self.assertIn("sed -i 's/^mode: .*/mode: ", dom)
 
             # What the page shows, against /metrics read just after.
