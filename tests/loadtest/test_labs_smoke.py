@@ -59,7 +59,7 @@ class LabsSmokeTest(ReportTest):
                             if r['variant'] == 'fixed'))
 
     def test_the_deadlock_hangs_bounded_is_detected_and_ordered_locks_hold(self):
-        dl = self.one('lock-order deadlock', mode='bounded', variant='unordered', **{'break': 'no'})
+        dl = self.one('lock-order deadlock', mode='bounded', variant='unordered', break_cycles='no')
         self.assertGreater(dl['goodput_before'], 5)
         self.assertLess(dl['goodput_after'], 1)
         self.assertGreaterEqual(dl['deadlocks'], 1)
@@ -68,7 +68,7 @@ class LabsSmokeTest(ReportTest):
         ordered = self.one('lock-order deadlock', variant='ordered')
         self.assertEqual(ordered['deadlocks'], 0)
         self.assertGreater(ordered['goodput_after'], dl['goodput_before'])
-        broken = self.one('lock-order deadlock', **{'break': 'yes'})
+        broken = self.one('lock-order deadlock', break_cycles='yes')
         self.assertGreater(broken['victims'], 0)
         self.assertEqual(broken['healthz_after'], 200)
 
