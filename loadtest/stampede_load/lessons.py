@@ -10,6 +10,7 @@ import dataclasses
 
 from . import failure_labs
 from . import lab
+from . import records
 from . import scenarios
 
 
@@ -20,6 +21,18 @@ class Lesson:
     predict: str     # asked of the room before it runs
     watch: str       # which chart of the live page
     run: object      # (args, out, progress) -> (rows, verdict words, figure)
+
+
+@dataclasses.dataclass(kw_only=True)
+class LessonRow(records.Row):
+    """The lesson's last row: its verdict in words and the figure that proves it."""
+    lesson: str
+    claim: str
+    predict: str
+    kind: str        # which caveat the report ends with: clients or labs
+    verdict: str
+    figure: str
+    path: str
 
 
 def _spike(modes, ok_mode, bad_mode):
@@ -172,15 +185,19 @@ def lesson(args, out, progress):
         rows, words, figure = l.run(args, out, progress)
     finally:
         lab.Server.default_admin_port = 0
-    summary = {'lesson': l.name, 'claim': l.claim, 'predict': l.predict, 'kind': l.run.kind,
-               'verdict': 'verdict: %s' % words, 'figure': figure, 'path': 'lesson: ' + l.name}
+    summary = LessonRow(scenario='lesson', mode='', lesson=l.name, claim=l.claim,
+                        predict=l.predict, kind=l.run.kind, verdict='verdict: %s' % words,
+                        figure=figure, path='lesson: ' + l.name)
     # The experiment's own tables first; the lesson's verdict and figure close the output.
-    return [dict(r, path=r.get('path', '')) for r in rows] + [summary]
+    return [dict(r, path=r.get('path', '')) for r in rows] + [summary.as_dict()]
+
+
+FIGURE_COLUMNS = records.check_columns(LessonRow, [('figure', 'figure', lambda v: v)])
 
 
 def columns_for(section):
     if section.startswith('lesson: '):
-        return [('figure', 'figure', lambda v: v)]
+        return FIGURE_COLUMNS
     if section.startswith('spike') or section.startswith('/work/'):
         return scenarios.SPIKE_COLUMNS
     return failure_labs.columns_for(section)
