@@ -62,7 +62,7 @@ bool task::cancelled_before_start() {
   if (!client_gone_.load()) return false;
   if (!cancel_counted_.exchange(true)) metrics_.cancelled_queued->Increment();
   result_ = error_response(503, "cancelled before it started: the client left", "cancelled",
-                           to_string(mode_));
+                           metrics_.name);
   state_.store(state::cancelled);
   if (host_ != nullptr) host_->task_ended(*this);
   complete();
@@ -126,13 +126,12 @@ bool task::run(const run_env& env) {
 }
 
 void task::start_job(waits* w) {
-  context_ = work_context{
-      stop_.get_token(), w,     to_string(mode_),
-      dependency_,       halt_, owner_ != nullptr ? static_cast<child_spawner*>(this) : nullptr};
+  child_spawner* children = owner_ != nullptr ? this : nullptr;
+  context_ = work_context{stop_.get_token(), w, metrics_.name, dependency_, halt_, children};
   try {
     job_ = body_(context_);
   } catch (const std::exception& e) {
-    result_ = error_response(500, e.what(), "internal_error", to_string(mode_));
+    result_ = error_response(500, e.what(), "internal_error", metrics_.name);
     if (host_ != nullptr) host_->task_ended(*this);
     ended();
     return;
@@ -145,7 +144,7 @@ void task::job_finished(void* self) {
   try {
     t->result_ = t->job_.take();
   } catch (const std::exception& e) {
-    t->result_ = error_response(500, e.what(), "internal_error", to_string(t->mode_));
+    t->result_ = error_response(500, e.what(), "internal_error", t->metrics_.name);
   }
   if (t->host_ != nullptr) t->host_->task_ended(*t);
   t->ended();  // may end the task's life: the last thing done here
