@@ -20,11 +20,7 @@ constexpr int rejection_turns = 3;
 }  // namespace
 
 void completion_lane::admitted(item* done) {
-  if (single_thread_) {
-    push(done);
-  } else {
-    asio::post(done->executor(), [done] { done->run(); });
-  }
+  push(done);
 }
 
 void completion_lane::rejected(item* done) {
@@ -39,7 +35,7 @@ void completion_lane::after_turns(item* done, int turns) {
       after_turns(done, turns - 1);
       return;
     }
-    if (single_thread_) drain();  // admitted answers first
+    drain();  // admitted answers first
     done->run();
   });
 }

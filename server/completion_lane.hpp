@@ -9,13 +9,13 @@
 
 namespace stampede {
 
-/// \brief The way back to the I/O thread for finished work.
+/// \brief The way back to one I/O thread for finished work (each I/O thread has its own
+/// context, run by it alone, and its own lane).
 /// Admitted work: a finished task posted to the I/O context would wait behind every ready
 /// event (under a closed-loop storm of 503s, hundreds of connections: tens of milliseconds
-/// before an admitted answer is written). With one I/O thread, the thread that finishes a task
-/// lists it here; the I/O thread takes the list before each request it reads (drain()), and a
-/// post wakes it when it is idle. With several, each connection has a strand of its own, which
-/// a drain could not be on, so admitted answers are posted to it.
+/// before an admitted answer is written). The thread that finishes a task lists it here; the
+/// I/O thread takes the list before each request it reads (drain()), and one post per batch
+/// wakes it when it is idle.
 /// Rejections wait several turns of their connection's queue instead (rejected()): under a
 /// storm of 503s, the sooner a refused client's connection comes round again, the later the
 /// requests that will be admitted are read.
@@ -32,9 +32,8 @@ class completion_lane {
     ~item() = default;
   };
 
-  /// `single_thread`: `io` is run by one thread, every connection's executor.
-  completion_lane(boost::asio::any_io_executor io, bool single_thread)
-      : io_(std::move(io)), single_thread_(single_thread) {}
+  /// `io`: the I/O thread's context (run by that thread alone), every connection's executor.
+  explicit completion_lane(boost::asio::any_io_executor io) : io_(std::move(io)) {}
   completion_lane(const completion_lane&) = delete;
   completion_lane& operator=(const completion_lane&) = delete;
 
@@ -54,7 +53,6 @@ class completion_lane {
   void after_turns(item* done, int turns);
 
   boost::asio::any_io_executor io_;
-  const bool single_thread_;
   std::mutex mutex_;
   std::vector<item*> items_;   ///< under mutex_
   std::vector<item*> taking_;  ///< I/O thread only: the batch being finished

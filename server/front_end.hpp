@@ -1,7 +1,7 @@
 #pragma once
 /// \file What every main-port connection shares, owned by the server: the live config and
-/// policy (each in a shared_slot), the counts a connection holds up (scoped_count), the list
-/// of open connections shutdown drains (connection_list), the lane.
+/// policy (each in a shared_slot), the counts a connection holds up (scoped_count), and the
+/// list of open connections shutdown drains (connection_list).
 
 #include <atomic>
 #include <cstdint>
@@ -12,7 +12,6 @@
 
 #include "config/config.hpp"
 #include "handlers/labs/labs.hpp"
-#include "server/completion_lane.hpp"
 #include "server/execution_policy.hpp"
 #include "server/metrics.hpp"
 
@@ -116,7 +115,6 @@ struct front_end {
   std::atomic<int> in_flight{0};         ///< requests read and not yet answered
   std::atomic<int> open_connections{0};  ///< main-port connections open now
   connection_list connections{};         ///< open connections, for shutdown
-  completion_lane* lane = nullptr;       ///< how finished work comes back (set before any session)
 };
 
 }  // namespace stampede

@@ -33,30 +33,29 @@ std::string bound_address(const tcp::acceptor& a) {
   return addr + ":" + std::to_string(ep.port());
 }
 
-listener::listener(asio::io_context& io, int io_threads, front_end& fe)
-    : io_(io), io_threads_(io_threads), fe_(fe), strand_(io.get_executor()), acceptor_(io) {}
+listener::listener(asio::io_context& accept_io, std::vector<io_thread> threads, front_end& fe)
+    : accept_io_(accept_io), threads_(std::move(threads)), fe_(fe), acceptor_(accept_io) {}
 
 void listener::start() {
-  asio::co_spawn(strand_, accept_loop(), asio::detached);
+  asio::co_spawn(accept_io_, accept_loop(), asio::detached);
 }
 
-asio::any_io_executor listener::session_executor() {
-  // A strand of its own when several threads run the I/O context; with one thread (the
-  // default) a strand would only cost.
-  if (io_threads_ == 1) return io_.get_executor();
-  return asio::make_strand(io_);
+io_thread& listener::pick() {
+  return threads_[next_];
 }
 
-void listener::admit(tcp::socket socket) {
+void listener::admit(tcp::socket socket, io_thread& on) {
+  // The next thread's turn comes with a connection, not with an accept that found none.
+  next_ = (next_ + 1) % threads_.size();
   if (fe_.open_connections.load() >= fe_.cfg.load()->http.max_connections) {
     fe_.stats.connections_refused().Increment();
     boost::system::error_code ignored;
     socket.close(ignored);
     return;
   }
-  // The socket was accepted onto the session's executor: the session and its stream's
-  // deadline timer share it.
-  start_session(std::move(socket), fe_);
+  // The socket was accepted onto its thread's context: the session and its stream's deadline
+  // timer run there.
+  start_session(std::move(socket), fe_, on.lane);
 }
 
 asio::awaitable<void> listener::accept_loop() {
@@ -65,43 +64,46 @@ asio::awaitable<void> listener::accept_loop() {
   // acceptor is non-blocking: open()), so a burst of connections is taken in one turn of the
   // I/O loop rather than one per turn behind every other ready handler.
   for (;;) {
-    auto [ec, socket] = co_await acceptor_.async_accept(session_executor(), nothrow);
+    io_thread& on = pick();
+    auto [ec, socket] = co_await acceptor_.async_accept(on.io.get_executor(), nothrow);
     if (ec == asio::error::operation_aborted) co_return;
     if (!ec && !acceptor_.is_open()) {
       // Accepted just before shutdown closed the acceptor: answered like the rest of the
       // backlog (its session drains). Dropped here, its unread request would be reset.
-      admit(std::move(socket));
+      admit(std::move(socket), on);
       co_return;
     }
     if (!acceptor_.is_open()) co_return;
     if (ec) {
       // Out of descriptors and the like: back off briefly rather than spin.
       spdlog::warn("accept failed: {}", ec.message());
-      asio::steady_timer pause(io_, std::chrono::milliseconds(50));
+      asio::steady_timer pause(accept_io_, std::chrono::milliseconds(50));
       co_await pause.async_wait(nothrow);
       continue;
     }
-    admit(std::move(socket));
+    admit(std::move(socket), on);
     // The rest of the backlog without a turn through the queue each, but a bounded batch, so
     // that a flood of connections cannot keep this I/O thread from the sessions it serves.
     for (int i = 0; i < 256; ++i) {
-      tcp::socket more(session_executor());
+      io_thread& next = pick();
+      tcp::socket more(next.io);
       boost::system::error_code again;
       acceptor_.accept(more, again);
       if (again) break;  // would_block: the backlog is empty (or a real error: next turn)
-      admit(std::move(more));
+      admit(std::move(more), next);
     }
   }
 }
 
 void listener::close_for_shutdown() {
-  asio::post(strand_, [this] {
+  asio::post(accept_io_, [this] {
     for (;;) {
-      tcp::socket waiting(session_executor());
+      io_thread& on = pick();
+      tcp::socket waiting(on.io);
       boost::system::error_code none_left;
       acceptor_.accept(waiting, none_left);
       if (none_left) break;
-      admit(std::move(waiting));
+      admit(std::move(waiting), on);
     }
     boost::system::error_code ignored;
     acceptor_.close(ignored);

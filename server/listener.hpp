@@ -5,10 +5,11 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/strand.hpp>
 #include <string>
+#include <vector>
 
 #include "config/config.hpp"
+#include "server/completion_lane.hpp"
 #include "server/front_end.hpp"
 
 namespace stampede {
@@ -18,13 +19,22 @@ void open_acceptor(boost::asio::ip::tcp::acceptor& a, const endpoint& e, int bac
 /// `a`'s address as "IP:PORT" ("[IP]:PORT" for IPv6): what a port 0 became.
 std::string bound_address(const boost::asio::ip::tcp::acceptor& a);
 
-/// \brief Accepts main-port connections and starts a session for each on its executor, or
-/// closes it at once past http.max_connections. Thread-safety: start and close_for_shutdown
-/// from any thread (both run on the listener's strand).
+/// One I/O thread as the main port sees it: the context that thread alone runs, and the way
+/// finished work gets back to it.
+struct io_thread {
+  boost::asio::io_context& io;
+  completion_lane& lane;
+};
+
+/// \brief Accepts main-port connections and starts a session for each, on the I/O threads in
+/// turn, or closes it at once past http.max_connections. A connection stays on its thread:
+/// its session needs no strand, and nothing of a request crosses between I/O threads (an
+/// io_context per thread, as the strongest simple Beast servers run). Thread-safety: start and
+/// close_for_shutdown from any thread (both run on the acceptor's context).
 class listener {
  public:
-  /// `io_threads`: the threads that run `io` (with several, each session gets a strand).
-  listener(boost::asio::io_context& io, int io_threads, front_end& fe);
+  /// `accept_io`: where the acceptor runs; `threads`: at least one.
+  listener(boost::asio::io_context& accept_io, std::vector<io_thread> threads, front_end& fe);
 
   /// Binds and listens; throws boost::system::system_error if it cannot. The acceptor is
   /// non-blocking: the accept loop and shutdown take the backlog with accepts that stop when
@@ -43,16 +53,17 @@ class listener {
   bool closed() const { return closed_.load(); }
 
  private:
-  boost::asio::any_io_executor session_executor();
-  void admit(boost::asio::ip::tcp::socket socket);
+  /// The thread the next connection goes to (in turn: admit moves the turn on).
+  io_thread& pick();
+  void admit(boost::asio::ip::tcp::socket socket, io_thread& on);
   boost::asio::awaitable<void> accept_loop();
 
-  boost::asio::io_context& io_;
-  const int io_threads_;
+  boost::asio::io_context& accept_io_;
+  std::vector<io_thread> threads_;
+  std::size_t next_ = 0;  ///< the first thread's
   front_end& fe_;
-  /// The acceptor is used by the accept loop and by shutdown; with several I/O threads they
-  /// would race, so both run on this strand.
-  boost::asio::strand<boost::asio::io_context::executor_type> strand_;
+  /// Used by the accept loop and by shutdown, both on accept_io_, which one thread runs: they
+  /// never race.
   boost::asio::ip::tcp::acceptor acceptor_;
   std::atomic<bool> closed_{false};
 };

@@ -5,6 +5,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -49,7 +50,6 @@ struct server::impl {
         fe{stats, cfg, policy, dependency, lab},
         reload(std::move(p), std::move(o), fe, stats, dependency, remote.get(), lab),
         io_threads(cfg.load()->main.io_threads),
-        main_io(io_threads),
         admin_io(1),
         view{stats,
              [this] { return boost::json::serialize(to_json(*cfg.load())); },
@@ -71,7 +71,26 @@ struct server::impl {
     }
     stats.watch_labs(&lab);
     stats.watch_more([this](auto& families) { board.collect(families); });
-    fe.lane = &lane;
+  }
+
+  /// One I/O thread's own context, run by that thread alone (as the strongest simple Beast
+  /// servers run: a connection's work never crosses to another I/O thread, and no strand is
+  /// needed), and the way finished work gets back to it.
+  struct main_thread {
+    asio::io_context io{1};
+    completion_lane lane{io.get_executor()};
+    /// Keeps run() going while the thread has no connection yet.
+    asio::executor_work_guard<asio::io_context::executor_type> busy{io.get_executor()};
+  };
+  static std::vector<std::unique_ptr<main_thread>> make_main_threads(int n) {
+    std::vector<std::unique_ptr<main_thread>> out;
+    for (int i = 0; i < n; ++i) out.push_back(std::make_unique<main_thread>());
+    return out;
+  }
+  std::vector<io_thread> listener_threads() {
+    std::vector<io_thread> out;
+    for (auto& t : main_threads) out.push_back({t->io, t->lane});
+    return out;
   }
 
   metrics stats;
@@ -90,11 +109,16 @@ struct server::impl {
   front_end fe;
   reloader reload;       ///< SIGHUP and the file watch (admin thread)
   const int io_threads;  ///< main.io_threads, fixed until restart
-  asio::io_context main_io;
-  /// How finished work gets back to its connection's I/O thread.
-  completion_lane lane{main_io.get_executor(), io_threads == 1};
+  std::vector<std::unique_ptr<main_thread>> main_threads = make_main_threads(io_threads);
+  /// Where the main port's acceptor runs. With one I/O thread, that thread's context: a
+  /// handler that holds the thread (blocking mode) holds the accept loop too, and the line
+  /// stays in the kernel's backlog. With several, a thread of its own: no handler holds it, so
+  /// each connection reaches an I/O thread, the threads in turn.
+  asio::io_context accept_io{1};
+  asio::executor_work_guard<asio::io_context::executor_type> accepting{accept_io.get_executor()};
+  asio::io_context& acceptor_context() { return io_threads == 1 ? main_threads[0]->io : accept_io; }
   asio::io_context admin_io;  ///< admin port, signals and the config watch: always responsive
-  listener main{main_io, io_threads, fe};  ///< the main port
+  listener main{acceptor_context(), listener_threads(), fe};  ///< the main port
   tcp::acceptor admin_acceptor{admin_io};
   admin_view view;
   int stop_signals = 0;
@@ -133,7 +157,8 @@ struct server::impl {
       all.push_back(policy.load());
       return all;
     });
-    main_io.stop();
+    for (auto& t : main_threads) t->io.stop();
+    accept_io.stop();
     admin_io.stop();
   }
 };
@@ -189,7 +214,8 @@ int server::run() {
   }
 
   std::vector<std::thread> io_threads;
-  for (int i = 0; i < c->main.io_threads; ++i) io_threads.emplace_back([&s] { s.main_io.run(); });
+  for (auto& t : s.main_threads) io_threads.emplace_back([&t] { t->io.run(); });
+  if (s.io_threads > 1) io_threads.emplace_back([&s] { s.accept_io.run(); });
   s.admin_io.run();  // the admin port runs on the thread that called run()
   for (auto& t : io_threads) t.join();
   spdlog::info("stopped");

@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 
+#include "server/completion_lane.hpp"
 #include "server/connection.hpp"
 #include "server/front_end.hpp"
 #include "server/http_io.hpp"
@@ -24,16 +25,17 @@ namespace stampede {
 /// waits (idle, or for its work) holds that object and one pending operation, not a stack of
 /// coroutine frames. The rare paths (a request that trickles in, a refusal, the closing
 /// handshake, shutdown) are coroutines spawned on the connection's executor; each holds the
-/// connection and ends it. Everything runs on the socket's executor (a strand of its own with
-/// several I/O threads). `Connection` is tcp_connection, or a test's stand-in with its
+/// connection and ends it. Everything runs on the socket's executor, its I/O thread's context,
+/// which that thread alone runs. `Connection` is tcp_connection, or a test's stand-in with its
 /// interface.
 template <class Connection>
 class session final : public work_waiter,
                       public drainable,
                       public std::enable_shared_from_this<session<Connection>> {
  public:
-  session(Connection conn, front_end& fe)
-      : fe_(fe), open_(fe.open_connections), conn_(std::move(conn)) {
+  /// `lane`: how finished work gets back to the I/O thread that runs `conn`'s executor.
+  session(Connection conn, front_end& fe, completion_lane& lane)
+      : fe_(fe), lane_(lane), open_(fe.open_connections), conn_(std::move(conn)) {
     fe_.stats.connections_active().Increment();
   }
   ~session() {
@@ -103,7 +105,8 @@ class session final : public work_waiter,
   static boost::asio::awaitable<void> drain(self_ptr self);
 
   front_end& fe_;
-  scoped_count open_;  ///< fe.open_connections (the gauge is kept by the constructor)
+  completion_lane& lane_;  ///< this connection's I/O thread's
+  scoped_count open_;      ///< fe.open_connections (the gauge is kept by the constructor)
   std::optional<connection_list::handle> listed_;  ///< in fe_.connections while open
   bool idle_ = false;  ///< waiting for the first bytes of the next request
   Connection conn_;
@@ -138,6 +141,6 @@ class session final : public work_waiter,
 extern template class session<tcp_connection>;
 
 /// Serves one main-port connection until it closes, on the socket's executor (returns at once).
-void start_session(boost::asio::ip::tcp::socket socket, front_end& fe);
+void start_session(boost::asio::ip::tcp::socket socket, front_end& fe, completion_lane& lane);
 
 }  // namespace stampede

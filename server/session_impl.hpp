@@ -47,7 +47,7 @@ void session<Connection>::next_request() {
 template <class Connection>
 void session<Connection>::on_read(boost::system::error_code ec, std::size_t n) {
   // Answers of admitted work that has ended go out before this request is looked at.
-  fe_.lane->drain();
+  lane_.drain();
   idle_ = false;
   if (ec == asio::error::operation_aborted && fe_.draining.load()) {
     // Woken by shutdown (wake_for_drain): a request already sent is answered, not reset.
@@ -147,7 +147,7 @@ void session<Connection>::serve() {
         return handle(h, p, ctx, lab);
       },
       policy_->mode(), fe_.stats.for_mode(policy_->mode()), &fe_.dependency, *policy_, self(),
-      conn_.get_executor(), *fe_.lane);
+      conn_.get_executor(), lane_);
   work_ = t;
   t->begin(std::move(t));
 }

@@ -35,7 +35,7 @@ struct counted final : completion_lane::item {
 TEST(CompletionLaneTest, pushes_from_other_threads_are_each_finished_once_on_the_io_thread) {
   asio::io_context io(1);
   auto guard = asio::make_work_guard(io);
-  completion_lane lane(io.get_executor(), true);
+  completion_lane lane(io.get_executor());
   std::thread::id io_thread;
   std::thread runner([&] {
     io_thread = std::this_thread::get_id();
@@ -70,7 +70,7 @@ TEST(CompletionLaneTest, pushes_from_other_threads_are_each_finished_once_on_the
 // another) is finished by a later drain, not inside the running one.
 TEST(CompletionLaneTest, drain_goes_ahead_of_the_queue_and_does_not_nest) {
   asio::io_context io(1);
-  completion_lane lane(io.get_executor(), true);
+  completion_lane lane(io.get_executor());
   std::vector<int> order;
   counted first, second;
   bool second_ran_inside_first = false;
@@ -100,7 +100,7 @@ TEST(CompletionLaneTest, drain_goes_ahead_of_the_queue_and_does_not_nest) {
 // answers listed meanwhile go first.
 TEST(CompletionLaneTest, a_rejection_waits_its_turns_behind_queued_work_and_admitted_answers) {
   asio::io_context io(1);
-  completion_lane lane(io.get_executor(), true);
+  completion_lane lane(io.get_executor());
   std::vector<int> order;
   counted refused(io.get_executor()), admitted(io.get_executor());
   refused.also = [&] { order.push_back(9); };
@@ -115,18 +115,6 @@ TEST(CompletionLaneTest, a_rejection_waits_its_turns_behind_queued_work_and_admi
   ASSERT_FALSE(order.empty());
   EXPECT_EQ(order.back(), 9);  // after the queued handlers and the admitted answer
   EXPECT_EQ(std::count(order.begin(), order.end(), 0), 3);
-}
-
-// With several I/O threads nothing is listed: an admitted answer is posted to its executor.
-TEST(CompletionLaneTest, with_several_io_threads_admitted_work_is_posted_to_its_executor) {
-  asio::io_context io(1);
-  completion_lane lane(io.get_executor(), false);
-  counted done(io.get_executor());
-  lane.admitted(&done);
-  lane.drain();
-  EXPECT_EQ(done.runs.load(), 0);
-  io.run();
-  EXPECT_EQ(done.runs.load(), 1);
 }
 
 }  // namespace

@@ -34,14 +34,13 @@ struct server_rig {
 
 struct serving : server_rig {
   boost::asio::io_context io;
-  completion_lane lane{io.get_executor(), true};
-  listener main{io, 1, fe};
+  completion_lane lane{io.get_executor()};
+  listener main{io, {{io, lane}}, fe};
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guard;
   std::jthread runner;
 
   /// `accepting`: starts the accept loop (without it, connections wait in the backlog).
   explicit serving(const config& c = {}, bool accepting = true) : server_rig(c) {
-    fe.lane = &lane;
     main.open({"127.0.0.1", 0}, 128);
     if (accepting) main.start();
     guard.emplace(io.get_executor());

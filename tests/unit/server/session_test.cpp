@@ -177,9 +177,9 @@ struct rig {
         fe{stats, cfg_slot, policy_slot, dependency, lab},
         server_end(fc ? test::stream(io, *fc) : test::stream(io)),
         client(io) {
-    fe.lane = &lane;
     client.connect(server_end);
-    auto s = std::make_shared<session<test_connection>>(test_connection(std::move(server_end)), fe);
+    auto s = std::make_shared<session<test_connection>>(test_connection(std::move(server_end)), fe,
+                                                        lane);
     watched = s;
     s->start();
   }
@@ -225,7 +225,7 @@ struct rig {
   front_end fe;
   // Destroyed before the front end: the handlers it still holds hold the session.
   asio::io_context io;
-  completion_lane lane{io.get_executor(), true};
+  completion_lane lane{io.get_executor()};
   test::stream server_end;
   test::stream client;
   std::weak_ptr<session<test_connection>> watched;
