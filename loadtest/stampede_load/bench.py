@@ -69,8 +69,10 @@ class Reference:
     """bench/reference_server.cpp on an ephemeral loopback port."""
 
     def __init__(self, binary, threads):
+        # A session of its own, as every stampede server runs (lab.Server): with the kernel's
+        # autogroups, the CPU is then shared between the server and wrk alike for both.
         self.proc = subprocess.Popen([binary, '0', str(threads)], stdout=subprocess.PIPE,
-                                     text=True)
+                                     text=True, start_new_session=True)
         line = self.proc.stdout.readline()
         self.url = 'http://127.0.0.1:%d' % int(line.split()[1])
 
@@ -119,7 +121,7 @@ def pinned(t):
 def healthz_rounds(args, out):
     """{threads: {server: (median req/s, median p99, median server CPU µs per request)}},
     every server of every thread count measured once per round, round after round."""
-    names = ['reference'] + MODES
+    names = ['reference'] + args.bench_modes
     results = {t: {name: [] for name in names} for t in args.threads}
     for rnd in range(args.rounds):
         for t in args.threads:
@@ -295,6 +297,8 @@ def bench(args, out, progress):
     args.waiting = min(args.waiting, 1000) if quick else args.waiting
     args.reference = os.path.join(os.path.dirname(args.binary), 'stampede-bench-reference')
     args.openloop = args.openloop_binary
+    # --modes narrows the comparison (its default, every mode, keeps it whole).
+    args.bench_modes = [m for m in MODES if m in args.modes] or MODES
     if not os.access(args.reference, os.X_OK):
         raise SystemExit('no stampede-bench-reference beside the binary (build: scripts/setup)')
     progress.line('bench — %s; wrk -c%d -d%ds, %d interleaved round(s), medians' % (
@@ -303,7 +307,7 @@ def bench(args, out, progress):
     rows = []
     for t in args.threads:
         ref = medians[t]['reference'][0]
-        for name in ['reference'] + MODES:
+        for name in ['reference'] + args.bench_modes:
             rps, p99, us = medians[t][name]
             rows.append(HealthzRow(scenario='bench', mode=name,
                                    path='/healthz at %d thread%s' % (t, 's' if t > 1 else ''),
