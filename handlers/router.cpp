@@ -1,5 +1,7 @@
 #include "handlers/router.hpp"
 
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
 #include <charconv>
@@ -198,6 +200,35 @@ std::optional<route_error> apply_deadline(std::string_view value, int max_ms,
   }
   p.deadline = now + std::chrono::milliseconds(*ms);
   return std::nullopt;
+}
+
+// The names and error answers the router and its callers share: the fuzz build (clang 14
+// with sanitizers, which cannot compile coroutines) links this file alone of handlers/.
+std::string_view to_string(handler_id h) {
+  switch (h) {
+    case handler_id::io:
+      return "io";
+    case handler_id::cpu:
+      return "cpu";
+    case handler_id::fanout:
+      return "fanout";
+    case handler_id::healthz:
+      return "healthz";
+    case handler_id::lab:
+      return "lab";
+    case handler_id::other:
+      return "other";
+  }
+  return "other";
+}
+
+response error_response(int status, std::string_view message, std::string_view reason,
+                        std::string_view mode) {
+  response r;
+  r.status = status;
+  r.body = boost::json::serialize(boost::json::object{
+      {"error", message}, {"status", status}, {"reason", reason}, {"mode", mode}});
+  return r;
 }
 
 }  // namespace stampede

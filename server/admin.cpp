@@ -4,7 +4,6 @@
 #include <boost/beast/http/field.hpp>
 
 #include "server/connection.hpp"
-#include "server/http_io.hpp"
 
 namespace stampede {
 

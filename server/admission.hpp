@@ -1,8 +1,9 @@
 #pragma once
 /// \file Admission: whether one more request may start, or gets a 503 without running, and
-/// why. Every mode admits through one of these (server/limiter.hpp): its own fixed limit, if
-/// it has one (bounded's workers and queue, thread_per_request's ceiling, coroutine's
-/// max_tasks; blocking has none), behind the adaptive limit that limiter.algorithm sets.
+/// why. Every mode admits through one of these (the limiter, in server/execution_policy.hpp): its
+/// own fixed limit, if it has one (bounded's workers and queue, thread_per_request's ceiling,
+/// coroutine's max_tasks; blocking has none), behind the adaptive limit that limiter.algorithm
+/// sets.
 
 #include <chrono>
 #include <string>

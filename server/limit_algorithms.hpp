@@ -2,8 +2,8 @@
 /// \file The adaptive limit algorithms, after Netflix's concurrency-limits: each turns one
 /// request's sample (its time, the requests in flight when it ended, whether it was dropped)
 /// into a new limit. Pure arithmetic, no clock and no lock (a sample says when it ended):
-/// server/limiter.hpp calls them under its own lock, and the unit tests call them with
-/// synthetic RTT sequences.
+/// The limiter (server/execution_policy.hpp) calls them under its own lock, and the unit tests call
+/// them with synthetic RTT sequences.
 
 #include <chrono>
 #include <cstdint>

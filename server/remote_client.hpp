@@ -12,9 +12,9 @@
 #include <vector>
 
 #include "config/http_url.hpp"
-#include "handlers/downstream.hpp"
 #include "handlers/remote.hpp"
 #include "handlers/retry_budget.hpp"
+#include "handlers/work.hpp"
 #include "server/metrics.hpp"
 
 namespace stampede {

@@ -17,7 +17,7 @@
 
 #include "server/admin.hpp"
 #include "server/execution_policy.hpp"
-#include "server/listener.hpp"
+#include "server/front_end.hpp"
 #include "server/memory_cgroup.hpp"
 #include "server/reloader.hpp"
 #include "server/remote_client.hpp"

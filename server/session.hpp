@@ -12,10 +12,8 @@
 #include <memory>
 #include <optional>
 
-#include "server/completion_lane.hpp"
 #include "server/connection.hpp"
 #include "server/front_end.hpp"
-#include "server/http_io.hpp"
 #include "server/request_task.hpp"
 
 namespace stampede {

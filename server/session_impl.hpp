@@ -12,7 +12,7 @@
 #include <boost/beast/http/write.hpp>
 
 #include "handlers/router.hpp"
-#include "server/http_io.hpp"
+#include "server/connection.hpp"
 #include "server/request_task.hpp"
 #include "server/session.hpp"
 
@@ -102,8 +102,7 @@ template <class Connection>
 void session<Connection>::refuse(read_status why) {
   const refusal r = refusal_for(why);
   fe_.stats.count_request(active_->mode(), handler_id::other, r.status, seconds_since_start());
-  spawn(refuse_and_close(
-      self(), error_response(r.status, r.message, r.reason, to_string(active_->mode()))));
+  spawn(refuse_and_close(self(), error_response(r.status, r.message, r.reason, active_->name())));
 }
 
 template <class Connection>
@@ -126,7 +125,7 @@ void session<Connection>::serve() {
   handler_ = routed.handler;
   if (routed.error) {
     auto& e = *routed.error;
-    response r = error_response(e.status, e.message, e.reason, to_string(policy_->mode()));
+    response r = error_response(e.status, e.message, e.reason, policy_->name());
     if (!e.allow.empty()) r.headers.emplace_back("Allow", std::string(e.allow));
     respond(std::move(r));
     return;
@@ -135,7 +134,7 @@ void session<Connection>::serve() {
     auto bad = apply_deadline(deadline->value(), cfg_->limits.max_ms,
                               std::chrono::steady_clock::now(), routed.params);
     if (bad) {
-      respond(error_response(bad->status, bad->message, bad->reason, to_string(policy_->mode())));
+      respond(error_response(bad->status, bad->message, bad->reason, policy_->name()));
       return;
     }
   }
@@ -218,7 +217,7 @@ void session<Connection>::respond(response res) {
   status_ = res.status;
   out_ = make_response(std::move(res), req_.version(), keep_alive_,
                        req_.method() == boost::beast::http::verb::head);
-  out_.set("X-Stampede-Mode", to_string(policy_->mode()));
+  out_.set("X-Stampede-Mode", policy_->name());
   if (auto id = req_["X-Request-Id"]; is_request_id(id)) out_.set("X-Request-Id", id);
   sr_ = std::make_unique<boost::beast::http::response_serializer<boost::beast::http::string_body>>(
       out_);
@@ -276,11 +275,11 @@ asio::awaitable<void> session<Connection>::drain(self_ptr self) {
   // otherwise the connection is closed gracefully (not reset).
   if (self->buffer_.size() > 0 || self->conn_.available() > 0) {
     auto write_timeout = std::chrono::milliseconds(self->fe_.cfg.load()->http.write_timeout_ms);
-    const mode_kind mode = self->fe_.policy.load()->mode();
-    self->fe_.stats.count_request(mode, handler_id::other, 503, 0);
-    co_await reject_and_close(
-        self->conn_, error_response(503, "shutting down", "shutting_down", to_string(mode)),
-        write_timeout);
+    const auto policy = self->fe_.policy.load();
+    self->fe_.stats.count_request(policy->mode(), handler_id::other, 503, 0);
+    co_await reject_and_close(self->conn_,
+                              error_response(503, "shutting down", "shutting_down", policy->name()),
+                              write_timeout);
   } else {
     co_await lingering_close(self->conn_);
   }

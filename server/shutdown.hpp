@@ -8,7 +8,6 @@
 #include <vector>
 
 #include "server/front_end.hpp"
-#include "server/listener.hpp"
 
 namespace stampede {
 

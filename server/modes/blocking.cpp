@@ -14,7 +14,8 @@ constexpr int retry_after_s = 1;
 }  // namespace
 
 blocking_policy::blocking_policy(const config& c, metrics& m)
-    : shutting_down_(m.for_mode(mode_kind::blocking).rejection_for(common_reason::shutting_down)),
+    : execution_policy(mode_kind::blocking),
+      shutting_down_(m.for_mode(mode_kind::blocking).rejection_for(common_reason::shutting_down)),
       places_(0, nullptr, c.limiter, m.for_mode(mode_kind::blocking)) {}
 
 void blocking_policy::submit(std::shared_ptr<task> t) {

@@ -4,7 +4,6 @@
 #include <mutex>
 
 #include "server/execution_policy.hpp"
-#include "server/limiter.hpp"
 #include "server/modes/thread_waits.hpp"
 
 namespace stampede {
@@ -18,7 +17,6 @@ namespace stampede {
 class blocking_policy final : public execution_policy {
  public:
   blocking_policy(const config& c, metrics& m);
-  mode_kind mode() const override { return mode_kind::blocking; }
   void submit(std::shared_ptr<task> t) override;
   /// Child work runs inline, before the request goes on: there is nowhere else to run it.
   void submit_child(std::shared_ptr<task> t) override { t->run({.wait = &waits_, .owner = this}); }

@@ -7,7 +7,8 @@
 namespace stampede {
 
 bounded_pool_policy::bounded_pool_policy(const config& c, metrics& m)
-    : depth_gauge_(m.own_gauge("stampede_queue_depth", "Bounded mode: work waiting in the queue",
+    : execution_policy(mode_kind::bounded),
+      depth_gauge_(m.own_gauge("stampede_queue_depth", "Bounded mode: work waiting in the queue",
                                "queue_depth")),
       capacity_gauge_(
           m.own_gauge("stampede_queue_capacity", "Bounded mode: queue capacity", "queue_capacity")),

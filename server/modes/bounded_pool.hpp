@@ -13,7 +13,6 @@
 #include <vector>
 
 #include "server/execution_policy.hpp"
-#include "server/limiter.hpp"
 #include "server/modes/thread_waits.hpp"
 
 namespace stampede {
@@ -35,7 +34,6 @@ class bounded_pool_policy final : public execution_policy {
  public:
   bounded_pool_policy(const config& c, metrics& m);
   ~bounded_pool_policy() override;
-  mode_kind mode() const override { return mode_kind::bounded; }
   void submit(std::shared_ptr<task> t) override;
   void client_gone(const std::shared_ptr<task>& t) override;
   void reconfigure(const config& c) override;

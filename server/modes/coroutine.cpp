@@ -180,7 +180,8 @@ job<int> coroutine_policy::lane::fan_out(int count, std::chrono::milliseconds ea
 }
 
 coroutine_policy::coroutine_policy(const config& c, metrics& m)
-    : shutting_down_(m.for_mode(mode_kind::coroutine).rejection_for(common_reason::shutting_down)),
+    : execution_policy(mode_kind::coroutine),
+      shutting_down_(m.for_mode(mode_kind::coroutine).rejection_for(common_reason::shutting_down)),
       max_tasks_(c.coroutine.max_tasks,
                  &m.for_mode(mode_kind::coroutine).rejection_for("task_limit"), c.limiter,
                  m.for_mode(mode_kind::coroutine)),

@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "server/execution_policy.hpp"
-#include "server/limiter.hpp"
 
 namespace stampede {
 
@@ -29,7 +28,6 @@ class coroutine_policy final : public execution_policy, private task_host {
  public:
   coroutine_policy(const config& c, metrics& m);
   ~coroutine_policy() override;
-  mode_kind mode() const override { return mode_kind::coroutine; }
   void submit(std::shared_ptr<task> t) override;
   void client_gone(const std::shared_ptr<task>& t) override;
   void reconfigure(const config& c) override;

@@ -64,7 +64,8 @@ job<int> thread_per_request_policy::fetch_per_thread::fan_out(
 }
 
 thread_per_request_policy::thread_per_request_policy(const config& c, metrics& m)
-    : spawn_seconds_(m.own_histogram("stampede_thread_spawn_seconds",
+    : execution_policy(mode_kind::thread_per_request),
+      spawn_seconds_(m.own_histogram("stampede_thread_spawn_seconds",
                                      "Time to create a request thread (thread-per-request mode)",
                                      spawn_buckets())),
       shutting_down_(

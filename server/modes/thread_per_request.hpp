@@ -7,7 +7,6 @@
 #include <unordered_set>
 
 #include "server/execution_policy.hpp"
-#include "server/limiter.hpp"
 #include "server/modes/thread_waits.hpp"
 
 namespace stampede {
@@ -29,7 +28,6 @@ class thread_per_request_policy final : public execution_policy {
  public:
   thread_per_request_policy(const config& c, metrics& m);
   ~thread_per_request_policy() override;
-  mode_kind mode() const override { return mode_kind::thread_per_request; }
   void submit(std::shared_ptr<task> t) override;
   void client_gone(const std::shared_ptr<task>& t) override;
   void reconfigure(const config& c) override;

@@ -7,7 +7,7 @@
 #include <thread>
 #include <vector>
 
-#include "handlers/downstream.hpp"
+#include "handlers/work.hpp"
 
 namespace stampede {
 

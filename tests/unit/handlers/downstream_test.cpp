@@ -1,11 +1,11 @@
-#include "handlers/downstream.hpp"
-
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#include "handlers/work.hpp"
 
 namespace stampede {
 namespace {

@@ -6,7 +6,6 @@
 
 #include <thread>
 
-#include "handlers/downstream.hpp"
 #include "server/modes/thread_waits.hpp"
 
 namespace stampede {

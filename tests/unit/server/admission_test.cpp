@@ -5,7 +5,7 @@
 #include <thread>
 #include <vector>
 
-#include "server/limiter.hpp"
+#include "server/execution_policy.hpp"
 
 namespace stampede {
 namespace {

@@ -1,11 +1,10 @@
-#include "server/http_io.hpp"
-
 #include <gtest/gtest.h>
 
 #include <boost/asio/steady_timer.hpp>
 #include <thread>
 
 #include "loopback.hpp"
+#include "server/connection.hpp"
 
 namespace stampede {
 namespace {

@@ -14,7 +14,6 @@
 #include <thread>
 
 #include "server/front_end.hpp"
-#include "server/listener.hpp"
 
 namespace stampede::testing {
 

@@ -145,8 +145,8 @@ class test_connection {
 /// test runs it, and records the clients that left.
 class test_policy final : public execution_policy {
  public:
-  explicit test_policy(bool inline_run) : inline_run_(inline_run) {}
-  mode_kind mode() const override { return mode_kind::bounded; }
+  explicit test_policy(bool inline_run)
+      : execution_policy(mode_kind::bounded), inline_run_(inline_run) {}
   void submit(std::shared_ptr<task> t) override {
     if (inline_run_) {
       t->run();

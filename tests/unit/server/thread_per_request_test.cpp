@@ -6,7 +6,7 @@
 #include <future>
 #include <thread>
 
-#include "handlers/downstream.hpp"
+#include "handlers/work.hpp"
 #include "task_helpers.hpp"
 
 namespace stampede {

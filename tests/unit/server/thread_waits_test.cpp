@@ -4,7 +4,7 @@
 
 #include <thread>
 
-#include "handlers/downstream.hpp"
+#include "handlers/work.hpp"
 #include "task_helpers.hpp"
 
 namespace stampede {

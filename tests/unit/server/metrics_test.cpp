@@ -1,4 +1,4 @@
-#include "server/sharded_metrics.hpp"
+#include "server/metrics.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "server/completion_lane.hpp"
+#include "server/request_task.hpp"
 
 #include <gtest/gtest.h>
 

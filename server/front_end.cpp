@@ -1,4 +1,4 @@
-#include "server/listener.hpp"
+#include "server/front_end.hpp"
 
 #include <spdlog/spdlog.h>
 
