@@ -232,31 +232,53 @@ bool is_loopback(const std::string& host) {
   return host.rfind("127.", 0) == 0 || host == "::1";
 }
 
+// Where `key` was set (file:line, or the flag or variable), for an error that two keys make:
+// the file alone when it was left at its default.
+std::string set_at(const config& c, std::string_view key, const std::string& file) {
+  for (const auto& [k, where] : c.sources) {
+    if (k == key) return where;
+  }
+  return file;
+}
+
 void cross_check(const config& c, const std::string& file) {
   if (c.work.request_kb > c.limits.max_kb) {
-    throw config_error(file, "work.request_kb",
+    throw config_error(set_at(c, "work.request_kb", file), "work.request_kb",
                        "must not exceed limits.max_kb (" + std::to_string(c.work.request_kb) +
                            " > " + std::to_string(c.limits.max_kb) + ")");
   }
   if (c.limiter.min > c.limiter.max) {
-    throw config_error(file, "limiter.min",
+    throw config_error(set_at(c, "limiter.min", file), "limiter.min",
                        "must not exceed limiter.max (" + std::to_string(c.limiter.min) + " > " +
                            std::to_string(c.limiter.max) + ")");
   }
   if (c.limiter.initial < c.limiter.min || c.limiter.initial > c.limiter.max) {
-    throw config_error(file, "limiter.initial",
+    throw config_error(set_at(c, "limiter.initial", file), "limiter.initial",
                        "must lie from limiter.min to limiter.max (" +
                            std::to_string(c.limiter.min) + " to " + std::to_string(c.limiter.max) +
                            ", got " + std::to_string(c.limiter.initial) + ")");
   }
+  if (c.limiter.sheddable_share > c.limiter.sheddable_plus_share) {
+    throw config_error(set_at(c, "limiter.sheddable_share", file), "limiter.sheddable_share",
+                       "must not exceed limiter.sheddable_plus_share: the lower criticality "
+                       "is shed first");
+  }
+  if (c.limiter.sheddable_plus_share > c.limiter.critical_share) {
+    throw config_error(set_at(c, "limiter.sheddable_plus_share", file),
+                       "limiter.sheddable_plus_share",
+                       "must not exceed limiter.critical_share: the lower criticality is shed "
+                       "first");
+  }
   if (c.limiter.vegas_alpha >= c.limiter.vegas_beta) {
-    throw config_error(file, "limiter.vegas_alpha", "must be below limiter.vegas_beta");
+    throw config_error(set_at(c, "limiter.vegas_alpha", file), "limiter.vegas_alpha",
+                       "must be below limiter.vegas_beta");
   }
   if (c.main.listen.port != 0 && c.main.listen == c.admin.listen) {
-    throw config_error(file, "admin.listen", "must differ from main.listen");
+    throw config_error(set_at(c, "admin.listen", file), "admin.listen",
+                       "must differ from main.listen");
   }
   if (!is_loopback(c.admin.listen.host) && c.admin.token.empty()) {
-    throw config_error(file, "admin.token",
+    throw config_error(set_at(c, "admin.token", file), "admin.token",
                        "must be set when admin.listen is not a loopback address (" +
                            to_string(c.admin.listen) + ")");
   }

@@ -108,6 +108,12 @@ struct config {
     double vegas_beta = 6;             ///< shrink while queued > beta·log10(limit)
     int vegas_probe = 30;              ///< re-measure the no-load RTT every ~probe × limit samples
     double vegas_smoothing = 1.0;
+    /// Criticality: the percent of the limit in force that requests of each level may fill
+    /// (CRITICAL_PLUS: all of it). Past its share a request is shed (503 shed), so that near
+    /// the limit the lowest go first. sheddable <= sheddable_plus <= critical <= 100.
+    int sheddable_share = 50;
+    int sheddable_plus_share = 75;
+    int critical_share = 100;
   } limiter;
   struct {
     int stock = 100;               ///< /lab/reserve: seats of each variant's stock at a reset

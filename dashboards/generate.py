@@ -155,6 +155,12 @@ panel('Turned away by the limit',
       'touching a worker.',
       [('sum by (mode) (rate(stampede_rejected_total{reason="limit",mode=~"$mode"}[%s]))' % RATE,
         'limit {{mode}}')], 'reqps', 12, 12)
+panel('Admissions by criticality',
+      'What each criticality (X-Stampede-Criticality) got per second: admitted, or refused '
+      '(503 shed past its share of the limit, or any other reason). Under a flood of sheddable '
+      'requests the critical should stay admitted while the sheddable are refused.',
+      [('sum by (criticality, result) (rate(stampede_admissions_total%s[%s]))' % (M, RATE),
+        '{{criticality}} {{result}}')], 'reqps', 0, 24)
 
 row('Shedding, cancellation, waste')
 panel('Rejections by reason',

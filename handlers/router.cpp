@@ -1,9 +1,11 @@
 #include "handlers/router.hpp"
 
+#include <algorithm>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
+#include <cctype>
 #include <charconv>
 #include <span>
 #include <string>
@@ -204,6 +206,39 @@ std::optional<route_error> apply_deadline(std::string_view value, int max_ms,
 
 // The names and error answers the router and its callers share: the fuzz build (clang 14
 // with sanitizers, which cannot compile coroutines) links this file alone of handlers/.
+std::string_view to_string(criticality c) {
+  switch (c) {
+    case criticality::sheddable:
+      return "SHEDDABLE";
+    case criticality::sheddable_plus:
+      return "SHEDDABLE_PLUS";
+    case criticality::critical:
+      return "CRITICAL";
+    case criticality::critical_plus:
+      return "CRITICAL_PLUS";
+  }
+  return "CRITICAL";
+}
+
+std::optional<route_error> apply_criticality(std::string_view value, work_params& p) {
+  for (int i = 0; i < criticality_count; ++i) {
+    const auto c = static_cast<criticality>(i);
+    const std::string_view name = to_string(c);
+    if (value.size() == name.size() &&
+        std::equal(value.begin(), value.end(), name.begin(), [](char a, char b) {
+          return std::toupper(static_cast<unsigned char>(a)) == b;
+        })) {
+      p.crit = c;
+      return std::nullopt;
+    }
+  }
+  return route_error{400,
+                     std::string(criticality_header) +
+                         " must be one of CRITICAL_PLUS, CRITICAL, SHEDDABLE_PLUS, SHEDDABLE",
+                     "bad_parameter",
+                     {}};
+}
+
 std::string_view to_string(handler_id h) {
   switch (h) {
     case handler_id::io:

@@ -40,6 +40,13 @@ std::optional<route_error> apply_deadline(std::string_view value, int max_ms,
                                           std::chrono::steady_clock::time_point now,
                                           work_params& p);
 
+/// The header in which a caller says how much its request matters (criticality's names).
+inline constexpr std::string_view criticality_header = "X-Stampede-Criticality";
+
+/// Applies a criticality header's value (one of the four names, in any case) to `p`. Anything
+/// else is a 400 (bad_parameter).
+std::optional<route_error> apply_criticality(std::string_view value, work_params& p);
+
 /// Routes `method` and `target` (origin-form, as on the request line). Strict: unknown,
 /// repeated, empty, negative, overflowing or non-numeric parameters are 400.
 route_result route(std::string_view method, std::string_view target, const work_limits& limits);

@@ -120,6 +120,13 @@ enum class handler_id { io, cpu, fanout, healthz, lab, other };
 inline constexpr int handler_count = 6;
 std::string_view to_string(handler_id h);
 
+/// How much a request matters when the server must turn some away, as the SRE book defines
+/// it, lowest first: under overload, admission sheds the lowest first (limiter.*_share).
+enum class criticality : std::uint8_t { sheddable, sheddable_plus, critical, critical_plus };
+inline constexpr int criticality_count = 4;
+/// SHEDDABLE, SHEDDABLE_PLUS, CRITICAL, CRITICAL_PLUS: the names the header carries.
+std::string_view to_string(criticality c);
+
 /// The failure labs (handlers/labs/): /lab/counter, /lab/reserve, /lab/leak, /lab/transfer,
 /// /lab/nested, /lab/lock, /lab/cpu_fanout, /lab/cache.
 enum class lab_kind : std::uint8_t {
@@ -148,6 +155,7 @@ struct work_params {
   std::uint8_t variant = 0;          ///< /lab/*: 0 is the unsafe variant; the fixed ones follow
   std::uint8_t from = 0;             ///< /lab/transfer: account index (a = 0 … d = 3)
   std::uint8_t to = 0;
+  criticality crit = criticality::critical;  ///< X-Stampede-Criticality; CRITICAL if absent
   /// The caller's deadline (X-Stampede-Deadline-Ms); the clock's epoch: none.
   std::chrono::steady_clock::time_point deadline{};
 };

@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "handlers/work.hpp"
+
 namespace prometheus {
 class Counter;
 }
@@ -33,6 +35,8 @@ struct rejection {
 namespace common_reason {
 inline constexpr std::string_view shutting_down = "shutting_down";
 inline constexpr std::string_view limit = "limit";
+/// Near the limit, the request's criticality had used up its share (limiter.*_share).
+inline constexpr std::string_view shed = "shed";
 }  // namespace common_reason
 
 /// How an admitted request ended, as a limit that adapts learns from it.
@@ -47,8 +51,12 @@ enum class request_end {
 class admission {
  public:
   virtual ~admission() = default;
-  /// Takes a place if there is one (null); otherwise the reason the request is turned away.
-  virtual const rejection* try_acquire() = 0;
+  /// Takes a place if there is one for a request of criticality `c` (null); otherwise the
+  /// reason the request is turned away. Near the limit the lower criticalities are shed
+  /// first: each may fill only its share of the limit (limiter.*_share).
+  virtual const rejection* try_acquire(criticality c) = 0;
+  /// A CRITICAL request's place.
+  const rejection* try_acquire() { return try_acquire(criticality::critical); }
   /// Gives back a place taken by try_acquire when its request has ended: how long it held
   /// the place, and how it ended.
   virtual void release(std::chrono::steady_clock::duration held, request_end how) = 0;

@@ -12,7 +12,7 @@
 namespace stampede {
 
 const rejection* task::admit(admission& limit) {
-  if (const rejection* why = limit.try_acquire()) return why;
+  if (const rejection* why = limit.try_acquire(criticality_)) return why;
   admitted_by_ = &limit;
   admitted_at_ = steady::now();
   return nullptr;
@@ -196,21 +196,32 @@ limiter::limiter(int fixed, const rejection* when_full, const limiter_settings& 
     : fixed_(fixed),
       metrics_(m),
       when_full_(when_full),
-      over_limit_(m.rejection_for(common_reason::limit)) {
+      over_limit_(m.rejection_for(common_reason::limit)),
+      shed_(m.rejection_for(common_reason::shed)) {
   configure(s);
 }
 
-const rejection* limiter::try_acquire() {
+const rejection* limiter::try_acquire(criticality c) {
+  const int share = share_[static_cast<int>(c)].load(std::memory_order_relaxed);
+  const auto refused = [&](const rejection* why) {
+    metrics_.admissions[static_cast<int>(c)][1]->Increment();
+    return why;
+  };
   int used = in_use_.load(std::memory_order_relaxed);
   // Checked and taken in one step, so neither limit is overshot by concurrent callers.
   do {
     const int adaptive = adaptive_.load(std::memory_order_relaxed);
-    const int fixed = fixed_.load(std::memory_order_relaxed);
-    if (when_full_ != nullptr && fixed > 0 && used >= fixed) return when_full_;
-    if (adaptive > 0 && used >= adaptive) return &over_limit_;
+    const int fixed = when_full_ != nullptr ? fixed_.load(std::memory_order_relaxed) : 0;
+    if (fixed > 0 && used >= fixed) return refused(when_full_);
+    if (adaptive > 0 && used >= adaptive) return refused(&over_limit_);
+    // Near the limit in force, a lower criticality finds its share used up: the places above
+    // it are kept for the more critical (a mode with no limit sheds nothing).
+    const int in_force = adaptive == 0 ? fixed : fixed == 0 ? adaptive : std::min(adaptive, fixed);
+    if (share < 100 && in_force > 0 && used >= in_force * share / 100) return refused(&shed_);
   } while (!in_use_.compare_exchange_weak(used, used + 1, std::memory_order_acq_rel,
                                           std::memory_order_relaxed));
   metrics_.limit_inflight->Set(used + 1);
+  metrics_.admissions[static_cast<int>(c)][0]->Increment();
   return nullptr;
 }
 
@@ -244,6 +255,10 @@ void limiter::set_fixed(int fixed) {
 }
 
 void limiter::configure(const limiter_settings& s) {
+  share_[static_cast<int>(criticality::sheddable)] = s.sheddable_share;
+  share_[static_cast<int>(criticality::sheddable_plus)] = s.sheddable_plus_share;
+  share_[static_cast<int>(criticality::critical)] = s.critical_share;
+  share_[static_cast<int>(criticality::critical_plus)] = 100;
   std::lock_guard lock(mutex_);
   if (s.algorithm == "none") {
     algorithm_.reset();

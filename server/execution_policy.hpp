@@ -88,6 +88,9 @@ class task : private child_spawner {
   /// ends). If there is none: the reason (no place is taken), with which the policy rejects
   /// it. At most one per task.
   const rejection* admit(admission& limit);
+  /// The request's criticality, which admission sheds by (CRITICAL unless set before submit).
+  void set_criticality(criticality c) { criticality_ = c; }
+  criticality criticality_level() const { return criticality_; }
   /// How the task ended, for a limit that learns from it (once it has ended).
   request_end how_it_ended() const;
   /// The policy took the task into a queue (counts it as queued).
@@ -174,6 +177,7 @@ class task : private child_spawner {
   job<response> job_;                     ///< a started body
   task_host* host_ = nullptr;             ///< told when a started body ends
   admission* admitted_by_ = nullptr;      ///< the limit whose place this task holds
+  criticality criticality_ = criticality::critical;
   steady::time_point admitted_at_;
 };
 
@@ -194,7 +198,8 @@ class limiter final : public admission {
   /// `fixed`: the mode's own limit (0: none), which refuses with `when_full` (null for a mode
   /// that has no fixed limit: `fixed` is then none). `m`: where stampede_limit{mode} is published.
   limiter(int fixed, const rejection* when_full, const limiter_settings& s, mode_metrics& m);
-  const rejection* try_acquire() override;
+  using admission::try_acquire;
+  const rejection* try_acquire(criticality c) override;
   void release(std::chrono::steady_clock::duration held, request_end how) override;
   /// The lower of the two limits in force (0: none).
   int limit() const override;
@@ -212,9 +217,12 @@ class limiter final : public admission {
   std::atomic<int> fixed_;
   std::atomic<int> adaptive_{0};
   std::atomic<int> in_use_{0};
+  /// The percent of the limit each criticality may fill (limiter.*_share; CRITICAL_PLUS: all).
+  std::array<std::atomic<int>, criticality_count> share_{};
   mode_metrics& metrics_;
   const rejection* when_full_;
   const rejection& over_limit_;
+  const rejection& shed_;
   std::mutex mutex_;                            ///< guards the algorithm
   std::unique_ptr<limit_algorithm> algorithm_;  ///< null: no adaptive limit
   std::string algorithm_name_;                  ///< which one algorithm_ is

@@ -298,6 +298,9 @@ metrics::metrics() : registry_(std::make_shared<prometheus::Registry>()) {
   const std::string duration_help = "Main port: request read to response written";
   const std::string success_name = "stampede_http_success_duration_seconds";
   const std::string success_help = "Main port, 2xx answers only: request read to response written";
+  const std::string admissions_name = "stampede_admissions_total";
+  const std::string admissions_help =
+      "Requests admission took in or turned away (any 503 reason), by their criticality";
 
   for (int mi = 0; mi < mode_count; ++mi) {
     std::string mode(to_string(static_cast<mode_kind>(mi)));
@@ -308,11 +311,21 @@ metrics::metrics() : registry_(std::make_shared<prometheus::Registry>()) {
     mm.limit = &limit.Add({{"mode", mode}});
     mm.limit_inflight = &limit_inflight.Add({{"mode", mode}});
     mm.tasks_started = &sharded_.counter(started_name, started_help, {{"mode", mode}});
+    for (int c = 0; c < criticality_count; ++c) {
+      const std::string level(to_string(static_cast<criticality>(c)));
+      mm.admissions[c][0] =
+          &sharded_.counter(admissions_name, admissions_help,
+                            {{"mode", mode}, {"criticality", level}, {"result", "admitted"}});
+      mm.admissions[c][1] =
+          &sharded_.counter(admissions_name, admissions_help,
+                            {{"mode", mode}, {"criticality", level}, {"result", "refused"}});
+    }
     mm.name = mode;
     mm.rejected_family = &rejected;
     // The seam's reasons, every mode's (the mode's own are made by its policy).
     mm.rejection_for(common_reason::shutting_down);
     mm.rejection_for(common_reason::limit);
+    mm.rejection_for(common_reason::shed);
     mm.cancelled_queued = &cancelled.Add({{"mode", mode}, {"stage", "queued"}});
     mm.cancelled_running = &cancelled.Add({{"mode", mode}, {"stage", "running"}});
     mm.client_disconnects = &disconnects.Add({{"mode", mode}});

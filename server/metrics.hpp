@@ -125,6 +125,8 @@ struct mode_metrics {
   prometheus::Gauge* limit = nullptr;           ///< stampede_limit: the admission limit now
   prometheus::Gauge* limit_inflight = nullptr;  ///< stampede_limit_inflight: places taken
   sharded_counter* tasks_started = nullptr;
+  /// stampede_admissions_total by criticality: [level][0] admitted, [level][1] turned away.
+  std::array<std::array<sharded_counter*, 2>, criticality_count> admissions{};
   prometheus::Counter* cancelled_queued = nullptr;
   prometheus::Counter* cancelled_running = nullptr;
   prometheus::Counter* client_disconnects = nullptr;

@@ -138,6 +138,12 @@ void session<Connection>::serve() {
       return;
     }
   }
+  if (auto crit = req_.find(criticality_header); crit != req_.end()) {
+    if (auto bad = apply_criticality(crit->value(), routed.params)) {
+      respond(error_response(bad->status, bad->message, bad->reason, policy_->name()));
+      return;
+    }
+  }
   if (routed.params.kb < 0) routed.params.kb = cfg_->work.request_kb;
   ++request_;
   gone_at_.reset();
@@ -147,6 +153,7 @@ void session<Connection>::serve() {
       },
       policy_->mode(), fe_.stats.for_mode(policy_->mode()), &fe_.dependency, *policy_, self(),
       conn_.get_executor(), lane_);
+  t->set_criticality(routed.params.crit);
   work_ = t;
   t->begin(std::move(t));
 }

@@ -303,6 +303,7 @@ class generator {
           std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_type::now());
       req.set("X-Stampede-Deadline-Ms", std::to_string(std::max<long>(0, left.count())));
     }
+    for (const auto& [name, value] : headers_) req.set(name, value);
     c.stream.expires_at(deadline);
     auto [wec, wn] = co_await http::async_write(c.stream, req, nothrow);
     if (wec) {
@@ -446,6 +447,7 @@ class generator {
   int retries_ = 3;
   std::vector<client_task> tasks_{1};
   bool deadline_header_ = false;
+  std::vector<std::pair<std::string, std::string>> headers_;  ///< --header, on every request
 
  private:
   long retries_sent_ = 0, throttled_ = 0, gave_up_ = 0;
@@ -515,6 +517,10 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 1000));
   app.add_flag("--deadline-header", deadline_header,
                "send the time an attempt has left in X-Stampede-Deadline-Ms");
+  std::vector<std::string> headers;
+  app.add_option("--header", headers,
+                 "NAME: VALUE sent on every request (repeatable), e.g. "
+                 "'X-Stampede-Criticality: SHEDDABLE'");
   app.add_option("--timeout", timeout_ms,
                  "the clients' deadline, ms from each request's due time: then the connection is "
                  "closed and the request counted as a timeout")
@@ -554,6 +560,16 @@ int main(int argc, char** argv) {
   gen.retries_ = retries;
   gen.tasks_.resize(static_cast<std::size_t>(tasks));
   gen.deadline_header_ = deadline_header;
+  for (const auto& h : headers) {
+    const auto colon = h.find(':');
+    const auto value_at = h.find_first_not_of(' ', colon == std::string::npos ? 0 : colon + 1);
+    if (colon == std::string::npos || colon == 0 || h.find_first_of(" \t") < colon) {
+      std::fprintf(stderr, "stampede-openloop: --header must be NAME: VALUE (got %s)\n", h.c_str());
+      return 2;
+    }
+    gen.headers_.emplace_back(h.substr(0, colon),
+                              value_at == std::string::npos ? "" : h.substr(value_at));
+  }
   if (closed > 0) {
     gen.run_closed(closed, polite);
   } else {

@@ -57,6 +57,13 @@ LABS_NOTE = (
     'detector reported it (labs.deadlock_detect_ms 500, checked every 100 ms).')
 
 
+CRITICALITY_NOTE = (
+    'stampede-openloop clients at fixed rates (open loop) with a deadline, each sending its '
+    'criticality in X-Stampede-Criticality; goodput is 2xx within the deadline per second. '
+    '"% of alone": the critical clients\' goodput against theirs with no flood. "refused at '
+    'admission": stampede_admissions_total{result="refused"} over the phase, the server\'s '
+    'count (503 shed, or the mode\'s own limit).')
+
 ADAPTIVE_NOTE = (
     'stampede-openloop clients at a fixed rate (open loop: latency from each request\'s '
     'intended send time) with a deadline; goodput is 2xx within the deadline per second, as a '
@@ -73,7 +80,7 @@ def note_for(kind):
     """The caveat that goes with the load generator used."""
     return {'clients': CLIENTS_NOTE, 'open-loop': OPEN_LOOP_NOTE,
             'labs': LABS_NOTE, 'fleet': FLEET_NOTE,
-            'adaptive': ADAPTIVE_NOTE}.get(kind, WRK_CAVEAT)
+            'adaptive': ADAPTIVE_NOTE, 'criticality': CRITICALITY_NOTE}.get(kind, WRK_CAVEAT)
 
 
 def spike_context(r):

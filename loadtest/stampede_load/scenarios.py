@@ -8,6 +8,7 @@ import os
 import time
 
 from . import adaptive
+from . import criticality
 from . import failure_labs
 from . import fleet_experiments
 from . import lab
@@ -535,6 +536,9 @@ FANOUT_COLUMNS = records.check_columns(records.FanoutRow, [
 
 # What the live page's banner asks and points at while a scenario runs: (predict, watch).
 PROMPTS = {
+    'criticality': ('Critical clients, then a flood of sheddable ones at three times capacity. '
+                    'Do the critical keep their goodput, with criticality and without it?',
+                    'status per second; the limit and the places in use'),
     'labs': ('Each lab runs its unsafe variant, then its fix, under load. Which fail, in which '
              'modes, and what finds them?', 'the labs chart; threads and tasks'),
     'spike': ('A spike of clients with deadlines hits each mode in turn. Which mode serves the '
@@ -562,4 +566,5 @@ SCENARIOS = {
     'fanout': (fanout, FANOUT_COLUMNS),
     'fleet': (fleet_experiments.fleet, fleet_experiments.columns_for),
     'adaptive': (adaptive.adaptive, adaptive.columns_for),
+    'criticality': (criticality.criticality, criticality.columns_for),
 }

@@ -67,9 +67,10 @@ class Run:
     def wrk(self, path, connections, seconds, **kw):
         return self._started(Wrk(self.server.url, path, connections, seconds, **kw))
 
-    def open_loop(self, binary, path, rate, seconds, connections, timeout_s=2):
+    def open_loop(self, binary, path, rate, seconds, connections, timeout_s=2, extra=()):
         return self._started(OpenLoop(binary, self.server.url, path, seconds, rate=rate,
-                                      connections=connections, timeout_s=timeout_s))
+                                      connections=connections, timeout_s=timeout_s,
+                                      extra=extra))
 
     def clients(self, binary, path, clients, seconds, timeout_s=2, polite=True):
         return self._started(OpenLoop(binary, self.server.url, path, seconds, clients=clients,

@@ -125,5 +125,26 @@ TEST(RouterTest, bad_lab_parameters_are_400_naming_the_parameter) {
   EXPECT_EQ(status_of("POST", "/lab/counter?variant=racy"), 405);
 }
 
+TEST(RouterTest, criticality_takes_the_four_names_in_any_case_and_nothing_else) {
+  work_params p;
+  EXPECT_EQ(p.crit, criticality::critical);  // the default, with no header
+  for (auto [value, want] : {std::pair{"CRITICAL_PLUS", criticality::critical_plus},
+                             std::pair{"critical", criticality::critical},
+                             std::pair{"Sheddable_Plus", criticality::sheddable_plus},
+                             std::pair{"SHEDDABLE", criticality::sheddable}}) {
+    EXPECT_FALSE(apply_criticality(value, p)) << value;
+    EXPECT_EQ(p.crit, want) << value;
+  }
+  EXPECT_EQ(to_string(criticality::sheddable_plus), "SHEDDABLE_PLUS");
+  EXPECT_EQ(to_string(criticality::critical_plus), "CRITICAL_PLUS");
+  for (const char* bad : {"", "URGENT", "CRITICAL ", "SHEDDABLE-PLUS", "0"}) {
+    auto e = apply_criticality(bad, p);
+    ASSERT_TRUE(e) << bad;
+    EXPECT_EQ(e->status, 400);
+    EXPECT_EQ(e->reason, "bad_parameter");
+  }
+  EXPECT_EQ(p.crit, criticality::sheddable);  // a bad value leaves it as it was
+}
+
 }  // namespace
 }  // namespace stampede

@@ -22,6 +22,45 @@ limiter_settings with(std::string algorithm, int initial = 20, int min = 2, int 
   return s;
 }
 
+TEST(AdmissionTest, near_the_limit_each_criticality_fills_only_its_share) {
+  metrics m;
+  auto& mm = m.for_mode(mode_kind::coroutine);
+  const rejection* full = &mm.rejection_for("task_limit");
+  auto s = with("none");
+  s.sheddable_share = 20;
+  s.sheddable_plus_share = 50;
+  s.critical_share = 80;
+  limiter l(10, full, s, mm);
+  const rejection* shed = &mm.rejection_for(common_reason::shed);
+  // SHEDDABLE fills 2 of the 10 places, SHEDDABLE_PLUS up to 5, CRITICAL up to 8.
+  EXPECT_EQ(l.try_acquire(criticality::sheddable), nullptr);
+  EXPECT_EQ(l.try_acquire(criticality::sheddable), nullptr);
+  EXPECT_EQ(l.try_acquire(criticality::sheddable), shed);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(l.try_acquire(criticality::sheddable_plus), nullptr);
+  EXPECT_EQ(l.try_acquire(criticality::sheddable_plus), shed);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(l.try_acquire(criticality::critical), nullptr);
+  EXPECT_EQ(l.try_acquire(criticality::critical), shed);
+  // CRITICAL_PLUS takes the last places, then meets the mode's own limit.
+  EXPECT_EQ(l.try_acquire(criticality::critical_plus), nullptr);
+  EXPECT_EQ(l.try_acquire(criticality::critical_plus), nullptr);
+  EXPECT_EQ(l.try_acquire(criticality::critical_plus), full);
+  EXPECT_EQ(l.in_use(), 10);
+  const auto count = [&](criticality c, int refused) {
+    return mm.admissions[static_cast<int>(c)][refused]->Value();
+  };
+  EXPECT_EQ(count(criticality::sheddable, 0), 2);
+  EXPECT_EQ(count(criticality::sheddable, 1), 1);
+  EXPECT_EQ(count(criticality::critical_plus, 0), 2);
+  EXPECT_EQ(count(criticality::critical_plus, 1), 1);
+  // A reload changes the shares at once; a mode with no limit sheds nothing.
+  for (int i = 0; i < 10; ++i) l.release({}, request_end::ok);
+  s.sheddable_share = 0;
+  l.configure(s);
+  EXPECT_EQ(l.try_acquire(criticality::sheddable), shed);
+  limiter none(0, nullptr, s, mm);
+  EXPECT_EQ(none.try_acquire(criticality::sheddable), nullptr);
+}
+
 TEST(AdmissionTest, a_fixed_limit_admits_up_to_its_limit_and_again_after_a_release) {
   metrics m;
   auto& mm = m.for_mode(mode_kind::bounded);
