@@ -14,7 +14,7 @@ COPY config config
 COPY handlers handlers
 COPY server server
 RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DSTAMPEDE_TESTS=OFF \
-    && cmake --build build -j2 --target stampede
+    && cmake --build build -j2 --target stampede stampede-openloop
 
 FROM debian:12-slim AS runtime
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
@@ -23,6 +23,8 @@ RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-ins
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --no-create-home stampede
 COPY --from=build /src/build/stampede /usr/local/bin/stampede
+# The clients with deadlines, for the Kubernetes Job (deploy/kubernetes/).
+COPY --from=build /src/build/stampede-openloop /usr/local/bin/stampede-openloop
 COPY config/stampede.yaml /etc/stampede/stampede.yaml
 COPY loadtest/stampede_load /opt/stampede/loadtest/stampede_load
 USER stampede

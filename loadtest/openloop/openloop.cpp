@@ -486,6 +486,10 @@ int main(int argc, char** argv) {
   int seconds = 10, connections = 1000, timeout_ms = 2000, closed = 0;
   bool polite = false;
   app.add_option("--target", target, "IP:PORT on loopback (127.0.0.0/8 or ::1)");
+  bool allow_network = false;
+  app.add_flag("--allow-network", allow_network,
+               "let --target be any IP, such as a cluster Service's (the Kubernetes Job); "
+               "without it the load never leaves this machine");
   app.add_option("--path", path, "request target");
   app.add_option("--rate", rate, "open loop: requests per second")
       ->check(CLI::Range(0.1, 100000.0));
@@ -532,8 +536,10 @@ int main(int argc, char** argv) {
   auto host = target.substr(0, colon);
   if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
   auto address = asio::ip::make_address(host, ec);
-  if (colon == std::string::npos || ec || !address.is_loopback()) {
-    std::fprintf(stderr, "stampede-openloop: --target must be a loopback IP:PORT (got %s)\n",
+  if (colon == std::string::npos || ec || !(address.is_loopback() || allow_network)) {
+    std::fprintf(stderr,
+                 "stampede-openloop: --target must be a loopback IP:PORT, or any with "
+                 "--allow-network (got %s)\n",
                  target.c_str());
     return 2;
   }
