@@ -14,19 +14,33 @@ from . import records
 from . import report
 
 SERVICE_MS = 100          # each /work/io call holds a downstream slot this long
-SLOTS = 32                # the model's downstream
-CAPACITY = SLOTS * 1000.0 / SERVICE_MS
-CRITICAL_RATE = CAPACITY / 4
-SHEDDABLE_RATE = CAPACITY * 3
 DEADLINE_S = 1.0
 HEADER = 'X-Stampede-Criticality'
 HOLDS_PCT = 95            # critical goodput under the flood, of its goodput alone
 
 MODES = [
-    # (mode, what its limit is, overrides)
-    ('bounded', 'static: the model\'s 32 workers and a queue of 8', {}),
+    # (mode, what its limit is, overrides): the model's own pool, and an adaptive limit
+    ('bounded', 'static: the model\'s pool', {}),
     ('coroutine', 'adaptive: vegas', {'limiter.algorithm': 'vegas'}),
 ]
+
+
+@dataclasses.dataclass
+class Rates:
+    """The model's downstream capacity (requests/s), and what each class of clients offers."""
+    capacity: float
+
+    @classmethod
+    def of(cls, model):
+        return cls(model['downstream.capacity'] * 1000.0 / SERVICE_MS)
+
+    @property
+    def critical(self):
+        return self.capacity / 4
+
+    @property
+    def sheddable(self):
+        return self.capacity * 3
 NO_CRITICALITY = {'limiter.sheddable_share': 100, 'limiter.sheddable_plus_share': 100}
 
 
@@ -76,7 +90,7 @@ def _refused(run, mode, level):
                                       result='refused')
 
 
-def run_variant(args, out, progress, mode, extra, variant, seconds, alone_first):
+def run_variant(args, out, progress, rates, mode, extra, variant, seconds, alone_first):
     """A fresh server: the critical clients alone (if asked), then the flood with them.
     Returns the rows, the critical goodput alone (if measured) and the 503 shed counted."""
     rows, alone = [], None
@@ -94,28 +108,32 @@ def run_variant(args, out, progress, mode, extra, variant, seconds, alone_first)
         if alone_first:
             progress.show('[criticality %s] critical clients alone' % mode, force=True)
             run.mark('critical clients alone')
-            r = _clients(run, args, 'CRITICAL', CRITICAL_RATE, seconds).result()
+            r = _clients(run, args, 'CRITICAL', rates.critical, seconds).result()
             alone = r.ok_count / seconds
-            rows.append(row('critical alone', 'CRITICAL', CRITICAL_RATE, r, 0))
+            rows.append(row('critical alone', 'CRITICAL', rates.critical, r, 0))
         progress.show('[criticality %s, %s] sheddable flood' % (mode, variant), force=True)
-        run.mark('sheddable flood: %d/s' % SHEDDABLE_RATE)
+        run.mark('sheddable flood: %d/s' % rates.sheddable)
         before = {level: _refused(run, mode, level) for level in ('CRITICAL', 'SHEDDABLE')}
-        flood = _clients(run, args, 'SHEDDABLE', SHEDDABLE_RATE, seconds)
-        critical = _clients(run, args, 'CRITICAL', CRITICAL_RATE, seconds)
+        flood = _clients(run, args, 'SHEDDABLE', rates.sheddable, seconds)
+        critical = _clients(run, args, 'CRITICAL', rates.critical, seconds)
         rc, rs = critical.result(), flood.result()
-        rows.append(row('sheddable flood', 'CRITICAL', CRITICAL_RATE, rc, before['CRITICAL']))
-        rows.append(row('sheddable flood', 'SHEDDABLE', SHEDDABLE_RATE, rs, before['SHEDDABLE']))
+        rows.append(row('sheddable flood', 'CRITICAL', rates.critical, rc, before['CRITICAL']))
+        rows.append(row('sheddable flood', 'SHEDDABLE', rates.sheddable, rs, before['SHEDDABLE']))
         shed = run.server.metrics().value('stampede_rejected_total', mode=mode, reason='shed')
     return rows, alone, shed
 
 
 def criticality(args, out, progress):
     seconds = 3 if args.quick else 8
+    rates = Rates.of(args.model)
     rows, summaries = [], []
     for mode, limit, extra in MODES:
-        with_rows, alone, shed = run_variant(args, out, progress, mode, extra,
+        if mode == 'bounded':
+            limit += ', %d workers and a queue of %d' % (args.model['bounded.workers'],
+                                                        args.model['bounded.queue_capacity'])
+        with_rows, alone, shed = run_variant(args, out, progress, rates, mode, extra,
                                              'with criticality', seconds, True)
-        without_rows, _, _ = run_variant(args, out, progress, mode,
+        without_rows, _, _ = run_variant(args, out, progress, rates, mode,
                                          dict(extra, **NO_CRITICALITY), 'every share 100 %',
                                          seconds, False)
         for r in with_rows + without_rows:
@@ -133,7 +151,7 @@ def criticality(args, out, progress):
             'The sheddable got %s/s, within their share of the limit (%s %%), and %s were shed: '
             'the places kept for the critical stay free even while the critical do not need '
             'them' % (
-                mode, limit, report.n0(SHEDDABLE_RATE), kept,
+                mode, limit, report.n0(rates.sheddable), kept,
                 report.n0(crit_with.goodput_per_s), report.n0(alone),
                 '' if holds else ', below the %d %% they should keep' % HOLDS_PCT,
                 kept_without, report.n0(shed_with.goodput_per_s),
@@ -149,8 +167,8 @@ def criticality(args, out, progress):
         'Critical clients at %s/s (a quarter of the downstream\'s %s/s), alone, then with '
         'sheddable clients at %s/s; each client gives up after %g s. "with criticality": the '
         'shipped shares (SHEDDABLE may fill %s %% of the limit); "every share 100 %%": no '
-        'level kept apart.' % (report.n0(CRITICAL_RATE), report.n0(CAPACITY),
-                               report.n0(SHEDDABLE_RATE), DEADLINE_S,
+        'level kept apart.' % (report.n0(rates.critical), report.n0(rates.capacity),
+                               report.n0(rates.sheddable), DEADLINE_S,
                                args.model['limiter.sheddable_share']))
     return out_rows
 
